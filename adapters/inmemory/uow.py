@@ -1,0 +1,55 @@
+"""InMemoryUnitOfWork: transactions over in-memory repositories through an undo journal."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+from adapters.inmemory.journal import Journal
+from adapters.inmemory.vector_memory import (
+    InMemoryConditionMemory,
+    InMemorySymbolContextMemory,
+    InMemoryTradeMemory,
+)
+from domain.ports.embedder import Embedder
+from domain.ports.uow import UnitOfWork
+
+
+class InMemoryDatabase:
+    """Everything the in-memory repositories hold, shared by all units of work."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.journal = Journal()
+        self.lock = asyncio.Lock()
+        self.trade_memory = InMemoryTradeMemory(embedder, self.journal)
+        self.condition_memory = InMemoryConditionMemory(embedder, self.journal)
+        self.symbol_memory = InMemorySymbolContextMemory(embedder, self.journal)
+
+
+class InMemoryUnitOfWork(UnitOfWork):
+    """Implements `UnitOfWork` in memory; one transaction at a time."""
+
+    def __init__(self, db: InMemoryDatabase) -> None:
+        self._db = db
+        self.trade_memory = db.trade_memory
+        self.condition_memory = db.condition_memory
+        self.symbol_memory = db.symbol_memory
+
+    async def __aenter__(self) -> InMemoryUnitOfWork:
+        await self._db.lock.acquire()
+        self._db.journal.commit()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._db.journal.rollback()
+        self._db.lock.release()
+
+    async def commit(self) -> None:
+        """Keep the changes."""
+        self._db.journal.commit()
+
+    async def rollback(self) -> None:
+        """Undo the changes."""
+        self._db.journal.rollback()

@@ -1,0 +1,177 @@
+"""pgvector adapters of the memory ports: PgTradeMemory, PgConditionMemory, PgSymbolContextMemory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Table, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.postgres.tables import (
+    EMBEDDING_DIM,
+    condition_embeddings,
+    symbol_context_embeddings,
+    trade_embeddings,
+)
+from domain.memory import MemoryFilters, MemoryKind, MemoryRecord, SimilarItem, check_dimension
+from domain.ports.embedder import Embedder
+from domain.ports.memory import ConditionMemory, Query, SymbolContextMemory, TradeMemory
+
+
+def _vector_literal(vec: Sequence[float]) -> str:
+    return "[" + ",".join(repr(float(x)) for x in vec) + "]"
+
+
+class PgVectorMemory:
+    """Shared implementation over one embedding table (cosine distance, HNSW index)."""
+
+    table: Table
+    memory_kind: MemoryKind
+
+    def __init__(self, session: AsyncSession, embedder: Embedder, *, ef_search: int = 100) -> None:
+        if embedder.dimension != EMBEDDING_DIM:
+            check_dimension([0.0] * embedder.dimension, EMBEDDING_DIM, what=f"embedder {embedder.model_name}")
+        self._session = session
+        self._embedder = embedder
+        self._ef_search = ef_search
+
+    @property
+    def kind(self) -> MemoryKind:
+        """Which memory this is."""
+        return self.memory_kind
+
+    def _row(self, record: MemoryRecord) -> dict[str, Any]:
+        assert record.embedding is not None
+        row: dict[str, Any] = {
+            "scope": record.scope,
+            "symbol": record.symbol,
+            "action": record.action,
+            "outcome": record.outcome,
+            "return_pct": record.return_pct,
+            "as_of": record.as_of,
+            "outcome_at": record.outcome_at,
+            "text": record.text,
+            "embedding": np.asarray(record.embedding, dtype=np.float32),
+            "model": self._embedder.model_name,
+            "metadata": record.metadata,
+        }
+        if "cycle_id" in self.table.c:
+            row["cycle_id"] = record.metadata.get("cycle_id")
+        if "source" in self.table.c:
+            row["source"] = record.metadata.get("source")
+        return row
+
+    async def store(self, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+        """Store records, embedding in one batch those without a vector."""
+        if not records:
+            return []
+        for r in records:
+            if r.kind is not self.memory_kind:
+                raise ValueError(f"{r.kind.value} record given to the {self.memory_kind.value} memory")
+        missing = [i for i, r in enumerate(records) if r.embedding is None]
+        done = list(records)
+        if missing:
+            vectors = self._embedder.embed([records[i].text for i in missing])
+            for i, vec in zip(missing, vectors, strict=True):
+                done[i] = records[i].with_embedding(vec.tolist())
+        for r in done:
+            assert r.embedding is not None
+            check_dimension(r.embedding, EMBEDDING_DIM)
+        result = await self._session.execute(
+            insert(self.table).returning(self.table.c.id), [self._row(r) for r in done]
+        )
+        ids = [row[0] for row in result.all()]
+        return [replace(r, id=i) for r, i in zip(done, ids, strict=True)]
+
+    def _query_vector(self, query: Query) -> list[float]:
+        if isinstance(query, str):
+            return [float(x) for x in self._embedder.embed([query])[0]]
+        vec = [float(x) for x in query]
+        check_dimension(vec, EMBEDDING_DIM, what="query vector")
+        return vec
+
+    async def similar(
+        self, query: Query, *, k: int, as_of: datetime, filters: MemoryFilters | None = None
+    ) -> list[SimilarItem]:
+        """Nearest records known at `as_of`, by cosine distance."""
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        if as_of.tzinfo is None:
+            raise ValueError("as_of must be timezone-aware")
+        f = filters or MemoryFilters()
+        vec = np.asarray(self._query_vector(query), dtype=np.float32)
+        t = self.table
+        distance = t.c.embedding.cosine_distance(vec).label("distance")
+        stmt = select(t, distance).where(t.c.scope == f.scope, t.c.as_of <= as_of)
+        if f.symbol is not None:
+            stmt = stmt.where(t.c.symbol == f.symbol)
+        if f.action is not None:
+            stmt = stmt.where(t.c.action == f.action)
+        if f.outcome is not None:
+            stmt = stmt.where(t.c.outcome == f.outcome, t.c.outcome_at <= as_of)
+        stmt = stmt.order_by(distance).limit(k)
+        await self._session.execute(text(f"SET LOCAL hnsw.ef_search = {int(max(self._ef_search, k))}"))
+        await self._session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
+        rows = (await self._session.execute(stmt)).mappings().all()
+        return [SimilarItem(self._record(row).visible_at(as_of), float(row["distance"])) for row in rows]
+
+    def _record(self, row: Any) -> MemoryRecord:
+        meta = dict(row["metadata"] or {})
+        return MemoryRecord(
+            kind=self.memory_kind,
+            text=row["text"],
+            as_of=row["as_of"],
+            symbol=row["symbol"],
+            action=row["action"],
+            outcome=row["outcome"],
+            return_pct=row["return_pct"],
+            outcome_at=row["outcome_at"],
+            scope=row["scope"],
+            metadata=meta,
+            embedding=None,
+            id=row["id"],
+        )
+
+    async def record_outcome(
+        self, record_id: int, *, outcome: str, return_pct: float, outcome_at: datetime
+    ) -> None:
+        """Attach the outcome of a stored record."""
+        result = await self._session.execute(
+            update(self.table)
+            .where(self.table.c.id == record_id)
+            .values(outcome=outcome, return_pct=return_pct, outcome_at=outcome_at)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise KeyError(f"no {self.memory_kind.value} memory with id {record_id}")
+
+    async def count(self, *, scope: str | None = None) -> int:
+        """Number of stored records."""
+        stmt = select(func.count()).select_from(self.table)
+        if scope is not None:
+            stmt = stmt.where(self.table.c.scope == scope)
+        return int((await self._session.execute(stmt)).scalar_one())
+
+
+class PgTradeMemory(PgVectorMemory, TradeMemory):
+    """Trades in `trade_embeddings` (implements `TradeMemory`)."""
+
+    table = trade_embeddings
+    memory_kind = MemoryKind.TRADE
+
+
+class PgConditionMemory(PgVectorMemory, ConditionMemory):
+    """Market conditions in `condition_embeddings` (implements `ConditionMemory`)."""
+
+    table = condition_embeddings
+    memory_kind = MemoryKind.CONDITION
+
+
+class PgSymbolContextMemory(PgVectorMemory, SymbolContextMemory):
+    """Symbol context in `symbol_context_embeddings` (implements `SymbolContextMemory`)."""
+
+    table = symbol_context_embeddings
+    memory_kind = MemoryKind.SYMBOL_CONTEXT

@@ -1,0 +1,81 @@
+"""Discovery settings: filters, score weights and watchlist size."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class MetricFilterSettings(BaseModel):
+    """Hard filters of the metric picker."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_avg_volume: float = Field(500_000, ge=0, description="shares per day")
+    min_avg_dollar_volume: float = Field(10_000_000, ge=0)
+    max_spread_pct: float = Field(0.005, gt=0, description="bid-ask spread as a fraction of mid")
+    min_market_cap: float | None = Field(2_000_000_000, ge=0)
+    max_market_cap: float | None = Field(None, ge=0)
+    min_beta: float | None = 0.5
+    max_beta: float | None = 2.5
+    beta_window_days: int = Field(120, ge=20)
+    volume_window_days: int = Field(20, ge=1)
+    min_price: float = Field(5.0, ge=0)
+
+
+class FuzzyWeights(BaseModel):
+    """Weights of the fuzzy picker's component scores (not required to sum to 1)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    liquidity: float = Field(0.25, ge=0)
+    volatility: float = Field(0.20, ge=0)
+    momentum: float = Field(0.35, ge=0)
+    sector_balance: float = Field(0.20, ge=0)
+    memory_adjustment: float = Field(0.15, ge=0, le=1, description="largest score change from similar past trades")
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> FuzzyWeights:
+        if self.liquidity + self.volatility + self.momentum + self.sector_balance <= 0:
+            raise ValueError("at least one fuzzy weight must be positive")
+        return self
+
+
+class EnsembleWeights(BaseModel):
+    """Weight of each picker in the ensemble."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: float = Field(0.3, ge=0)
+    fuzzy: float = Field(0.4, ge=0)
+    llm: float = Field(0.3, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> EnsembleWeights:
+        if self.metric + self.fuzzy + self.llm <= 0:
+            raise ValueError("at least one ensemble weight must be positive")
+        return self
+
+
+class DiscoverySettings(BaseModel):
+    """How symbols are discovered and how large the watchlist may grow."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    pickers: tuple[str, ...] = ("metric", "fuzzy", "llm")
+    interval_hours: float = Field(4, gt=0)
+    max_watchlist_size: int = Field(20, ge=1)
+    top_n: int = Field(10, ge=1, description="discovered symbols added per run at most")
+    min_score: float = Field(0.5, ge=0, le=1)
+    llm_candidates: int = Field(25, ge=1, description="symbols sent to the LLM picker per run (one batched prompt)")
+    divergence_threshold: float = Field(0.5, ge=0, le=1)
+    filters: MetricFilterSettings = MetricFilterSettings()
+    fuzzy: FuzzyWeights = FuzzyWeights()
+    weights: EnsembleWeights = EnsembleWeights()
+
+    @model_validator(mode="after")
+    def _known_pickers(self) -> DiscoverySettings:
+        unknown = set(self.pickers) - {"metric", "fuzzy", "llm"}
+        if unknown:
+            raise ValueError(f"unknown pickers {sorted(unknown)}; known: metric, fuzzy, llm")
+        return self

@@ -1,0 +1,90 @@
+"""Typed errors shared by every layer.
+
+Adapters translate library and transport failures into these so that the
+application layer can react to *what* went wrong without knowing *where*.
+"""
+
+from __future__ import annotations
+
+
+class QuorumError(Exception):
+    """Base class of every error Quorum raises on purpose."""
+
+
+class ConfigurationError(QuorumError):
+    """A setting is missing or wrong; the message names the setting."""
+
+
+class EmbeddingError(QuorumError):
+    """Text could not be embedded, or a vector has the wrong shape."""
+
+
+class EmptyTextError(EmbeddingError):
+    """An empty or whitespace-only text was given to embed or store."""
+
+
+class DimensionMismatchError(EmbeddingError):
+    """A vector's dimension differs from the dimension the store expects."""
+
+    def __init__(self, expected: int, got: int, *, what: str = "embedding") -> None:
+        super().__init__(f"{what} has dimension {got}, expected {expected}")
+        self.expected = expected
+        self.got = got
+
+
+class DatabaseError(QuorumError):
+    """The database is unreachable or not at the expected schema."""
+
+
+class BrokerError(QuorumError):
+    """Base of every error coming back from a broker."""
+
+    retryable: bool = False
+
+
+class BrokerAuthError(BrokerError):
+    """The broker refused the credentials (HTTP 401)."""
+
+
+class InsufficientBuyingPowerError(BrokerError):
+    """The broker refused an order for lack of buying power (HTTP 403)."""
+
+
+class ForbiddenError(BrokerError):
+    """The broker refused the request for a reason other than buying power (HTTP 403)."""
+
+
+class OrderRejectedError(BrokerError):
+    """The broker rejected an order as invalid (HTTP 422)."""
+
+
+class NotFoundError(BrokerError):
+    """The broker has no such order, position or asset (HTTP 404)."""
+
+
+class RateLimitedError(BrokerError):
+    """The broker asked us to slow down (HTTP 429)."""
+
+    retryable = True
+
+
+class BrokerUnavailableError(BrokerError):
+    """The broker failed on its side (HTTP 5xx) or did not answer in time."""
+
+    retryable = True
+
+
+class LiveTradingRefusedError(ConfigurationError):
+    """Live trading was requested without the explicit acknowledgement."""
+
+
+class LLMError(QuorumError):
+    """An LLM call failed after its retries, or its output was unusable."""
+
+
+class LLMBudgetExceededError(LLMError):
+    """The daily LLM spending cap has been reached."""
+
+
+class DataError(QuorumError):
+    """Market or reference data is missing or malformed."""

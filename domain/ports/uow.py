@@ -1,0 +1,38 @@
+"""Unit of work: one database transaction and the repositories that share it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Protocol
+
+from domain.ports.memory import ConditionMemory, SymbolContextMemory, TradeMemory
+
+
+class UnitOfWork(Protocol):
+    """A transaction. Leaving the `async with` block without `commit()` rolls back."""
+
+    trade_memory: TradeMemory
+    condition_memory: ConditionMemory
+    symbol_memory: SymbolContextMemory
+
+    async def __aenter__(self) -> UnitOfWork:
+        """Begin the transaction."""
+        ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Roll back whatever was not committed and release the connection."""
+        ...
+
+    async def commit(self) -> None:
+        """Make everything done in this unit of work permanent."""
+        ...
+
+    async def rollback(self) -> None:
+        """Undo everything done since the last commit."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

