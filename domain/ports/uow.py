@@ -7,6 +7,16 @@ from types import TracebackType
 from typing import Protocol
 
 from domain.ports.memory import ConditionMemory, SymbolContextMemory, TradeMemory
+from domain.ports.repositories import (
+    CycleRepository,
+    EquityRepository,
+    EventRepository,
+    FillRepository,
+    LLMCallRepository,
+    OrderRepository,
+    PositionRepository,
+    StateRepository,
+)
 
 
 class UnitOfWork(Protocol):
@@ -15,6 +25,14 @@ class UnitOfWork(Protocol):
     trade_memory: TradeMemory
     condition_memory: ConditionMemory
     symbol_memory: SymbolContextMemory
+    events: EventRepository
+    orders: OrderRepository
+    fills: FillRepository
+    positions: PositionRepository
+    equity: EquityRepository
+    cycles: CycleRepository
+    state: StateRepository
+    llm_calls: LLMCallRepository
 
     async def __aenter__(self) -> UnitOfWork:
         """Begin the transaction."""

@@ -1,0 +1,206 @@
+"""Repositories of the trading core. Every method works inside the caller's unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from domain.events import Event, EventType, Severity
+from domain.models.trading import Fill, Order, OrderStatus, Position
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters for reading the event log (newest first)."""
+
+    scope: str
+    types: tuple[EventType, ...] = ()
+    symbol: str | None = None
+    cycle_id: str | None = None
+    min_severity: Severity | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+class EventRepository(Protocol):
+    """The append-only event log."""
+
+    async def add(self, events: Sequence[Event]) -> None:
+        """Append events."""
+        ...
+
+    async def query(self, q: EventQuery) -> list[Event]:
+        """Events matching `q`, newest first."""
+        ...
+
+    async def count(self, q: EventQuery) -> int:
+        """How many events match `q` (ignoring limit and offset)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """An order as Quorum recorded it."""
+
+    order: Order
+    scope: str
+    cycle_id: str | None
+    shadow: bool = False
+
+
+class OrderRepository(Protocol):
+    """Orders Quorum decided and submitted."""
+
+    async def upsert(self, record: OrderRecord) -> None:
+        """Insert or update by client order id."""
+        ...
+
+    async def get(self, client_order_id: str) -> OrderRecord | None:
+        """The order with this client order id."""
+        ...
+
+    async def list(self, scope: str, *, status: Sequence[OrderStatus] = (), limit: int = 1000) -> list[OrderRecord]:
+        """Orders of `scope`, newest first, optionally of some statuses only."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    """A fill as Quorum recorded it."""
+
+    fill: Fill
+    scope: str
+    cycle_id: str | None
+    shadow: bool = False
+
+
+class FillRepository(Protocol):
+    """Executions."""
+
+    async def add(self, records: Sequence[FillRecord]) -> None:
+        """Record fills; a fill already recorded (same order, time, qty, price) is ignored."""
+        ...
+
+    async def list(
+        self, scope: str, *, since: datetime | None = None, until: datetime | None = None,
+        shadow: bool | None = False, limit: int = 100_000,
+    ) -> list[FillRecord]:
+        """Fills of `scope` oldest first (real ones only unless `shadow` is None or True)."""
+        ...
+
+
+class PositionRepository(Protocol):
+    """Quorum's mirror of broker positions, with the stops Quorum enforces itself."""
+
+    async def replace_all(self, scope: str, positions: Sequence[Position]) -> None:
+        """Make the stored positions exactly `positions`."""
+        ...
+
+    async def list(self, scope: str) -> list[Position]:
+        """Stored positions."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EquityPoint:
+    """Account value at a moment."""
+
+    at: datetime
+    equity: Decimal
+    cash: Decimal
+    exposure: Decimal
+    net_deposits: Decimal = Decimal(0)
+
+
+class EquityRepository(Protocol):
+    """Equity history."""
+
+    async def add(self, scope: str, point: EquityPoint) -> None:
+        """Append a point."""
+        ...
+
+    async def list(self, scope: str, *, since: datetime | None = None, until: datetime | None = None) -> list[EquityPoint]:
+        """Points oldest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRecord:
+    """One trading cycle."""
+
+    id: str
+    scope: str
+    kind: str
+    as_of: datetime
+    status: str
+    symbol: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+class CycleRepository(Protocol):
+    """Cycles and their outcome."""
+
+    async def upsert(self, record: CycleRecord) -> None:
+        """Insert or update by id."""
+        ...
+
+    async def get(self, cycle_id: str) -> CycleRecord | None:
+        """The cycle with this id."""
+        ...
+
+    async def last(self, scope: str) -> CycleRecord | None:
+        """The most recent cycle of `scope`."""
+        ...
+
+
+class StateRepository(Protocol):
+    """Small JSON documents keyed by (scope, name): breaker state, trading pause, settings snapshots."""
+
+    async def load(self, scope: str, name: str) -> dict[str, Any] | None:
+        """The stored document, or None."""
+        ...
+
+    async def save(self, scope: str, name: str, value: dict[str, Any], *, at: datetime) -> None:
+        """Store (replace) a document."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LLMCallRecord:
+    """One LLM call with its cost."""
+
+    at: datetime
+    scope: str
+    agent: str
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms: float
+    ok: bool
+    cycle_id: str | None = None
+    error: str | None = None
+    request_hash: str | None = None
+
+
+class LLMCallRepository(Protocol):
+    """Cost and latency of every LLM call."""
+
+    async def add(self, record: LLMCallRecord) -> None:
+        """Record a call."""
+        ...
+
+    async def spend(self, scope: str, *, since: datetime, until: datetime) -> float:
+        """USD spent in [since, until)."""
+        ...
+
+    async def list(self, scope: str, *, limit: int = 1000) -> list[LLMCallRecord]:
+        """Calls, newest first."""
+        ...

@@ -1,0 +1,87 @@
+"""Shared fixtures: an embedded PostgreSQL + pgvector migrated to head, the real embedding model,
+and paths to the shared real-market data (tests skip with a reason when it is absent)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or skip."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real market data not found at {SHARED_DATA} (clone with ../shared beside the project)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def pg_server_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Data directory of a throw-away embedded PostgreSQL server, stopped at the end of the session."""
+    from adapters.postgres.embedded import stop_embedded_server
+
+    pgdata = tmp_path_factory.mktemp("pg") / "data"
+    yield pgdata
+    stop_embedded_server(pgdata)
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server_dir: Path) -> str:
+    """asyncpg URL of a database migrated to head."""
+    from adapters.postgres import migrate
+    from adapters.postgres.embedded import ensure_embedded_database
+
+    url = ensure_embedded_database(pg_server_dir)
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def fresh_pg_url(pg_server_dir: Path, pg_url: str) -> str:
+    """asyncpg URL of a second, empty database (no migrations applied) on the same server."""
+    import subprocess
+
+    from adapters.postgres.embedded import pg_bin
+
+    name = "fresh_" + uuid.uuid4().hex[:8]
+    base, _, query = pg_url.partition("?")
+    socket_dir = query.split("host=", 1)[1]
+    subprocess.run([str(pg_bin("createdb")), "-h", socket_dir, "-U", "postgres", name], check=True)
+    return base.rsplit("/", 1)[0] + f"/{name}?{query}"
+
+
+@pytest.fixture(scope="session")
+async def pg_sessionmaker(pg_url: str) -> AsyncIterator[object]:
+    """A session factory on the migrated test database."""
+    from adapters.postgres.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(pg_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> object:
+    """The real sentence-transformers embedder (the packaged model when BGE is not cached)."""
+    pytest.importorskip("sentence_transformers", reason="the 'ml' extra is not installed")
+    from adapters.embeddings.sentence_transformer import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder("BAAI/bge-small-en-v1.5")
+
+
+@pytest.fixture
+def scope() -> str:
+    """A scope no other test uses, so tests sharing the database do not see each other's rows."""
+    return f"test:{uuid.uuid4().hex[:12]}"
