@@ -6,6 +6,16 @@ import asyncio
 from types import TracebackType
 
 from adapters.inmemory.journal import Journal
+from adapters.inmemory.repositories import (
+    InMemoryCycleRepository,
+    InMemoryEquityRepository,
+    InMemoryEventRepository,
+    InMemoryFillRepository,
+    InMemoryLLMCallRepository,
+    InMemoryOrderRepository,
+    InMemoryPositionRepository,
+    InMemoryStateRepository,
+)
 from adapters.inmemory.vector_memory import (
     InMemoryConditionMemory,
     InMemorySymbolContextMemory,
@@ -24,6 +34,14 @@ class InMemoryDatabase:
         self.trade_memory = InMemoryTradeMemory(embedder, self.journal)
         self.condition_memory = InMemoryConditionMemory(embedder, self.journal)
         self.symbol_memory = InMemorySymbolContextMemory(embedder, self.journal)
+        self.events = InMemoryEventRepository(self.journal)
+        self.orders = InMemoryOrderRepository(self.journal)
+        self.fills = InMemoryFillRepository(self.journal)
+        self.positions = InMemoryPositionRepository(self.journal)
+        self.equity = InMemoryEquityRepository(self.journal)
+        self.cycles = InMemoryCycleRepository(self.journal)
+        self.state = InMemoryStateRepository(self.journal)
+        self.llm_calls = InMemoryLLMCallRepository(self.journal)
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -34,6 +52,14 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.trade_memory = db.trade_memory
         self.condition_memory = db.condition_memory
         self.symbol_memory = db.symbol_memory
+        self.events = db.events
+        self.orders = db.orders
+        self.fills = db.fills
+        self.positions = db.positions
+        self.equity = db.equity
+        self.cycles = db.cycles
+        self.state = db.state
+        self.llm_calls = db.llm_calls
 
     async def __aenter__(self) -> InMemoryUnitOfWork:
         await self._db.lock.acquire()

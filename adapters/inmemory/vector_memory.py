@@ -101,13 +101,10 @@ class InMemoryVectorMemory:
         dist = 1.0 - (rows @ q) / (norms * qn)
         order = np.lexsort((np.asarray(idx), dist))[:k]
         return [
-            SimilarItem(replace(self._records[idx[j]], embedding=None).visible_at(as_of), float(dist[j]))
-            for j in order
+            SimilarItem(replace(self._records[idx[j]], embedding=None).visible_at(as_of), float(dist[j])) for j in order
         ]
 
-    async def record_outcome(
-        self, record_id: int, *, outcome: str, return_pct: float, outcome_at: datetime
-    ) -> None:
+    async def record_outcome(self, record_id: int, *, outcome: str, return_pct: float, outcome_at: datetime) -> None:
         """Attach the outcome of a stored record."""
         for i, r in enumerate(self._records):
             if r.id == record_id:

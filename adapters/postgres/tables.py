@@ -3,6 +3,9 @@ these declarations mirror them for queries (a test checks they agree)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +19,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -119,4 +124,144 @@ picker_suggestions = Table(
     Column("universe_return_1d", Float),
     Column("universe_return_5d", Float),
     Column("universe_return_20d", Float),
+)
+
+# Trading core (migration 0004). Quantities carry 9 decimals, prices Quorum sets 4, executed and
+# average prices 9, cash amounts and fees 4.
+QTY_SCALE = 9
+PRICE_SCALE = 4
+EXEC_PRICE_SCALE = 9
+CASH_SCALE = 4
+NUMERIC_PRECISION = 20
+
+
+def _numeric(scale: int) -> Numeric[Decimal]:
+    return Numeric(NUMERIC_PRECISION, scale)
+
+
+def _ts(name: str, **kw: Any) -> Column[Any]:
+    return Column(name, DateTime(timezone=True), **kw)
+
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("scope", String(80), nullable=False),
+    _ts("at", nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("cycle_id", Text),
+    Column("symbol", String(16)),
+    Column("payload", JSONB, nullable=False, server_default="{}"),
+)
+
+cycles = Table(
+    "cycles",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("scope", String(80), nullable=False),
+    Column("kind", String(32), nullable=False),
+    _ts("as_of", nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("symbol", String(16)),
+    Column("summary", JSONB, nullable=False, server_default="{}"),
+    Column("error", Text),
+    _ts("started_at", nullable=False, server_default=func.now()),
+    _ts("updated_at", nullable=False, server_default=func.now()),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("client_order_id", Text, primary_key=True),
+    Column("scope", String(80), nullable=False),
+    Column("cycle_id", Text),
+    Column("shadow", Boolean, nullable=False, server_default=false()),
+    Column("symbol", String(16), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("qty", _numeric(QTY_SCALE), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("limit_price", _numeric(PRICE_SCALE)),
+    Column("stop_price", _numeric(PRICE_SCALE)),
+    Column("take_profit_price", _numeric(PRICE_SCALE)),
+    Column("time_in_force", String(8), nullable=False),
+    Column("fractional", Boolean, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("broker_order_id", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    _ts("submitted_at", nullable=False),
+    Column("filled_qty", _numeric(QTY_SCALE), nullable=False, server_default="0"),
+    Column("filled_avg_price", _numeric(EXEC_PRICE_SCALE)),
+    _ts("updated_at", nullable=False, server_default=func.now()),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("scope", String(80), nullable=False),
+    Column("cycle_id", Text),
+    Column("shadow", Boolean, nullable=False, server_default=false()),
+    Column("client_order_id", Text, nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("qty", _numeric(QTY_SCALE), nullable=False),
+    Column("price", _numeric(EXEC_PRICE_SCALE), nullable=False),
+    Column("fee", _numeric(CASH_SCALE), nullable=False),
+    _ts("at", nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    UniqueConstraint("client_order_id", "at", "qty", "price", name="uq_fills_order_at_qty_price"),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("symbol", String(16), primary_key=True),
+    Column("qty", _numeric(QTY_SCALE), nullable=False),
+    Column("avg_entry_price", _numeric(EXEC_PRICE_SCALE), nullable=False),
+    Column("stop_price", _numeric(PRICE_SCALE)),
+    _ts("opened_at"),
+    Column("fractional", Boolean, nullable=False, server_default=false()),
+)
+
+equity_points = Table(
+    "equity_points",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    _ts("at", primary_key=True),
+    Column("equity", _numeric(CASH_SCALE), nullable=False),
+    Column("cash", _numeric(CASH_SCALE), nullable=False),
+    Column("exposure", _numeric(CASH_SCALE), nullable=False),
+    Column("net_deposits", _numeric(CASH_SCALE), nullable=False, server_default="0"),
+)
+
+state_documents = Table(
+    "state_documents",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("name", String(120), primary_key=True),
+    Column("value", JSONB, nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+llm_calls = Table(
+    "llm_calls",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _ts("at", nullable=False),
+    Column("scope", String(80), nullable=False),
+    Column("agent", String(64), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("model", String(120), nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("cycle_id", Text),
+    Column("error", Text),
+    Column("request_hash", String(128)),
 )

@@ -6,6 +6,16 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.postgres.repositories import (
+    PgCycleRepository,
+    PgEquityRepository,
+    PgEventRepository,
+    PgFillRepository,
+    PgLLMCallRepository,
+    PgOrderRepository,
+    PgPositionRepository,
+    PgStateRepository,
+)
 from adapters.postgres.vector_memory import PgConditionMemory, PgSymbolContextMemory, PgTradeMemory
 from domain.ports.embedder import Embedder
 from domain.ports.uow import UnitOfWork
@@ -25,6 +35,14 @@ class PgUnitOfWork(UnitOfWork):
         self.trade_memory = PgTradeMemory(session, self._embedder)
         self.condition_memory = PgConditionMemory(session, self._embedder)
         self.symbol_memory = PgSymbolContextMemory(session, self._embedder)
+        self.events = PgEventRepository(session)
+        self.orders = PgOrderRepository(session)
+        self.fills = PgFillRepository(session)
+        self.positions = PgPositionRepository(session)
+        self.equity = PgEquityRepository(session)
+        self.cycles = PgCycleRepository(session)
+        self.state = PgStateRepository(session)
+        self.llm_calls = PgLLMCallRepository(session)
         return self
 
     @property

@@ -70,6 +70,7 @@ class LLMUsage:
     latency_ms: float = 0.0
     attempts: int = 1
     replayed: bool = False
+    cost_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)

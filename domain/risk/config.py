@@ -38,6 +38,27 @@ class BreakerSettings(BaseModel):
     resume_min_sharpe_7d: float = 0.3
 
 
+class ValidatorSettings(BaseModel):
+    """Rule-based validator: when memory of similar past trades warns about or vetoes an entry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_similar: int = Field(3, ge=1, description="similar trades with a known outcome needed before memory counts")
+    max_distance: float = Field(0.6, gt=0, le=2, description="cosine distance beyond which a trade is not similar")
+    warn_loser_share: float = Field(0.5, ge=0, le=1, description="warn and lower confidence at this share of losers")
+    reject_loser_share: float = Field(0.7, ge=0, le=1, description="reject the entry at this share of losers")
+    confidence_penalty: float = Field(
+        0.5, ge=0, le=1, description="on a warning, confidence is multiplied by (1 - penalty * loser share)"
+    )
+    max_volatility: float = Field(1.2, gt=0, description="annualised 20-day volatility above which an entry is flagged")
+
+    @model_validator(mode="after")
+    def _shares_ordered(self) -> ValidatorSettings:
+        if self.warn_loser_share > self.reject_loser_share:
+            raise ValueError("need warn_loser_share <= reject_loser_share")
+        return self
+
+
 class RiskSettings(BaseModel):
     """Hard limits applied to every proposal after the agents and the validator."""
 
@@ -61,6 +82,7 @@ class RiskSettings(BaseModel):
     min_confidence: float = Field(0.55, ge=0, le=1, description="entries below this confidence are not taken")
     fees: FeeSettings = FeeSettings()
     breaker: BreakerSettings = BreakerSettings()
+    validator: ValidatorSettings = ValidatorSettings()
 
     @model_validator(mode="after")
     def _stops_ordered(self) -> RiskSettings:

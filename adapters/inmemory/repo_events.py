@@ -1,0 +1,79 @@
+"""InMemoryEventRepository: the event log in a list per scope."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import replace
+
+from adapters.inmemory.codec import json_document, utc, utc_or_none
+from adapters.inmemory.journal import Journal
+from domain.events import Event, EventType, Severity
+from domain.ports.repositories import EventQuery, EventRepository
+
+_RANK = {s: i for i, s in enumerate(Severity)}
+
+
+class InMemoryEventRepository(EventRepository):
+    """Implements `EventRepository` in memory, with the semantics of `PgEventRepository`.
+
+    Time filters are half-open: `since <= at < until`. Events with the same `at` come back in
+    reverse order of insertion.
+    """
+
+    def __init__(self, journal: Journal | None = None) -> None:
+        self._journal = journal or Journal()
+        self._by_scope: dict[str, list[Event]] = {}
+        self._next_id = 1
+
+    async def add(self, events: Sequence[Event]) -> None:
+        """Append events."""
+        normalised = [
+            replace(
+                e,
+                at=utc(e.at, what="event time"),
+                type=EventType(e.type),
+                severity=Severity(e.severity),
+                payload=json_document(e.payload, what="event payload"),
+            )
+            for e in events
+        ]
+        sizes: dict[str, int] = {}
+        for e in normalised:
+            log = self._by_scope.setdefault(e.scope, [])
+            sizes.setdefault(e.scope, len(log))
+            log.append(replace(e, id=self._next_id))
+            self._next_id += 1
+        if sizes:
+            self._journal.record(lambda: self._truncate(sizes))
+
+    def _truncate(self, sizes: dict[str, int]) -> None:
+        for scope, n in sizes.items():
+            del self._by_scope[scope][n:]
+
+    def _matching(self, q: EventQuery) -> list[Event]:
+        types = {EventType(t) for t in q.types}
+        rank = None if q.min_severity is None else _RANK[Severity(q.min_severity)]
+        since = utc_or_none(q.since, what="since")
+        until = utc_or_none(q.until, what="until")
+        return [
+            e
+            for e in self._by_scope.get(q.scope, ())
+            if (not types or e.type in types)
+            and (q.symbol is None or e.symbol == q.symbol)
+            and (q.cycle_id is None or e.cycle_id == q.cycle_id)
+            and (rank is None or _RANK[e.severity] >= rank)
+            and (since is None or e.at >= since)
+            and (until is None or e.at < until)
+        ]
+
+    async def query(self, q: EventQuery) -> list[Event]:
+        """Events matching `q`, newest first."""
+        if q.limit < 0 or q.offset < 0:
+            raise ValueError(f"limit and offset must not be negative, got {q.limit} and {q.offset}")
+        found = sorted(self._matching(q), key=lambda e: (e.at, e.id or 0), reverse=True)
+        return [replace(e, payload=copy.deepcopy(e.payload)) for e in found[q.offset : q.offset + q.limit]]
+
+    async def count(self, q: EventQuery) -> int:
+        """How many events match `q`, ignoring limit and offset."""
+        return len(self._matching(q))

@@ -1,0 +1,139 @@
+"""The signal, risk and validator agents: typed prompts in, typed proposals out, HOLD on any failure.
+
+Symbols are batched into one prompt per chunk; chunks run concurrently under
+a bound. A proposal for a symbol that was not asked about is dropped and
+logged; a symbol the answer left out is a HOLD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TypeVar
+
+import structlog
+from pydantic import BaseModel
+
+from application.llm_gateway import LLMGateway
+from domain.agents.schemas import (
+    MarketConditions,
+    RiskAssessment,
+    RiskBatch,
+    RiskCandidate,
+    RiskContext,
+    SignalBatch,
+    SignalContext,
+    SignalProposal,
+    SymbolFeatures,
+    ValidatorBatch,
+    ValidatorCandidate,
+    ValidatorContext,
+    ValidatorVerdict,
+)
+from domain.ports.llm import AgentName, LLMRequest, Message
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T", bound=BaseModel)
+
+ROLES: dict[str, str] = {
+    "signal": (
+        "You are the signal agent of a cautious US-equity trading system with a small account. For each symbol "
+        "in the context decide BUY (enter long), SELL (exit a held position) or HOLD, with a confidence in [0,1] "
+        "and a one-sentence reason. Use trend, momentum, volatility, market conditions and the outcomes of "
+        "similar past trades and market conditions. Prefer HOLD when unsure."
+    ),
+    "risk": (
+        "You are the risk agent. For each candidate propose a position size as a share of equity (position_pct) "
+        "and a protective stop distance (stop_loss_pct), optionally a take-profit distance. Hard limits are "
+        "enforced after you and cannot be widened."
+    ),
+    "validator": (
+        "You are the validator. For each candidate, approve or reject, and list warnings. You may only lower "
+        "confidence (confidence_adjustment <= 0). Reject setups whose similar past trades mostly lost."
+    ),
+}
+
+
+def render(agent: AgentName, context: BaseModel, schema: type[BaseModel]) -> tuple[Message, ...]:
+    """System prompt with the output schema, user message with the typed context as JSON."""
+    system = (
+        f"{ROLES[agent]}\nAnswer with one JSON object and nothing else, matching this JSON schema:\n"
+        f"{json.dumps(schema.model_json_schema(), sort_keys=True)}"
+    )
+    return Message("system", system), Message("user", context.model_dump_json())
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """Consecutive slices of at most `size` items."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class Agents:
+    """The three agents sharing one gateway and one concurrency bound."""
+
+    def __init__(self, gateway: LLMGateway, *, chunk_size: int = 10, concurrency: int = 4) -> None:
+        self._gateway = gateway
+        self._chunk = max(1, chunk_size)
+        self._sem = asyncio.Semaphore(max(1, concurrency))
+
+    async def _ask(self, agent: AgentName, context: BaseModel, schema: type[T], as_of: datetime,
+                   cycle_id: str) -> T | None:
+        request = LLMRequest(agent=agent, messages=render(agent, context, schema), output_schema=schema,
+                             context=context, as_of=as_of, cycle_id=cycle_id)
+        async with self._sem:
+            decision = await self._gateway.ask(request)
+        return None if decision is None else decision.output
+
+    async def signals(self, features: Sequence[SymbolFeatures], market: MarketConditions, *, as_of: datetime,
+                      cycle_id: str) -> dict[str, SignalProposal]:
+        """One proposal per symbol (HOLD when the agent failed or left the symbol out)."""
+        parts = chunks(list(features), self._chunk)
+        answers = await asyncio.gather(*[
+            self._ask("signal", SignalContext(as_of=as_of.isoformat(), market=market, symbols=tuple(part)),
+                      SignalBatch, as_of, cycle_id) for part in parts])
+        out: dict[str, SignalProposal] = {}
+        for part, answer in zip(parts, answers, strict=True):
+            asked = {f.symbol for f in part}
+            got = {p.symbol.upper(): p for p in (answer.proposals if answer else [])}
+            for extra in sorted(set(got) - asked):
+                log.warning("agent_unknown_symbol", agent="signal", symbol=extra)
+            for sym in sorted(asked):
+                out[sym] = got.get(sym) or SignalProposal(
+                    symbol=sym, action="HOLD", confidence=0.0,
+                    reasoning="signal agent failed; holding" if answer is None else "signal agent gave no answer")
+        return out
+
+    async def risk(self, candidates: Sequence[RiskCandidate], *, equity: float, cash: float, gross_pct: float,
+                   max_position_pct: float, default_stop_pct: float, as_of: datetime,
+                   cycle_id: str) -> dict[str, RiskAssessment]:
+        """Sizing per candidate; a candidate without an assessment gets none (it will not be entered)."""
+        parts = chunks(list(candidates), self._chunk)
+        answers = await asyncio.gather(*[
+            self._ask("risk", RiskContext(as_of=as_of.isoformat(), equity=equity, cash=cash,
+                                          gross_exposure_pct=gross_pct, max_position_pct=max_position_pct,
+                                          default_stop_pct=default_stop_pct, candidates=tuple(part)),
+                      RiskBatch, as_of, cycle_id) for part in parts])
+        out: dict[str, RiskAssessment] = {}
+        for part, answer in zip(parts, answers, strict=True):
+            asked = {c.symbol for c in part}
+            for a in answer.assessments if answer else []:
+                if a.symbol.upper() in asked and a.symbol.upper() not in out:
+                    out[a.symbol.upper()] = a
+        return out
+
+    async def validate(self, candidates: Sequence[ValidatorCandidate], market: MarketConditions, *,
+                       as_of: datetime, cycle_id: str) -> dict[str, ValidatorVerdict]:
+        """Verdict per candidate; a missing verdict means the validator agent could not judge it."""
+        parts = chunks(list(candidates), self._chunk)
+        answers = await asyncio.gather(*[
+            self._ask("validator", ValidatorContext(as_of=as_of.isoformat(), market=market, candidates=tuple(part)),
+                      ValidatorBatch, as_of, cycle_id) for part in parts])
+        out: dict[str, ValidatorVerdict] = {}
+        for part, answer in zip(parts, answers, strict=True):
+            asked = {c.symbol for c in part}
+            for v in answer.verdicts if answer else []:
+                if v.symbol.upper() in asked and v.symbol.upper() not in out:
+                    out[v.symbol.upper()] = v
+        return out

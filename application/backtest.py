@@ -1,0 +1,196 @@
+"""Backtest: the real trading cycle, run once per NYSE session on a simulated market and broker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import numpy as np
+import structlog
+
+from application.cycle.trading_cycle import TradingCycle
+from application.market_conditions import MarketConditionService
+from domain.analytics import Performance, performance
+from domain.market_conditions import BENCHMARK
+from domain.models.trading import Fill
+from domain.money import money, price
+from domain.ports.broker import Broker
+from domain.ports.clock import MarketCalendar
+from domain.ports.market_data import MarketData
+from domain.ports.repositories import EquityPoint
+from domain.ports.uow import UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+
+
+class SimulatedBroker(Broker, Protocol):
+    """A broker the backtest drives session by session."""
+
+    def on_session_open(self, day: date, opens: dict[str, Decimal]) -> list[Fill]:
+        """Fill queued orders at the open."""
+        ...
+
+    def on_session_close(self, day: date, bars: dict[str, tuple[Decimal, Decimal, Decimal, Decimal]]) -> list[Fill]:
+        """Trigger stops on the day's range and mark to the close."""
+        ...
+
+
+class SettableClock(Protocol):
+    """A clock the backtest moves."""
+
+    def set(self, at: datetime) -> None:
+        """Move the clock to `at`."""
+        ...
+
+
+@dataclass(frozen=True)
+class EquityRow:
+    """One line of equity.csv."""
+
+    day: date
+    equity: Decimal
+    cash: Decimal
+    exposure: Decimal
+
+
+@dataclass
+class BacktestResult:
+    """Everything a report needs."""
+
+    run_id: str
+    scope: str
+    start: date
+    end: date
+    starting_cash: Decimal
+    symbols: list[str]
+    equity: list[EquityRow]
+    fills: list[Fill]
+    decisions: list[dict[str, Any]]
+    performance: Performance
+    benchmarks: dict[str, dict[str, float | None]]
+    llm_cost_usd: float = 0.0
+    failed_cycles: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fees(self) -> Decimal:
+        """Total fees paid."""
+        return sum((f.fee for f in self.fills), Decimal(0))
+
+
+def _bar_tuple(series: Any, i: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    return (price(series.open[i]), price(series.high[i]), price(series.low[i]), price(series.close[i]))
+
+
+def buy_and_hold(closes: Sequence[np.ndarray], start_cash: Decimal) -> list[Decimal]:
+    """Daily value of `start_cash` split equally over the series (each starting at its first close)."""
+    if not closes:
+        return []
+    n = min(len(c) for c in closes)
+    growth = np.mean([c[:n] / c[0] for c in closes], axis=0)
+    return [money(start_cash * Decimal(str(round(float(g), 10)))) for g in growth]
+
+
+class BacktestRunner:
+    """Drives clock, broker and cycle through every session between start and end."""
+
+    def __init__(self, *, uow_factory: UnitOfWorkFactory, market: MarketData, calendar: MarketCalendar,
+                 clock: SettableClock, broker: SimulatedBroker, cycle: TradingCycle,
+                 conditions: MarketConditionService,
+                 progress: Callable[[int, int, date, Decimal], None] | None = None) -> None:
+        self._uow_factory, self._market, self._calendar = uow_factory, market, calendar
+        self._clock, self._broker, self._cycle, self._conditions = clock, broker, cycle, conditions
+        self._progress = progress
+
+    async def run(self, *, run_id: str, start: date, end: date, cash: Decimal, symbols: list[str]) -> BacktestResult:
+        """Run the backtest and return its result (the caller writes the report)."""
+        sessions = self._calendar.sessions(start, end)
+        if not sessions:
+            raise ValueError(f"no NYSE sessions between {start} and {end}")
+        scope = self._cycle.scope
+        rows: list[EquityRow] = []
+        decisions: list[dict[str, Any]] = []
+        failed = 0
+        tracked = sorted(set(symbols) | {BENCHMARK})
+        for i, day in enumerate(sessions):
+            open_at, close_at = self._calendar.session_open(day), self._calendar.session_close(day)
+            bars = await self._market.daily_bars(tracked, as_of=close_at, lookback=1)
+            today = {s: b for s, b in bars.items() if b.days and b.days[-1] == day}
+            self._clock.set(open_at)
+            self._broker.on_session_open(day, {s: price(b.open[-1]) for s, b in today.items()})
+            result = await self._cycle.run(as_of=open_at)
+            failed += result.status == "failed"
+            for o in result.outcomes:
+                decisions.append({"day": day.isoformat(), "cycle_id": result.cycle_id, **o.to_json()})
+            self._clock.set(close_at)
+            self._broker.on_session_close(day, {s: _bar_tuple(b, -1) for s, b in today.items()})
+            account = await self._broker.account()
+            positions = await self._broker.positions()
+            exposure = sum((abs(money(p.qty * price(today[p.symbol].close[-1]))) for p in positions
+                            if p.symbol in today), Decimal(0))
+            rows.append(EquityRow(day, account.equity, account.cash, exposure))
+            async with self._uow_factory() as uow:
+                await self._conditions.record(uow, as_of=close_at)
+                await uow.equity.add(scope, EquityPoint(close_at, account.equity, account.cash, exposure))
+                await uow.commit()
+            if self._progress:
+                self._progress(i + 1, len(sessions), day, account.equity)
+        fills = await self._broker.fills_since(self._calendar.session_open(sessions[0]) - timedelta(days=1))
+        async with self._uow_factory() as uow:
+            calls = await uow.llm_calls.list(scope, limit=1_000_000)
+        llm_cost = sum(c.cost_usd for c in calls)
+        prev = self._calendar.previous_session(self._calendar.session_open(sessions[0]))
+        bench = await self._benchmarks(symbols, [prev, *sessions], cash)
+        spy = bench.pop("_spy_returns")
+        curve = [(prev, cash)] + [(r.day, r.equity) for r in rows]
+        perf = performance(curve, trade_returns=self._trade_returns(fills),
+                           benchmark_returns=spy if spy else None,
+                           exposure=[float(r.exposure / r.equity) if r.equity else 0.0 for r in rows])
+        return BacktestResult(run_id, scope, sessions[0], sessions[-1], cash, symbols, rows, fills, decisions, perf,
+                              bench, llm_cost, failed)
+
+    @staticmethod
+    def _trade_returns(fills: list[Fill]) -> list[float]:
+        open_cost: dict[str, tuple[Decimal, Decimal]] = {}
+        out: list[float] = []
+        for f in fills:
+            qty, cost = open_cost.get(f.symbol, (Decimal(0), Decimal(0)))
+            if f.side.value == "buy":
+                open_cost[f.symbol] = (qty + f.qty, cost + money(f.qty * f.price) + f.fee)
+            elif qty > 0:
+                avg = cost / qty
+                sold = min(f.qty, qty)
+                out.append(float((money(sold * f.price) - f.fee) / (avg * sold) - 1) if avg > 0 else 0.0)
+                open_cost[f.symbol] = (qty - sold, cost - avg * sold)
+        return out
+
+    async def _benchmarks(self, symbols: list[str], sessions: list[date], cash: Decimal) -> dict[str, Any]:
+        end_at = self._calendar.session_close(sessions[-1])
+        bars = await self._market.daily_bars(sorted(set(symbols) | {BENCHMARK}), as_of=end_at,
+                                             lookback=len(sessions) + 5)
+        out: dict[str, Any] = {"_spy_returns": []}
+
+        def window(sym: str) -> np.ndarray | None:
+            b = bars.get(sym)
+            if b is None:
+                return None
+            b = b.between(sessions[0], sessions[-1])
+            return b.close if len(b) == len(sessions) else None
+
+        spy = window(BENCHMARK)
+        universe = [c for c in (window(s) for s in symbols) if c is not None]
+        for name, closes in (("spy_buy_and_hold", [spy] if spy is not None else []),
+                             ("equal_weight_universe", universe)):
+            values = buy_and_hold(closes, cash)
+            if not values:
+                out[name] = {"total_return": None, "sharpe": None, "max_drawdown": None}
+                continue
+            p = performance(list(zip(sessions, values, strict=False)))
+            out[name] = {"total_return": p.total_return, "annualized_return": p.annualized_return,
+                         "sharpe": p.sharpe, "max_drawdown": p.max_drawdown, "final_equity": float(values[-1])}
+        if spy is not None:
+            out["_spy_returns"] = list(spy[1:] / spy[:-1] - 1.0)
+        return out

@@ -1,0 +1,62 @@
+"""Operator controls: breaker status and manual resume approval, pausing and resuming trading."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from application.cycle.trading_cycle import BREAKER_DOC, CONTROL_DOC
+from domain import breaker as brk
+from domain.events import Event, EventType, Severity
+from domain.ports.uow import UnitOfWorkFactory
+from domain.risk.config import BreakerSettings
+
+
+async def breaker_state(uow_factory: UnitOfWorkFactory, scope: str) -> brk.BreakerState | None:
+    """The stored breaker state, or None before the first cycle."""
+    async with uow_factory() as uow:
+        doc = await uow.state.load(scope, BREAKER_DOC)
+    return None if doc is None else brk.BreakerState.from_dict(doc)
+
+
+async def approve_breaker_resume(uow_factory: UnitOfWorkFactory, scope: str, *, by: str, as_of: datetime,
+                                 settings: BreakerSettings, equity: Decimal | None = None,
+                                 note: str = "") -> brk.BreakerState:
+    """Resume trading after a trip. Only an ELIGIBLE breaker can be resumed; the approval is recorded.
+
+    Raises:
+        BreakerNotEligibleError: not tripped, or tripped and not eligible (with the reasons).
+    """
+    async with uow_factory() as uow:
+        doc = await uow.state.load(scope, BREAKER_DOC)
+        if doc is None:
+            raise brk.BreakerNotEligibleError("breaker has never tripped: there is nothing to resume")
+        state = brk.approve_resume(brk.BreakerState.from_dict(doc), by=by, as_of=as_of, equity=equity, note=note,
+                                   settings=settings)
+        await uow.state.save(scope, BREAKER_DOC, state.to_dict(), at=as_of)
+        await uow.events.add([Event(EventType.BREAKER_RESUMED, as_of, f"trading resumed, approved by {by}"
+                                    + (f": {note}" if note else ""), Severity.WARNING, None, None,
+                                    {"approved_by": by, "note": note}, scope)])
+        await uow.commit()
+    return state
+
+
+async def set_paused(uow_factory: UnitOfWorkFactory, scope: str, *, paused: bool, by: str, as_of: datetime,
+                     reason: str = "") -> dict[str, Any]:
+    """Pause (cycles are skipped) or resume trading; recorded in the event log."""
+    doc = {"paused": paused, "by": by, "reason": reason, "at": as_of.isoformat()}
+    async with uow_factory() as uow:
+        await uow.state.save(scope, CONTROL_DOC, doc, at=as_of)
+        await uow.events.add([Event(EventType.TRADING_PAUSED if paused else EventType.TRADING_RESUMED, as_of,
+                                    f"trading {'paused' if paused else 'resumed'} by {by}"
+                                    + (f": {reason}" if reason else ""), Severity.WARNING, None, None, doc, scope)])
+        await uow.commit()
+    return doc
+
+
+async def is_paused(uow_factory: UnitOfWorkFactory, scope: str) -> bool:
+    """Whether trading is paused."""
+    async with uow_factory() as uow:
+        doc = await uow.state.load(scope, CONTROL_DOC)
+    return bool(doc and doc.get("paused"))

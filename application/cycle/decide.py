@@ -1,0 +1,242 @@
+"""The decision steps: recall, signal agent, risk agent, validator, hard limits."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from application.agents import Agents
+from application.cycle.snapshot import Snapshot
+from domain.agents.schemas import (
+    MarketConditions,
+    MemoryEvidence,
+    RiskAssessment,
+    RiskCandidate,
+    SignalProposal,
+    SymbolFeatures,
+    ValidatorCandidate,
+    ValidatorVerdict,
+)
+from domain.features import setup_text
+from domain.memory import MemoryFilters
+from domain.ports.embedder import Embedder
+from domain.ports.uow import UnitOfWork
+from domain.risk.config import RiskSettings
+from domain.risk.limits import LimitContext, LimitDecision, ProposedTrade, apply_hard_limits
+from domain.validator import ValidationResult, validate_proposal
+
+
+@dataclass
+class ProposalOutcome:
+    """What happened to one symbol's proposal, step by step (written to the event log and decisions.jsonl)."""
+
+    symbol: str
+    signal: SignalProposal
+    assessment: RiskAssessment | None = None
+    validation: ValidationResult | None = None
+    verdict: ValidatorVerdict | None = None
+    limit: LimitDecision | None = None
+    is_stop_exit: bool = False
+    setup: str = ""
+    final: str = "HOLD"
+    reason: str = ""
+    evidence: tuple[MemoryEvidence, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe summary."""
+        lim = self.limit
+        return {
+            "symbol": self.symbol,
+            "signal": self.signal.model_dump(),
+            "risk": self.assessment.model_dump() if self.assessment else None,
+            "validator_rules": None if self.validation is None else {
+                "approved": self.validation.approved, "confidence": self.validation.confidence,
+                "warnings": list(self.validation.warnings), "loser_share": self.validation.loser_share,
+                "rejected_reason": self.validation.rejected_reason},
+            "validator_agent": self.verdict.model_dump() if self.verdict else None,
+            "limits": None if lim is None else {
+                "rejected_by": lim.rejected_by, "reason": lim.reason,
+                "adjustments": [{"limit": a.limit, "detail": a.detail} for a in lim.adjustments],
+                "order": None if lim.order is None else {
+                    "client_order_id": lim.order.client_order_id, "side": lim.order.side.value,
+                    "qty": str(lim.order.qty), "stop_price": str(lim.order.stop_price or "")}},
+            "memory_evidence": [e.model_dump() for e in self.evidence],
+            "stop_exit": self.is_stop_exit,
+            "final": self.final,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class DecisionInputs:
+    """What the decision step needs besides the snapshot."""
+
+    as_of: datetime
+    cycle_id: str
+    scope: str
+    market_open: bool
+    day_start_equity: Decimal
+    day_trades_used: int
+    entries_allowed: bool
+    entry_block_reason: str
+    shadow_positions: dict[str, Any] = field(default_factory=dict)
+
+
+def prefilter(snap: Snapshot, universe: list[str], risk: RiskSettings, max_candidates: int) -> list[SymbolFeatures]:
+    """Cheap deterministic filter before any LLM call: held symbols plus liquid, priced watchlist symbols."""
+    held = [snap.features[s] for s in sorted(snap.positions) if s in snap.features]
+    fresh = [snap.features[s] for s in universe if s in snap.features and s not in snap.positions
+             and Decimal(str(snap.features[s].price)) >= risk.min_price
+             and snap.adv.get(s, Decimal(0)) >= risk.min_avg_dollar_volume]
+    fresh.sort(key=lambda f: (-f.avg_dollar_volume_20d, f.symbol))
+    return held + fresh[: max(0, max_candidates - len(held))]
+
+
+async def recall_trades(uow: UnitOfWork, embedder: Embedder, features: list[SymbolFeatures], *, scope: str,
+                        as_of: datetime, k: int) -> dict[str, tuple[MemoryEvidence, ...]]:
+    """Similar past trades per symbol (one batched embedding, one query per symbol)."""
+    if not features:
+        return {}
+    vectors = embedder.embed([setup_text(f) for f in features])
+    out: dict[str, tuple[MemoryEvidence, ...]] = {}
+    for f, vec in zip(features, vectors, strict=True):
+        items = await uow.trade_memory.similar([float(x) for x in vec], k=k, as_of=as_of,
+                                               filters=MemoryFilters(action="BUY", scope=scope))
+        out[f.symbol] = tuple(MemoryEvidence(text=i.record.text, distance=round(i.distance, 4),
+                                             outcome=i.record.outcome, return_pct=i.record.return_pct)
+                              for i in items)
+    return out
+
+
+def stop_exits(snap: Snapshot) -> list[ProposalOutcome]:
+    """Positions whose Quorum-enforced stop (fractional positions: no broker stop) has been hit."""
+    out = []
+    for sym, pos in sorted(snap.positions.items()):
+        px = snap.prices.get(sym)
+        if pos.qty > 0 and pos.fractional and pos.stop_price is not None and px is not None and px <= pos.stop_price:
+            sig = SignalProposal(symbol=sym, action="SELL", confidence=1.0,
+                                 reasoning=f"stop hit: price {px} <= stop {pos.stop_price}")
+            out.append(ProposalOutcome(sym, sig, is_stop_exit=True))
+    return out
+
+
+def _limit_ctx(snap: Snapshot, d: DecisionInputs, orders: int, pending: Decimal, cash: Decimal) -> LimitContext:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("America/New_York")
+    return LimitContext(
+        as_of=d.as_of, market_open=d.market_open, equity=snap.account.equity, cash=cash,
+        day_start_equity=d.day_start_equity, positions=snap.positions, prices=snap.prices,
+        avg_dollar_volume=snap.adv, assets=snap.assets, orders_this_cycle=orders, pending_exposure=pending,
+        day_trades_used=d.day_trades_used, today=d.as_of.astimezone(tz).date(), tz=tz,
+        entries_allowed=d.entries_allowed, entry_block_reason=d.entry_block_reason)
+
+
+async def decide(
+    uow: UnitOfWork, snap: Snapshot, d: DecisionInputs, *, universe: list[str], agents: Agents, embedder: Embedder,
+    risk: RiskSettings, recall_k: int, max_candidates: int,
+) -> tuple[list[ProposalOutcome], MarketConditions | None]:
+    """Run every decision step and return one outcome per considered symbol, exits first."""
+    outcomes = stop_exits(snap)
+    stopped = {o.symbol for o in outcomes}
+    candidates = [f for f in prefilter(snap, universe, risk, max_candidates) if f.symbol not in stopped]
+    memory = await recall_trades(uow, embedder, candidates, scope=d.scope, as_of=d.as_of, k=recall_k)
+    candidates = [f.model_copy(update={"similar_trades": memory.get(f.symbol, ())}) for f in candidates]
+    market = snap.market
+    if market is None or not candidates:
+        return outcomes, market
+    signals = await agents.signals(candidates, market, as_of=d.as_of, cycle_id=d.cycle_id)
+    by_symbol = {f.symbol: f for f in candidates}
+    entries: list[ProposalOutcome] = []
+    for sym in sorted(signals):
+        sig, f = signals[sym], by_symbol[sym]
+        o = ProposalOutcome(sym, sig, setup=setup_text(f), evidence=f.similar_trades)
+        held = sym in snap.positions
+        if sig.action == "SELL" and held:
+            outcomes.append(o)
+        elif sig.action == "BUY" and not held and sym not in d.shadow_positions:
+            entries.append(o)
+        elif sig.action == "SELL" and sym in d.shadow_positions:
+            o.final, o.reason = "SHADOW_EXIT", "exit of a shadow-book position (no order sent)"
+            outcomes.append(o)
+        else:
+            o.final, o.reason = "HOLD", "signal HOLD" if sig.action == "HOLD" else f"{sig.action} not applicable"
+            outcomes.append(o)
+    if entries:
+        equity = float(snap.account.equity)
+        gross = float(snap.gross_exposure) / equity if equity > 0 else 0.0
+        rc = [RiskCandidate(symbol=o.symbol, action=o.signal.action, confidence=o.signal.confidence,
+                            price=by_symbol[o.symbol].price, volatility_20d=by_symbol[o.symbol].volatility_20d,
+                            atr_pct=by_symbol[o.symbol].atr_pct, held_qty=0.0) for o in entries]
+        sizes = await agents.risk(rc, equity=equity, cash=float(snap.account.cash), gross_pct=gross,
+                                  max_position_pct=risk.max_position_pct, default_stop_pct=risk.default_stop_pct,
+                                  as_of=d.as_of, cycle_id=d.cycle_id)
+        vcands = []
+        for o in entries:
+            o.assessment = sizes.get(o.symbol)
+            o.validation = validate_proposal(o.signal, by_symbol[o.symbol], o.evidence, risk.validator)
+            if o.assessment is not None:
+                vcands.append(ValidatorCandidate(
+                    symbol=o.symbol, action=o.signal.action, confidence=o.validation.confidence,
+                    position_pct=o.assessment.position_pct, stop_loss_pct=o.assessment.stop_loss_pct,
+                    reasoning=o.signal.reasoning, similar_trades=o.evidence,
+                    rule_warnings=o.validation.warnings))
+        verdicts = await agents.validate(vcands, market, as_of=d.as_of, cycle_id=d.cycle_id) if vcands else {}
+        for o in entries:
+            o.verdict = verdicts.get(o.symbol)
+    entries.sort(key=lambda o: (-(o.validation.confidence if o.validation else 0.0), o.symbol))
+    return outcomes + entries, market
+
+
+def apply_limits(outcomes: list[ProposalOutcome], snap: Snapshot, d: DecisionInputs, risk: RiskSettings,
+                 client_order_id: Any) -> list[ProposalOutcome]:
+    """Hard limits on every actionable outcome in order, tracking orders, exposure and cash as they accrue."""
+    orders, pending, cash = 0, Decimal(0), snap.account.cash
+    for o in outcomes:
+        if o.final in ("HOLD", "SHADOW_EXIT") and o.reason:
+            continue
+        entry = o.signal.action == "BUY"
+        if entry:
+            if o.assessment is None:
+                o.final, o.reason = "REJECTED", "risk agent gave no sizing"
+                continue
+            if o.validation is not None and not o.validation.approved:
+                o.final, o.reason = "REJECTED", f"validator: {o.validation.rejected_reason}"
+                continue
+            if o.verdict is None:
+                o.final, o.reason = "REJECTED", "validator agent gave no verdict"
+                continue
+            if not o.verdict.approve:
+                o.final, o.reason = "REJECTED", f"validator agent: {o.verdict.reasoning}"
+                continue
+        confidence = o.signal.confidence
+        if o.validation is not None:
+            confidence = o.validation.confidence
+        if o.verdict is not None:
+            confidence = max(0.0, confidence + o.verdict.confidence_adjustment)
+        a = o.assessment
+        trade = ProposedTrade(
+            symbol=o.symbol, action=o.signal.action, confidence=confidence,
+            position_pct=a.position_pct if a else 1.0,
+            stop_loss_pct=a.stop_loss_pct if a else None, take_profit_pct=a.take_profit_pct if a else None,
+            reasoning=o.signal.reasoning, is_stop_exit=o.is_stop_exit)
+        if not all(math.isfinite(x) for x in (trade.confidence, trade.position_pct)):
+            trade = replace(trade, confidence=0.0)
+        o.limit = apply_hard_limits(trade, _limit_ctx(snap, d, orders, pending, cash), risk,
+                                    client_order_id=client_order_id(o.symbol, o.signal.action))
+        if o.limit.order is None:
+            o.final, o.reason = "REJECTED", f"{o.limit.rejected_by}: {o.limit.reason}"
+            continue
+        order = o.limit.order
+        o.final, o.reason = o.signal.action, order.reason or o.signal.reasoning
+        px = snap.prices.get(o.symbol, Decimal(0))
+        if entry:
+            orders += 1
+            pending += order.qty * px
+            cash -= order.qty * px
+        else:
+            cash += order.qty * px
+    return outcomes

@@ -1,0 +1,120 @@
+"""LLMGateway: every agent call goes through here — daily spending cap, usage records, failures as None.
+
+Calls may run concurrently; usage records are buffered and written by `flush`
+(one database session must not be used by several tasks at once).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+
+import structlog
+from pydantic import ValidationError
+
+from domain.errors import LLMBudgetExceededError, LLMError
+from domain.events import Event, EventType, Severity
+from domain.ports.llm import LLM, Decision, LLMRequest, LLMUsage, OutputT
+from domain.ports.repositories import LLMCallRecord
+from domain.ports.uow import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class LLMGateway:
+    """Routes each agent to its LLM and holds spend inside `daily_cap_usd` (0 = no paid calls at all).
+
+    Attributes:
+        llms: agent name -> LLM; the key "default" serves agents not listed.
+        daily_cap_usd: cap per exchange day; offline models cost nothing and are never capped.
+        scope: the scope calls are recorded under.
+        tz: timezone whose midnight starts a new budget day.
+    """
+
+    llms: Mapping[str, LLM]
+    daily_cap_usd: float
+    scope: str
+    tz: tzinfo
+    _pending: list[LLMCallRecord] = field(default_factory=list)
+    _events: list[Event] = field(default_factory=list)
+    _spent_today: float = 0.0
+    _budget_day: str | None = None
+    _budget_alerted: set[str] = field(default_factory=set)
+
+    def _llm(self, agent: str) -> LLM:
+        return self.llms.get(agent) or self.llms["default"]
+
+    def _is_free(self, llm: LLM) -> bool:
+        return getattr(llm, "provider", "") in ("offline", "replay")
+
+    async def load_spend(self, uow: UnitOfWork, as_of: datetime) -> float:
+        """Read today's spend from the database (call once per cycle, before the agents run)."""
+        local = as_of.astimezone(self.tz)
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        self._spent_today = await uow.llm_calls.spend(self.scope, since=start, until=start + timedelta(days=1))
+        self._budget_day = start.date().isoformat()
+        return self._spent_today
+
+    async def ask(self, request: LLMRequest[OutputT]) -> Decision[OutputT] | None:
+        """Call the agent's LLM; None (and a recorded reason) when over budget or when the call failed."""
+        llm = self._llm(request.agent)
+        free = self._is_free(llm)
+        if not free and self._spent_today >= self.daily_cap_usd:
+            day = self._budget_day or request.as_of.date().isoformat()
+            if day not in self._budget_alerted:
+                self._budget_alerted.add(day)
+                self._events.append(Event(
+                    EventType.LLM_BUDGET_EXHAUSTED, request.as_of,
+                    f"daily LLM cap ${self.daily_cap_usd:.2f} reached (spent ${self._spent_today:.4f}); agents HOLD",
+                    Severity.WARNING, request.cycle_id, payload={"cap_usd": self.daily_cap_usd,
+                                                                "spent_usd": self._spent_today}, scope=self.scope))
+            log.warning("llm_budget_exhausted", agent=request.agent, spent=self._spent_today, cap=self.daily_cap_usd)
+            return None
+        started = time.perf_counter()
+        try:
+            decision = await llm.complete(request)
+        except (LLMError, ValidationError, ValueError, TypeError) as exc:
+            if isinstance(exc, LLMBudgetExceededError):
+                self._spent_today = max(self._spent_today, self.daily_cap_usd)
+            reason = f"{type(exc).__name__}: {str(exc)[:500]}"
+            paid = getattr(exc, "usage", None)
+            cost = paid.cost_usd if isinstance(paid, LLMUsage) else 0.0
+            self._spent_today += cost
+            self._pending.append(LLMCallRecord(
+                at=request.as_of, scope=self.scope, agent=request.agent,
+                provider=getattr(llm, "provider", type(llm).__name__), model=str(getattr(exc, "model", "?")),
+                prompt_tokens=paid.prompt_tokens if isinstance(paid, LLMUsage) else 0,
+                completion_tokens=paid.completion_tokens if isinstance(paid, LLMUsage) else 0, cost_usd=cost,
+                latency_ms=(time.perf_counter() - started) * 1000, ok=False,
+                cycle_id=request.cycle_id, error=reason, request_hash=None))
+            self._events.append(Event(EventType.LLM_FAILED, request.as_of,
+                                      f"{request.agent} agent failed, holding: {reason}", Severity.WARNING,
+                                      request.cycle_id, payload={"agent": request.agent, "error": reason},
+                                      scope=self.scope))
+            log.warning("llm_failed", agent=request.agent, error=reason)
+            return None
+        u = decision.usage
+        self._spent_today += u.cost_usd
+        self._pending.append(LLMCallRecord(
+            at=request.as_of, scope=self.scope, agent=request.agent, provider=u.provider, model=u.model,
+            prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens, cost_usd=u.cost_usd,
+            latency_ms=u.latency_ms, ok=True, cycle_id=request.cycle_id, error=None,
+            request_hash=request.fingerprint(u.model)))
+        return decision
+
+    async def flush(self, uow: UnitOfWork) -> None:
+        """Write buffered usage records and events in the caller's transaction."""
+        pending, self._pending = self._pending, []
+        events, self._events = self._events, []
+        for record in pending:
+            await uow.llm_calls.add(record)
+        if events:
+            await uow.events.add(events)
+
+    def discard(self) -> None:
+        """Forget buffered records (the transaction they belonged to rolled back)."""
+        self._pending.clear()
+        self._events.clear()

@@ -1,0 +1,301 @@
+"""Discovery scoring: 12,000 synthetic symbols x 260 days through the metric and fuzzy pickers and the ensemble.
+
+Figure: `MetricPicker.pick` + `FuzzyPicker.pick` + `EnsembleCombiner.combine` on a fresh
+`UniverseSnapshot` (results objects with reasons included). Baseline (the floor): a plain NumPy
+computation of the same metric filters, fuzzy scores (memory adjustment included) and ensemble
+scores and ranking, measured in the same run. Both must give identical scores and ranks.
+Targets: under 2 s and within 2x of the NumPy floor. Best of `REPEATS` runs for each.
+
+Run: `python -m bench.discovery_scoring`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from domain.agents.schemas import MemoryEvidence
+from domain.discovery.config import DiscoverySettings
+from domain.discovery.ensemble import EnsembleCombiner, EnsembleResult
+from domain.discovery.fuzzy_picker import FuzzyPicker
+from domain.discovery.metric_picker import MetricPicker
+from domain.discovery.picker import PickerContext, UniverseSnapshot
+from domain.models.market import BarSeries
+
+NAME = "discovery_scoring"
+N_SYMBOLS = 12_000
+N_DAYS = 260
+REPEATS = 5
+SEED = 20_240_611
+TARGETS = {"max_seconds": 2.0, "max_ratio": 2.0}
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SECTORS = (
+    "Information Technology", "Health Care", "Financials", "Consumer Discretionary", "Communication Services",
+    "Industrials", "Consumer Staples", "Energy", "Utilities", "Real Estate", "Materials",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Market:
+    """Synthetic universe as plain arrays (sector_codes: index into SECTORS, -1 unknown)."""
+
+    symbols: tuple[str, ...]
+    close: np.ndarray
+    volume: np.ndarray
+    spread_pct: np.ndarray
+    market_caps: np.ndarray
+    sector_codes: np.ndarray
+    benchmark_close: np.ndarray
+    context: PickerContext
+
+    def snapshot(self) -> UniverseSnapshot:
+        sectors = tuple(None if c < 0 else SECTORS[c] for c in self.sector_codes.tolist())
+        return UniverseSnapshot(
+            date(2024, 6, 11), self.symbols, self.close, self.volume, self.spread_pct, sectors,
+            self.market_caps, self.benchmark_close,
+        )  # fmt: skip
+
+
+def make_market(n: int = N_SYMBOLS, d: int = N_DAYS, seed: int = SEED) -> Market:
+    """Seeded synthetic universe: market-model returns, lognormal volumes, gaps, short histories, unknowns."""
+    rng = np.random.default_rng(seed)
+    market = rng.normal(0.0004, 0.011, d - 1)
+    beta = rng.uniform(-0.2, 3.0, n)
+    idio = rng.lognormal(np.log(0.016), 0.45, n)
+    drift = rng.normal(0.0003, 0.001, n)
+    returns = drift[:, None] + beta[:, None] * market[None, :] + idio[:, None] * rng.standard_normal((n, d - 1))
+    close = np.empty((n, d))
+    close[:, 0] = rng.lognormal(np.log(40.0), 1.0, n)
+    close[:, 1:] = close[:, :1] * np.cumprod(1.0 + np.clip(returns, -0.9, None), axis=1)
+    volume = rng.lognormal(np.log(600_000.0), 1.3, n)[:, None] * rng.lognormal(0.0, 0.35, (n, d))
+    gaps = rng.random((n, d)) < 0.002
+    close[gaps] = np.nan
+    volume[gaps] = np.nan
+    young = rng.random(n) < 0.03
+    first_day = rng.integers(1, d - 5, n)
+    close[young[:, None] & (np.arange(d)[None, :] < first_day[:, None])] = np.nan
+    volume[np.isnan(close)] = np.nan
+    spread = rng.lognormal(np.log(0.002), 0.8, n)
+    spread[rng.random(n) < 0.03] = np.nan
+    caps = rng.lognormal(np.log(3e9), 1.5, n)
+    caps[rng.random(n) < 0.05] = np.nan
+    codes = rng.integers(0, len(SECTORS), n)
+    codes[rng.random(n) < 0.02] = -1
+    benchmark = 400.0 * np.cumprod(np.concatenate(([1.0], 1.0 + market)))
+    symbols = tuple(f"S{i:05d}" for i in range(n))
+    outcomes = ("WIN", "LOSS", "FLAT", None)
+    similar = {
+        symbols[i]: [
+            MemoryEvidence(
+                text=f"{symbols[i]} trade {k}", distance=float(rng.random()),
+                outcome=outcomes[int(rng.integers(0, 4))], return_pct=float(rng.normal(0, 0.05)),
+            )
+            for k in range(int(rng.integers(1, 9)))
+        ]
+        for i in rng.choice(n, 600, replace=False).tolist()
+    }
+    context = PickerContext(
+        held_sectors={"Information Technology": 0.35, "Financials": 0.2, "Energy": 0.1},
+        watchlist_sectors={"Information Technology": 6, "Health Care": 3, "Utilities": 1},
+        similar_trades=similar,
+        settings=DiscoverySettings(),
+    )
+    return Market(symbols, close, volume, spread, caps, codes, benchmark, context)
+
+
+def run_pickers(market: Market) -> tuple[list[EnsembleResult], dict[str, float]]:
+    """The figure: pickers and ensemble on a fresh snapshot; returns the ranking and per-step seconds."""
+    settings = market.context.settings
+    t0 = time.perf_counter()
+    universe = market.snapshot()
+    metric = MetricPicker(settings.filters).pick(universe, market.context)
+    t1 = time.perf_counter()
+    fuzzy = FuzzyPicker(settings.fuzzy).pick(universe, market.context)
+    t2 = time.perf_counter()
+    ranked = EnsembleCombiner(settings.weights, settings.divergence_threshold).combine(
+        {"metric": metric, "fuzzy": fuzzy}
+    )
+    t3 = time.perf_counter()
+    return ranked, {"metric": t1 - t0, "fuzzy": t2 - t1, "ensemble": t3 - t2}
+
+
+def _nan_mean(x: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(x)
+    count = ok.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(ok, x, 0.0).sum(axis=1) / count
+    mean[count < 1] = np.nan
+    return mean
+
+
+def _rank01(x: np.ndarray) -> np.ndarray:
+    out = np.full(x.shape, np.nan)
+    idx = np.flatnonzero(np.isfinite(x))
+    ranks = np.empty(idx.size)
+    ranks[np.argsort(x[idx])] = np.arange(idx.size)
+    out[idx] = ranks / (idx.size - 1)
+    return out
+
+
+def numpy_floor(market: Market) -> dict[str, np.ndarray]:
+    """The same scores in straight-line NumPy (no result objects, no reasons; shared measures computed once)."""
+    s = market.context.settings
+    f, w, fw = s.filters, s.weights, s.fuzzy
+    close, volume = market.close, market.volume
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = close[:, 1:] / close[:, :-1] - 1.0
+        ret[~((close[:, :-1] > 0) & (close[:, 1:] > 0))] = np.nan
+        bench = market.benchmark_close
+        bret = bench[1:] / bench[:-1] - 1.0
+        # metric measures
+        avg_vol = _nan_mean(volume[:, -f.volume_window_days :])
+        adv = _nan_mean(close[:, -f.volume_window_days :] * volume[:, -f.volume_window_days :])
+        price = close[:, -1]
+        r, m = ret[:, -f.beta_window_days :], bret[-f.beta_window_days :]
+        ok = np.isfinite(r) & np.isfinite(m)
+        count = ok.sum(axis=1)
+        m_mean = np.where(ok, m, 0.0).sum(axis=1) / count
+        r_mean = np.where(ok, r, 0.0).sum(axis=1) / count
+        dm = np.where(ok, m - m_mean[:, None], 0.0)
+        dr = np.where(ok, r - r_mean[:, None], 0.0)
+        var = (dm * dm).sum(axis=1)
+        beta = (dr * dm).sum(axis=1) / var
+        flat = ~(var > 1e-12 * (var + count * m_mean * m_mean))
+        beta[(count < int(np.ceil(0.75 * f.beta_window_days))) | flat] = np.nan
+        spread, caps = market.spread_pct, market.market_caps
+        passed = (
+            (avg_vol >= f.min_avg_volume) & (adv >= f.min_avg_dollar_volume) & (price >= f.min_price)
+            & (spread <= f.max_spread_pct) & (caps >= f.min_market_cap) & (beta >= f.min_beta) & (beta <= f.max_beta)
+        )  # fmt: skip
+        metric = np.zeros(len(price))
+        metric[passed] = 0.5 + 0.5 * _rank01(adv[passed])
+        # fuzzy components
+        r60 = ret[:, -60:]
+        ok60 = np.isfinite(r60)
+        c60 = ok60.sum(axis=1)
+        mu = np.where(ok60, r60, 0.0).sum(axis=1) / c60
+        dev = np.where(ok60, r60 - mu[:, None], 0.0)
+        vol = np.sqrt((dev * dev).sum(axis=1) / (c60 - 1) * 252)
+        vol[c60 < 45] = np.nan
+        liquidity = np.nan_to_num(_rank01(adv), nan=0.0)
+        low, peak, high = 0.10, 0.30, 0.70
+        volatility = np.clip(np.minimum((vol - low) / (peak - low), (high - vol) / (high - peak)), 0.0, 1.0)
+        volatility = np.nan_to_num(volatility, nan=0.0)
+        moms = []
+        for lookback in (20, 60):
+            start, end = close[:, -1 - lookback], close[:, -1]
+            mom = end / start - 1.0
+            mom[~((start > 0) & (end > 0))] = np.nan
+            moms.append(_rank01(mom))
+        p20, p60 = moms
+        momentum = np.nan_to_num(np.where(np.isnan(p20), p60, np.where(np.isnan(p60), p20, (p20 + p60) / 2)), nan=0.0)
+    ctx = market.context
+    total_watch = sum(ctx.watchlist_sectors.values())
+    table = np.empty(len(SECTORS) + 1)
+    for c, name in enumerate(SECTORS):
+        exposure = max(ctx.held_sectors.get(name, 0.0), ctx.watchlist_sectors.get(name, 0) / total_watch)
+        table[c] = 1.0 - min(1.0, exposure / 0.4)
+    table[-1] = 0.5
+    sector = table[market.sector_codes]
+    total = fw.liquidity + fw.volatility + fw.momentum + fw.sector_balance
+    base = (fw.liquidity * liquidity + fw.volatility * volatility + fw.momentum * momentum
+            + fw.sector_balance * sector) / total  # fmt: skip
+    adjustment = np.zeros(len(price))
+    points_of = {"WIN": 1.0, "LOSS": 0.0, "FLAT": 0.5}
+    row = {sym: i for i, sym in enumerate(market.symbols)}
+    for sym, evidence in ctx.similar_trades.items():
+        points = [points_of[e.outcome] for e in evidence if e.outcome is not None]
+        if points:
+            share = sum(points) / len(points)
+            adjustment[row[sym]] = fw.memory_adjustment * (share - 0.5) * 2.0 * min(1.0, len(points) / 5)
+    fuzzy = np.clip(base + adjustment, 0.0, 1.0)
+    # ensemble
+    ensemble = np.clip((metric * w.metric + fuzzy * w.fuzzy) / (w.metric + w.fuzzy), 0.0, 1.0)
+    ensemble[~passed] = 0.0
+    n_agree = (passed & (metric >= 0.5)).astype(np.int64) + (fuzzy >= 0.5)
+    order = np.lexsort((np.array(market.symbols), -n_agree, -ensemble))
+    return {"metric": metric, "passed": passed, "fuzzy": fuzzy, "ensemble": ensemble, "order": order}
+
+
+def _check_identical(market: Market, ranked: list[EnsembleResult], floor: dict[str, np.ndarray]) -> None:
+    row = {sym: i for i, sym in enumerate(market.symbols)}
+    order = np.array([row[r.symbol] for r in ranked])
+    assert np.array_equal(order, floor["order"]), "ranking differs from the NumPy floor"
+    score = np.array([r.score for r in ranked])
+    assert np.array_equal(score, floor["ensemble"][order]), "ensemble scores differ from the NumPy floor"
+    for name in ("metric", "fuzzy"):
+        comp = np.array([r.components[name] for r in ranked])
+        assert np.array_equal(comp, floor[name][order]), f"{name} scores differ from the NumPy floor"
+
+
+def _from_series_seconds(market: Market) -> float:
+    """Extra figure: aligning 12,000 BarSeries on the benchmark's days (not part of the ratio)."""
+    days = tuple(date(2023, 6, 1) + timedelta(days=i) for i in range(N_DAYS))
+    bars = {
+        sym: BarSeries(sym, days, c, c, c, c, v)
+        for sym, c, v in zip(market.symbols, market.close, market.volume, strict=True)
+    }
+    bench = BarSeries("SPY", days, *(market.benchmark_close,) * 4, np.ones(N_DAYS))
+    t0 = time.perf_counter()
+    UniverseSnapshot.from_series(days[-1], bars, bench, {}, {})
+    return time.perf_counter() - t0
+
+
+def _write(result: dict[str, Any]) -> None:
+    try:
+        from bench import common
+    except ImportError:
+        common = None
+    writer = getattr(common, "write_result", None)
+    if callable(writer):
+        writer(NAME, result)
+        return
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{NAME}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def run() -> dict[str, Any]:
+    """Measure the pickers + ensemble against the NumPy floor; write and return the result."""
+    market = make_market()
+    figure, floor_best, steps_best = float("inf"), float("inf"), {}
+    ranked: list[EnsembleResult] = []
+    floor: dict[str, np.ndarray] = {}
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        floor = numpy_floor(market)
+        floor_best = min(floor_best, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ranked, steps = run_pickers(market)
+        elapsed = time.perf_counter() - t0
+        if elapsed < figure:
+            figure, steps_best = elapsed, steps
+    _check_identical(market, ranked, floor)
+    ratio = figure / floor_best
+    result = {
+        "name": NAME,
+        "figure_seconds": round(figure, 4),
+        "baseline_seconds": round(floor_best, 4),
+        "ratio": round(ratio, 3),
+        "targets": TARGETS,
+        "passed": figure < TARGETS["max_seconds"] and ratio <= TARGETS["max_ratio"],
+        "n_symbols": N_SYMBOLS,
+        "n_days": N_DAYS,
+        "repeats": REPEATS,
+        "metric_passed": int(floor["passed"].sum()),
+        "steps_seconds": {k: round(v, 4) for k, v in steps_best.items()},
+        "from_series_seconds": round(_from_series_seconds(market), 4),
+        "identical_scores": True,
+    }
+    _write(result)
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    run()

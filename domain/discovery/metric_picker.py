@@ -1,0 +1,211 @@
+"""Hard filters on liquidity, spread, price, market cap and beta.
+
+Boundaries are inclusive: a value equal to a minimum or a maximum passes. A filter that cannot
+be checked rejects: unknown spread, unknown market cap (whenever a cap bound is configured) and
+too little history for beta (whenever a beta bound is configured) are rejections with their
+reason, never silent passes. Every failed filter adds a reason stating the number and the
+threshold; a symbol failing several filters gets several reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from domain.discovery.beta import default_min_observations, rolling_beta
+from domain.discovery.config import MetricFilterSettings
+from domain.discovery.picker import PickerContext, PickerResult, UniverseSnapshot
+from domain.discovery.scoring import (
+    average_dollar_volume,
+    average_volume,
+    compact_dollars,
+    compact_number,
+    percentile_rank,
+)
+from domain.models.market import FloatArray
+
+BoolArray = npt.NDArray[np.bool_]
+
+_Check = tuple[BoolArray, FloatArray, Callable[[float], str]]
+
+PASSED_SCORE_FLOOR = 0.5
+"""Score of the least liquid passing symbol; the most liquid scores 1."""
+
+
+@dataclass(frozen=True, eq=False)
+class MetricEvaluation:
+    """Vectorised outcome of the metric filters, one entry per symbol of the universe.
+
+    Attributes:
+        avg_volume: mean daily shares over the volume window.
+        avg_dollar_volume: mean daily close x volume over the volume window.
+        price: close of the newest session.
+        spread_pct: bid-ask spread as a fraction of mid.
+        market_cap: USD.
+        beta: OLS beta against the benchmark over the beta window.
+        passed: True where every filter passed.
+        liquidity_rank: percentile rank of avg dollar volume among passing symbols (NaN if rejected).
+        score: 0 for rejected symbols; 0.5 + 0.5 x liquidity_rank for passing ones.
+    """
+
+    avg_volume: FloatArray
+    avg_dollar_volume: FloatArray
+    price: FloatArray
+    spread_pct: FloatArray
+    market_cap: FloatArray
+    beta: FloatArray
+    passed: BoolArray
+    liquidity_rank: FloatArray
+    score: FloatArray
+
+
+class MetricPicker:
+    """Rejects symbols failing a hard filter; ranks the rest by liquidity."""
+
+    name = "metric"
+
+    def __init__(self, settings: MetricFilterSettings) -> None:
+        """Create the picker.
+
+        Args:
+            settings: thresholds and windows of the filters.
+        """
+        self.settings = settings
+
+    def evaluate(self, universe: UniverseSnapshot) -> MetricEvaluation:
+        """Compute every measure and the pass mask and score, vectorised over symbols."""
+        s = self.settings
+        avg_vol = average_volume(universe.volume, s.volume_window_days)
+        avg_dv = average_dollar_volume(universe.close, universe.volume, s.volume_window_days)
+        price = universe.close[:, -1] if universe.n_days else np.full(universe.n_symbols, np.nan)
+        beta = rolling_beta(universe.returns, universe.benchmark_returns, s.beta_window_days)
+        passed = np.ones(universe.n_symbols, dtype=bool)
+        for mask, _, _ in self._failures(avg_vol, avg_dv, price, universe.spread_pct, universe.market_caps, beta):
+            passed &= ~mask
+        rank = np.full(universe.n_symbols, np.nan)
+        rank[passed] = percentile_rank(avg_dv[passed])
+        score = np.zeros(universe.n_symbols)
+        score[passed] = PASSED_SCORE_FLOOR + (1.0 - PASSED_SCORE_FLOOR) * rank[passed]
+        return MetricEvaluation(
+            avg_vol, avg_dv, price, universe.spread_pct, universe.market_caps, beta, passed, rank, score
+        )
+
+    def pick(self, universe: UniverseSnapshot, context: PickerContext) -> list[PickerResult]:
+        """One result per symbol: rejected ones with `passed=False`, score 0 and a reason per failed filter."""
+        ev = self.evaluate(universe)
+        reasons: list[list[str]] = [[] for _ in range(universe.n_symbols)]
+        for mask, measure, describe in self._failures(
+            ev.avg_volume, ev.avg_dollar_volume, ev.price, ev.spread_pct, ev.market_cap, ev.beta
+        ):
+            rows = np.flatnonzero(mask)
+            for i, value in zip(rows.tolist(), measure[rows].tolist(), strict=True):
+                reasons[i].append(describe(value))
+        n_passed = int(ev.passed.sum())
+        among = f" among {n_passed:,} passing (avg dollar volume "
+        dv = ev.avg_dollar_volume.tolist()
+        ranks = ev.liquidity_rank.tolist()
+        for i in np.flatnonzero(ev.passed).tolist():
+            liquidity = f"liquidity percentile {ranks[i]:.2f}{among}{compact_dollars(dv[i])})"
+            reasons[i] = ["passed all filters", liquidity]
+        return [
+            PickerResult(
+                self.name,
+                symbol,
+                score,
+                ok,
+                tuple(why),
+                {
+                    "avg_volume": av,
+                    "avg_dollar_volume": adv,
+                    "price": px,
+                    "spread_pct": sp,
+                    "market_cap": cap,
+                    "beta": b,
+                },
+            )
+            for symbol, score, ok, why, av, adv, px, sp, cap, b in zip(
+                universe.symbols,
+                ev.score.tolist(),
+                ev.passed.tolist(),
+                reasons,
+                ev.avg_volume.tolist(),
+                dv,
+                ev.price.tolist(),
+                ev.spread_pct.tolist(),
+                ev.market_cap.tolist(),
+                ev.beta.tolist(),
+                strict=True,
+            )
+        ]
+
+    def _failures(
+        self,
+        avg_vol: FloatArray,
+        avg_dv: FloatArray,
+        price: FloatArray,
+        spread: FloatArray,
+        cap: FloatArray,
+        beta: FloatArray,
+    ) -> list[_Check]:
+        """(rejected mask, measure, reason given the measure) per check, in reporting order."""
+        s = self.settings
+        w = s.volume_window_days
+        low_vol = _versus("avg volume", "<", s.min_avg_volume, compact_number, " shares")
+        low_dv = _versus("avg dollar volume", "<", s.min_avg_dollar_volume, compact_dollars)
+        checks: list[_Check] = [
+            (np.isnan(avg_vol), avg_vol, lambda v: f"no volume in the last {w} sessions"),
+            (avg_vol < s.min_avg_volume, avg_vol, low_vol),
+            (~np.isnan(avg_vol) & np.isnan(avg_dv), avg_dv, lambda v: f"no close in the last {w} sessions"),
+            (avg_dv < s.min_avg_dollar_volume, avg_dv, low_dv),
+            (np.isnan(price), price, lambda v: "no close on the last session"),
+            (price < s.min_price, price, _versus("price", "<", s.min_price, _dollars_and_cents)),
+            (np.isnan(spread), spread, lambda v: "unknown spread"),
+            (spread > s.max_spread_pct, spread, _versus("spread", ">", s.max_spread_pct, _percent)),
+        ]
+        low_cap, high_cap = s.min_market_cap, s.max_market_cap
+        if low_cap is not None or high_cap is not None:
+            checks.append((np.isnan(cap), cap, lambda v: "unknown market cap"))
+        if low_cap is not None:
+            checks.append((cap < low_cap, cap, _versus("market cap", "<", low_cap, compact_dollars)))
+        if high_cap is not None:
+            checks.append((cap > high_cap, cap, _versus("market cap", ">", high_cap, compact_dollars)))
+        low_beta, high_beta = s.min_beta, s.max_beta
+        if low_beta is not None or high_beta is not None:
+            need, window = default_min_observations(s.beta_window_days), s.beta_window_days
+            missing = f"not enough history for beta (needs {need} daily returns in the last {window} sessions)"
+            checks.append((np.isnan(beta), beta, lambda v: missing))
+        if low_beta is not None:
+            checks.append((beta < low_beta, beta, _versus("beta", "<", low_beta, _two_decimals)))
+        if high_beta is not None:
+            checks.append((beta > high_beta, beta, _versus("beta", ">", high_beta, _two_decimals)))
+        return checks
+
+
+def _versus(
+    label: str, op: str, threshold: float, fmt: Callable[[float], str], suffix: str = ""
+) -> Callable[[float], str]:
+    """Reason "label value op threshold", both shown with `fmt`, or with every digit when they would look equal."""
+    shown = fmt(threshold)
+
+    def describe(value: float) -> str:
+        text = fmt(value)
+        if text == shown:
+            return f"{label} {value!r} {op} {float(threshold)!r}{suffix}"
+        return f"{label} {text} {op} {shown}{suffix}"
+
+    return describe
+
+
+def _dollars_and_cents(value: float) -> str:
+    return f"${value:.2f}"
+
+
+def _percent(value: float) -> str:
+    return f"{value:.2%}"
+
+
+def _two_decimals(value: float) -> str:
+    return f"{value:.2f}"

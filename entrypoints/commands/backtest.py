@@ -1,0 +1,143 @@
+"""`quorum backtest`: the trading cycle over past sessions on a simulated broker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from adapters.reports.backtest_report import write_report
+from entrypoints.bootstrap import fail, run, start
+from entrypoints.wiring import build_backtest
+
+err = Console(stderr=True)
+
+
+def _parse_day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{name} must be a date like 2024-01-31, got {value!r}")
+
+
+def _period(months: int | None, start: date | None, end: date | None) -> tuple[date, date]:
+    if (start is None) != (end is None):
+        fail("give both --start and --end, or --months")
+    if start and end:
+        if months is not None:
+            fail("give either --months or --start/--end, not both")
+        if start > end:
+            fail(f"--start {start} is after --end {end}")
+        return start, end
+    m = 6 if months is None else months
+    if m <= 0 or m > 120:
+        fail(f"--months must be between 1 and 120, got {m}")
+    last = datetime.now(UTC).date() - timedelta(days=1)
+    return last - timedelta(days=round(m * 30.44)), last
+
+
+def _fmt(v: Any, pct: bool = True) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:+.2%}" if pct else f"{v:.2f}"
+    return str(v)
+
+
+def _table(summary: dict[str, Any]) -> Table:
+    t = Table(title=f"Backtest {summary['start']} → {summary['end']} ({summary['sessions']} sessions)")
+    for col in ("", "Quorum", "SPY buy & hold", "equal-weight universe"):
+        t.add_column(col, justify="right" if col else "left")
+    spy, ew = summary["benchmarks"]["spy_buy_and_hold"], summary["benchmarks"]["equal_weight_universe"]
+    t.add_row("total return", _fmt(summary["total_return"]), _fmt(spy.get("total_return")),
+              _fmt(ew.get("total_return")))
+    t.add_row("annualised", _fmt(summary["annualized_return"]), _fmt(spy.get("annualized_return")),
+              _fmt(ew.get("annualized_return")))
+    t.add_row("sharpe", _fmt(summary["sharpe"], False), _fmt(spy.get("sharpe"), False), _fmt(ew.get("sharpe"), False))
+    t.add_row("max drawdown", _fmt(summary["max_drawdown"]), _fmt(spy.get("max_drawdown")),
+              _fmt(ew.get("max_drawdown")))
+    t.add_row("final equity", summary["final_equity"], _fmt(spy.get("final_equity"), False),
+              _fmt(ew.get("final_equity"), False))
+    t.add_row("trades / fees", f"{summary['trades']} / ${summary['fees']}", "", "")
+    t.add_row("win rate", _fmt(summary["win_rate"]), "", "")
+    t.add_row("LLM cost", f"${summary['llm_cost_usd']:.4f}", "", "")
+    return t
+
+
+def backtest(
+    months: int | None = typer.Option(None, help="length of the period ending yesterday (default 6)"),
+    start_day: str | None = typer.Option(None, "--start", help="first day, e.g. 2024-01-02"),
+    end_day: str | None = typer.Option(None, "--end", help="last day"),
+    symbols: int = typer.Option(20, "--symbols", min=1, max=2000, help="how many symbols to trade"),
+    data: list[Path] = typer.Option([], "--data", help="directory of daily OHLCV CSVs (repeatable)"),
+    seed: int = typer.Option(7, help="seed of the synthetic market"),
+    cash: str | None = typer.Option(None, help="starting cash in USD (default: risk.starting_capital)"),
+    llm: str = typer.Option("offline", help="'offline' or 'settings' (use the configured models)"),
+    report: Path | None = typer.Option(None, help="report directory (default .quorum/reports/<run id>)"),
+    as_json: bool = typer.Option(False, "--json", help="print summary.json instead of the table"),
+) -> None:
+    """Run the full trading cycle daily over past sessions and write a report."""
+    first, last = _period(months, _parse_day(start_day, "--start"), _parse_day(end_day, "--end"))
+    for d in data:
+        if not d.is_dir():
+            fail(f"--data {d} is not a directory")
+    if llm not in ("offline", "settings"):
+        fail(f"--llm must be 'offline' or 'settings', got {llm!r}")
+    overrides: dict[str, Any] = {"env": "backtest"}
+    settings, container = start("backtest", **overrides)
+    if llm == "offline":
+        settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={
+            "signal_model": "offline", "risk_model": "offline", "validator_model": "offline",
+            "picker_model": "offline"})})
+    try:
+        start_cash = Decimal(cash) if cash is not None else settings.risk.starting_capital
+    except InvalidOperation:
+        fail(f"--cash must be a number, got {cash!r}")
+    if start_cash <= 0:
+        fail(f"--cash must be positive, got {start_cash}")
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    scope = f"backtest:{run_id}"
+    out_dir = report or settings.data_dir / "reports" / run_id
+    summary = run(_run(settings, container, run_id, scope, first, last, start_cash, symbols, seed, data, out_dir))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        Console().print(_table(summary))
+        typer.echo(f"report: {out_dir.resolve()}")
+
+
+async def _run(settings: Any, container: Any, run_id: str, scope: str, first: date, last: date, cash: Decimal,
+               n: int, seed: int, data: list[Path], out_dir: Path) -> dict[str, Any]:
+    err.print(f"[bold]Quorum backtest[/] {run_id}: {first} → {last}, cash ${cash}")
+    embedder = container.embedder()
+    err.print(f"embedding model: {embedder.model_name}")
+    uow_factory = container.uow_factory()
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[day]} equity ${task.fields[equity]}"), TimeRemainingColumn(),
+                  console=err, transient=False) as bar:
+        task = bar.add_task("sessions", total=None, day="", equity="")
+
+        def progress(i: int, total: int, day: date, equity: Decimal) -> None:
+            bar.update(task, completed=i, total=total, day=day.isoformat(), equity=str(equity))
+
+        app = await build_backtest(settings, uow_factory=uow_factory, embedder=embedder, scope=scope, start=first,
+                                   end=last, cash=cash, n_symbols=n, seed=seed, data_dirs=data, progress=progress)
+        err.print(f"market: {app.data_description}; trading {len(app.symbols)} symbols")
+        result = await app.runner.run(run_id=run_id, start=first, end=last, cash=cash, symbols=app.symbols)
+    result.extra["data"] = app.data_description
+    result.extra["embedding_model"] = embedder.model_name
+    summary = write_report(result, out_dir, settings.model_dump(mode="json"))
+    async with uow_factory() as uow:
+        await uow.state.save(scope, "backtest_run", summary, at=datetime.now(UTC))
+        await uow.commit()
+    return summary

@@ -1,0 +1,484 @@
+"""AlpacaBroker against a local server replaying recorded Alpaca responses."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from adapters.alpaca import AlpacaBroker, AlpacaConfig
+from domain.errors import (
+    BrokerAuthError,
+    BrokerError,
+    BrokerUnavailableError,
+    ConfigurationError,
+    ForbiddenError,
+    InsufficientBuyingPowerError,
+    LiveTradingRefusedError,
+    NotFoundError,
+    OrderRejectedError,
+    RateLimitedError,
+)
+from domain.models.trading import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from domain.ports.broker import Broker
+from tests.integration.alpaca_replay_server import AlpacaReplayServer, Reply
+
+pytestmark = pytest.mark.integration
+
+KEY = "PKTEST7Q2W9E4R1T6Y3U"
+SECRET = "sEcReT9x8c7v6b5n4m3k2j1h0gFdSaQwErTy"
+LOCAL = Path(__file__).resolve().parents[1] / "fixtures" / "alpaca"
+ORDERS = "/v2/orders"
+BY_CID = "/v2/orders:by_client_order_id"
+HANG = Reply(body={}, delay=5)
+PY = "alpaca-py/trading_trading_client_test_"
+
+
+@pytest.fixture
+def alpaca(shared_data: Path) -> Path:
+    return shared_data / "alpaca"
+
+
+@pytest.fixture
+def server() -> Iterator[AlpacaReplayServer]:
+    with AlpacaReplayServer(api_key=KEY, secret_key=SECRET) as s:
+        yield s
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+async def broker(server: AlpacaReplayServer, sleeps: list[float]) -> AsyncIterator[AlpacaBroker]:
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    config = AlpacaConfig(api_key=KEY, secret_key=SECRET, trading_url=server.url, timeout=0.3, max_retries=2,
+                          backoff_seconds=0.5)
+    async with AlpacaBroker(config, sleep=fake_sleep) as b:
+        yield b
+
+
+def order_file(alpaca: Path, name: str) -> Path:
+    return alpaca / f"{PY}order_routes__{name}__1.json"
+
+
+def buy(cid: str = "q-1-AAPL", qty: str = "1", **kw: Any) -> OrderRequest:
+    return OrderRequest(client_order_id=cid, symbol="AAPL", side=Side.BUY, qty=Decimal(qty), **kw)
+
+
+def floats_in(value: Any) -> list[Any]:
+    if isinstance(value, float):
+        return [value]
+    if isinstance(value, dict):
+        return [f for v in value.values() for f in floats_in(v)]
+    if isinstance(value, list):
+        return [f for v in value for f in floats_in(v)]
+    return []
+
+
+# --- configuration: paper or live only from settings ---------------------------------------------------------
+
+
+def test_live_trading_is_refused_without_the_acknowledgement() -> None:
+    with pytest.raises(LiveTradingRefusedError, match="QUORUM_LIVE_TRADING=I_UNDERSTAND"):
+        AlpacaConfig.from_values(KEY, SECRET, paper=False, live_trading_ack="yes")
+    with pytest.raises(LiveTradingRefusedError):
+        AlpacaConfig(api_key=KEY, secret_key=SECRET, paper=False)
+
+
+def test_live_trading_with_the_acknowledgement_uses_the_live_api() -> None:
+    config = AlpacaConfig.from_values(KEY, SECRET, paper=False, live_trading_ack="I_UNDERSTAND")
+    assert config.trading_base_url == "https://api.alpaca.markets"
+    assert AlpacaConfig.from_values(KEY, SECRET).trading_base_url == "https://paper-api.alpaca.markets"
+    assert not AlpacaBroker(config).is_paper
+
+
+def test_paper_mode_refuses_a_live_trading_url_and_missing_keys() -> None:
+    with pytest.raises(ConfigurationError, match="points at the live API"):
+        AlpacaConfig(api_key=KEY, secret_key=SECRET, trading_url="https://api.alpaca.markets")
+    with pytest.raises(ConfigurationError, match="QUORUM_BROKER__ALPACA_SECRET_KEY"):
+        AlpacaConfig.from_values(KEY, None)
+
+
+def test_keys_stay_out_of_reprs() -> None:
+    config = AlpacaConfig(api_key=KEY, secret_key=SECRET)
+    text = repr(config) + repr(AlpacaBroker(config))
+    assert KEY not in text and SECRET not in text
+
+
+# --- reads ---------------------------------------------------------------------------------------------------
+
+
+async def test_account_maps_money_to_decimal(broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path) -> None:
+    server.replay(alpaca / f"{PY}account_routes__test_get_account__1.json")
+
+    account = await broker.account()
+
+    assert isinstance(broker, Broker) and broker.is_paper
+    assert (account.cash, account.equity, account.buying_power) == (
+        Decimal("-23140.2"), Decimal("103820.56"), Decimal("262113.632"))
+    assert account.day_trade_count == 0 and account.status == "ACTIVE" and not account.trading_blocked
+    (req,) = server.received("GET", "/v2/account")
+    assert req.had_keys and not any(h.startswith("apca-") for h in req.headers)
+
+
+async def test_positions(broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path) -> None:
+    server.replay(alpaca / f"{PY}position_routes__test_get_all_positions__1.json")
+
+    (pos,) = await broker.positions()
+
+    assert (pos.symbol, pos.qty, pos.avg_entry_price, pos.fractional) == ("AAPL", Decimal(5), Decimal("100.0"), False)
+
+
+async def test_open_orders_asks_for_open_status(broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path) -> None:
+    server.replay(order_file(alpaca, "test_get_orders"))
+
+    (order,) = await broker.open_orders()
+
+    assert (order.symbol, order.status, order.request.type, order.request.qty) == (
+        "SPY", OrderStatus.NEW, OrderType.STOP, Decimal(1))
+    assert order.submitted_at == datetime(2019, 8, 24, 14, 15, 22, tzinfo=UTC)
+    assert server.received("GET", ORDERS)[0].param("status") == "open"
+
+
+async def test_get_by_client_id_and_unknown_id(broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path) -> None:
+    cid = "eb9e2aaa-f71a-4f51-b5b4-52a6c565dad4"
+    server.replay(order_file(alpaca, "test_get_order_by_client_id"), query={"client_order_id": cid})
+    server.replay(LOCAL / "error_404_order_not_found.json", path=BY_CID, query={"client_order_id": "q-unknown"})
+
+    order = await broker.get_by_client_id(cid)
+
+    assert order is not None and order.broker_order_id == "61e69015-8549-4bfd-b9c3-01e75843f47d"
+    assert order.client_order_id == cid and order.status is OrderStatus.ACCEPTED
+    assert await broker.get_by_client_id("q-unknown") is None
+
+
+async def test_fills_since_maps_activities_to_client_order_ids(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    server.replay(LOCAL / "activities_fill.json", path="/v2/account/activities/FILL")
+    server.replay(LOCAL / "order_filled.json")
+    server.replay(LOCAL / "order_fractional_get.json")
+    since = datetime(2024, 6, 5, 14, 31, 2, 500000, tzinfo=UTC)
+
+    fills = await broker.fills_since(since)
+
+    assert [(f.client_order_id, f.side, f.qty, f.price) for f in fills] == [
+        ("q-20240605-1-AAPL", Side.BUY, Decimal("1"), Decimal("190.43")),
+        ("q-20240605-1-NVDA", Side.SELL, Decimal("0.512345678"), Decimal("1224.4")),
+    ]
+    req = server.received("GET", "/v2/account/activities/FILL")[0]
+    assert req.param("after") == "2024-06-05T14:31:01.500000Z" and req.param("direction") == "asc"
+    assert len(server.received("GET", "/v2/orders/b5a5e4f0-5d1c-4b8e-9a39-5c3f1c1e7a10")) == 1
+
+
+# --- submitting orders ---------------------------------------------------------------------------------------
+
+
+async def test_market_order_sends_strings_and_client_order_id(
+    broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path
+) -> None:
+    server.replay(order_file(alpaca, "test_market_order"))
+
+    order = await broker.submit(buy(qty="1"))
+
+    (req,) = server.received("POST", ORDERS)
+    assert req.json == {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day",
+                        "client_order_id": "q-1-AAPL"}
+    assert order.broker_order_id == "61e69015-8549-4bfd-b9c3-01e75843f47d" and order.status is OrderStatus.ACCEPTED
+
+
+async def test_limit_order_sends_the_price_as_a_cent_string(
+    broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path
+) -> None:
+    server.replay(order_file(alpaca, "test_limit_order"))
+
+    order = await broker.submit(buy(qty="2", type=OrderType.LIMIT, limit_price=Decimal("187.3500")))
+
+    (req,) = server.received("POST", ORDERS)
+    assert req.json["limit_price"] == "187.35" and req.json["type"] == "limit" and req.json["qty"] == "2"
+    assert floats_in(req.json) == []
+    assert order.request.limit_price == Decimal(300)
+
+
+async def test_bracket_order_carries_stop_loss_and_take_profit(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    server.replay(LOCAL / "order_bracket.json")
+    request = buy(cid="q-20240605-1-AAPL", qty="3", type=OrderType.LIMIT, limit_price=Decimal("190.50"),
+                  stop_price=Decimal("180.25"), take_profit_price=Decimal("210.00"), time_in_force=TimeInForce.GTC)
+
+    order = await broker.submit(request)
+
+    (req,) = server.received("POST", ORDERS)
+    assert req.json["order_class"] == "bracket"
+    assert req.json["stop_loss"] == {"stop_price": "180.25"}
+    assert req.json["take_profit"] == {"limit_price": "210"}
+    assert req.json["time_in_force"] == "gtc" and floats_in(req.json) == []
+    assert (order.request.stop_price, order.request.take_profit_price) == (Decimal("180.25"), Decimal("210"))
+
+
+async def test_stop_without_take_profit_is_sent_as_oto(
+    broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path
+) -> None:
+    server.replay(order_file(alpaca, "test_market_order"))
+
+    await broker.submit(buy(qty="4", stop_price=Decimal("171.0")))
+
+    (req,) = server.received("POST", ORDERS)
+    assert req.json["order_class"] == "oto" and req.json["stop_loss"] == {"stop_price": "171"}
+    assert "take_profit" not in req.json
+
+
+@pytest.mark.parametrize("qty, flagged", [("0.512345678", False), ("2", True)])
+async def test_fractional_order_is_a_plain_day_order_without_legs(
+    broker: AlpacaBroker, server: AlpacaReplayServer, qty: str, flagged: bool
+) -> None:
+    server.replay(LOCAL / "order_fractional.json")
+    request = OrderRequest(client_order_id="q-20240605-1-NVDA", symbol="NVDA", side=Side.BUY, qty=Decimal(qty),
+                           stop_price=Decimal("1100"), take_profit_price=Decimal("1400"),
+                           time_in_force=TimeInForce.GTC, fractional=flagged)
+
+    order = await broker.submit(request)
+
+    (req,) = server.received("POST", ORDERS)
+    assert req.json["time_in_force"] == "day" and req.json["qty"] == qty
+    assert not {"order_class", "stop_loss", "take_profit", "legs", "stop_price"} & set(req.json)
+    assert order.request.fractional and order.request.stop_price is None
+
+
+async def test_a_limit_order_without_price_is_refused_before_sending(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    with pytest.raises(OrderRejectedError, match="nothing was sent"):
+        await broker.submit(buy(type=OrderType.LIMIT))
+    assert server.received() == []
+
+
+# --- errors --------------------------------------------------------------------------------------------------
+
+
+async def test_403_insufficient_buying_power(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    server.replay(LOCAL / "error_403_insufficient_buying_power.json")
+
+    with pytest.raises(InsufficientBuyingPowerError, match=r"insufficient buying power.*code 40310000"):
+        await broker.submit(buy(qty="3"))
+    assert len(server.received("POST", ORDERS)) == 1 and server.received("GET") == []
+
+
+async def test_other_403_is_forbidden(broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path) -> None:
+    server.replay(alpaca / "alpaca-trade-api-python/test_rest__test_errors__2.json", path=ORDERS)
+
+    with pytest.raises(ForbiddenError, match=r"Order failed \(code 10041\)"):
+        await broker.submit(buy())
+
+
+async def test_422_bad_order_carries_alpacas_message(
+    broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path
+) -> None:
+    server.replay(alpaca / "alpaca-trade-api-python/test_rest__test_errors__3.json")
+
+    with pytest.raises(OrderRejectedError, match=r"qty or notional is required \(code 40010001\)"):
+        await broker.submit(buy())
+    assert len(server.received("POST", ORDERS)) == 1
+
+
+async def test_401_message_is_clear_and_no_key_leaks_into_logs_or_errors(
+    server: AlpacaReplayServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong_key, wrong_secret = "PKLEAKCHECK123456789", "leak-check-secret-abcdefghijklmnop"
+    config = AlpacaConfig(api_key=wrong_key, secret_key=wrong_secret, trading_url=server.url, max_retries=1)
+    caplog.set_level(logging.DEBUG)
+    with structlog.testing.capture_logs() as events:
+        async with AlpacaBroker(config) as broker:
+            with pytest.raises(BrokerAuthError) as err:
+                await broker.account()
+
+    assert str(err.value).startswith(
+        "Alpaca rejected the API key (401): check QUORUM_BROKER__ALPACA_API_KEY/SECRET_KEY and paper/live mode")
+    assert "request is not authorized" in str(err.value)
+    assert any(e["event"] == "alpaca_broker_ready" for e in events) and "401" in caplog.text  # logs were captured
+    text = "".join(traceback.format_exception(err.value)) + repr(err.value) + repr(events) + caplog.text
+    assert wrong_key not in text and wrong_secret not in text
+    assert server.received("GET", "/v2/account")[0].had_keys
+
+
+async def test_a_key_echoed_back_by_the_server_is_scrubbed(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    server.reply_json("POST", ORDERS, {"code": 40310000, "message": f"key {KEY} may not trade"}, status=403)
+
+    with pytest.raises(ForbiddenError) as err:
+        await broker.submit(buy())
+    assert KEY not in str(err.value) and "key *** may not trade" in str(err.value)
+
+
+async def test_429_on_submit_waits_retry_after_and_resends(
+    broker: AlpacaBroker, server: AlpacaReplayServer, sleeps: list[float], alpaca: Path
+) -> None:
+    limited = server.fixture_reply(LOCAL / "error_429_rate_limit.json", headers={"Retry-After": "2"})
+    server.route("POST", ORDERS, limited, server.fixture_reply(order_file(alpaca, "test_market_order")))
+
+    order = await broker.submit(buy())
+
+    assert order.status is OrderStatus.ACCEPTED
+    assert sleeps == [2.0] and len(server.received("POST", ORDERS)) == 2
+    assert server.received("GET", BY_CID) == []
+
+
+async def test_429_on_submit_gives_up_after_the_maximum(
+    broker: AlpacaBroker, server: AlpacaReplayServer, sleeps: list[float]
+) -> None:
+    server.route("POST", ORDERS, server.fixture_reply(LOCAL / "error_429_rate_limit.json"))
+
+    with pytest.raises(RateLimitedError, match="gave up after 3 attempts"):
+        await broker.submit(buy())
+    assert sleeps == [0.5, 1.0] and len(server.received("POST", ORDERS)) == 3
+
+
+async def test_500_on_reads_is_retried_then_broker_unavailable(
+    broker: AlpacaBroker, server: AlpacaReplayServer, sleeps: list[float]
+) -> None:
+    server.replay(LOCAL / "error_500_internal.json")
+
+    with pytest.raises(BrokerUnavailableError, match=r"HTTP 500.*internal server error occurred \(code 50010000\)"):
+        await broker.account()
+    assert len(server.received("GET", "/v2/account")) == 3 and sleeps == [0.5, 1.0]
+
+
+async def test_a_hanging_read_times_out_as_broker_unavailable(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    server.route("GET", "/v2/positions", HANG)
+
+    with pytest.raises(BrokerUnavailableError, match=r"did not answer GET /v2/positions within 0\.3s"):
+        await broker.positions()
+    assert len(server.received("GET", "/v2/positions")) == 3
+
+
+# --- idempotency ---------------------------------------------------------------------------------------------
+
+
+async def test_duplicate_client_order_id_returns_the_existing_order(
+    broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path
+) -> None:
+    cid = "eb9e2aaa-f71a-4f51-b5b4-52a6c565dad4"
+    server.replay(LOCAL / "error_422_duplicate_client_order_id.json")
+    server.replay(order_file(alpaca, "test_get_order_by_client_id"), query={"client_order_id": cid})
+
+    order = await broker.submit(buy(cid=cid))
+
+    assert order.broker_order_id == "61e69015-8549-4bfd-b9c3-01e75843f47d"
+    assert len(server.received("POST", ORDERS)) == 1
+    assert [r.param("client_order_id") for r in server.received("GET", BY_CID)] == [cid]
+
+
+async def test_a_timed_out_submit_that_reached_alpaca_is_not_sent_again(
+    broker: AlpacaBroker, server: AlpacaReplayServer, sleeps: list[float], alpaca: Path
+) -> None:
+    cid = "eb9e2aaa-f71a-4f51-b5b4-52a6c565dad4"
+    server.route("POST", ORDERS, HANG)
+    server.replay(order_file(alpaca, "test_get_order_by_client_id"), query={"client_order_id": cid})
+
+    order = await broker.submit(buy(cid=cid))
+
+    assert order.client_order_id == cid and order.broker_order_id == "61e69015-8549-4bfd-b9c3-01e75843f47d"
+    assert len(server.received("POST", ORDERS)) == 1 and sleeps == []
+
+
+async def test_a_timed_out_submit_that_did_not_arrive_is_resent_after_the_lookup(
+    broker: AlpacaBroker, server: AlpacaReplayServer, sleeps: list[float], alpaca: Path
+) -> None:
+    server.route("POST", ORDERS, HANG, server.fixture_reply(order_file(alpaca, "test_market_order")))
+    server.replay(LOCAL / "error_404_order_not_found.json", path=BY_CID)
+
+    order = await broker.submit(buy())
+
+    assert order.status is OrderStatus.ACCEPTED
+    assert [(r.method, r.path) for r in server.received()] == [("POST", ORDERS), ("GET", BY_CID), ("POST", ORDERS)]
+    assert sleeps == [0.5]
+
+
+async def test_a_500_on_submit_is_looked_up_before_resending(
+    broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path
+) -> None:
+    server.replay(LOCAL / "error_500_internal.json", path=ORDERS, method="POST")
+    server.replay(order_file(alpaca, "test_get_order_by_client_id"))
+
+    order = await broker.submit(buy(cid="eb9e2aaa-f71a-4f51-b5b4-52a6c565dad4"))
+
+    assert order.broker_order_id == "61e69015-8549-4bfd-b9c3-01e75843f47d"
+    assert len(server.received("POST", ORDERS)) == 1
+
+
+async def test_submit_timeouts_give_up_after_the_maximum_with_a_lookup_each_time(
+    broker: AlpacaBroker, server: AlpacaReplayServer, sleeps: list[float]
+) -> None:
+    server.route("POST", ORDERS, HANG)
+    server.replay(LOCAL / "error_404_order_not_found.json", path=BY_CID)
+
+    with pytest.raises(BrokerUnavailableError, match=r"did not answer POST /v2/orders.*gave up after 3 attempts"):
+        await broker.submit(buy())
+    assert [r.method for r in server.received()] == ["POST", "GET"] * 3
+
+
+async def test_an_unreadable_submit_answer_is_not_half_parsed(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    server.reply_json("POST", ORDERS, {"id": "61e69015-8549-4bfd-b9c3-01e75843f47d", "status": "accepted"})
+    server.replay(LOCAL / "error_404_order_not_found.json", path=BY_CID)
+
+    with pytest.raises(BrokerError, match="accepted order q-1-AAPL but its answer could not be read") as err:
+        await broker.submit(buy())
+    assert type(err.value) is BrokerError
+    assert len(server.received("POST", ORDERS)) == 1
+
+
+async def test_an_unreadable_submit_answer_is_replaced_by_the_order_found_by_client_id(
+    broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path
+) -> None:
+    server.reply_json("POST", ORDERS, {"id": "61e69015-8549-4bfd-b9c3-01e75843f47d"})
+    server.replay(order_file(alpaca, "test_get_order_by_client_id"))
+
+    order = await broker.submit(buy(cid="eb9e2aaa-f71a-4f51-b5b4-52a6c565dad4"))
+
+    assert order.request.qty == Decimal(1) and order.status is OrderStatus.ACCEPTED
+
+
+# --- cancel --------------------------------------------------------------------------------------------------
+
+OID = "b5a5e4f0-5d1c-4b8e-9a39-5c3f1c1e7a10"
+
+
+async def test_cancel_sends_delete(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    server.route("DELETE", f"{ORDERS}/{OID}", Reply(status=204))
+
+    await broker.cancel(OID)
+
+    assert len(server.received("DELETE", f"{ORDERS}/{OID}")) == 1
+
+
+async def test_cancel_unknown_order_is_not_found(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    server.route("DELETE", f"{ORDERS}/{OID}", Reply(status=404, body={"code": 40410000, "message": "order not found"}))
+
+    with pytest.raises(NotFoundError, match="order not found"):
+        await broker.cancel(OID)
+
+
+async def test_cancel_of_an_already_canceled_order_is_done(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    server.replay(LOCAL / "error_422_not_cancelable.json")
+    server.replay(LOCAL / "order_canceled.json")
+
+    await broker.cancel(OID)
+
+
+async def test_cancel_of_a_filled_order_is_rejected(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    server.replay(LOCAL / "error_422_not_cancelable.json")
+    server.replay(LOCAL / "order_filled.json")
+
+    with pytest.raises(OrderRejectedError, match=r"order is not cancelable \(code 42210000\)"):
+        await broker.cancel(OID)
