@@ -93,8 +93,10 @@ def make_market(n: int = N_SYMBOLS, d: int = N_DAYS, seed: int = SEED) -> Market
     similar = {
         symbols[i]: [
             MemoryEvidence(
-                text=f"{symbols[i]} trade {k}", distance=float(rng.random()),
-                outcome=outcomes[int(rng.integers(0, 4))], return_pct=float(rng.normal(0, 0.05)),
+                text=f"{symbols[i]} trade {k}",
+                distance=float(rng.random()),
+                outcome=outcomes[int(rng.integers(0, 4))],
+                return_pct=float(rng.normal(0, 0.05)),
             )
             for k in range(int(rng.integers(1, 9)))
         ]

@@ -134,8 +134,14 @@ class EnsembleCombiner:
             note = notes.get(i, ())
             out.append(
                 EnsembleResult(
-                    symbol, score_list[i], rank, groups.agreed(i), groups.dissent(i), divergent[i],
-                    note[0] if divergent[i] else None, groups.components(i),
+                    symbol,
+                    score_list[i],
+                    rank,
+                    groups.agreed(i),
+                    groups.dissent(i),
+                    divergent[i],
+                    note[0] if divergent[i] else None,
+                    groups.components(i),
                     (*note, *(lines[j][symbol] for j in groups.members(i))),
                 )
             )

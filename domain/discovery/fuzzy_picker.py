@@ -182,7 +182,9 @@ class FuzzyPicker:
         momentum = [
             f"momentum {s:.2f} ({short}d {a}, {long_}d {b})"
             for s, a, b in zip(
-                ev.momentum_score.tolist(), signed_percents(ev.return_short), signed_percents(ev.return_long),
+                ev.momentum_score.tolist(),
+                signed_percents(ev.return_short),
+                signed_percents(ev.return_long),
                 strict=True,
             )
         ]

@@ -321,6 +321,8 @@ def _check_entry(
         raise LimitRejection(
             "invalid_context", f"equity {ctx.equity}, cash {ctx.cash}, day start {ctx.day_start_equity}"
         )
+    if not 0 <= trade.confidence <= 1:
+        raise LimitRejection("invalid_number", f"{symbol}: confidence {trade.confidence!r} is not within 0..1")
     if trade.confidence < settings.min_confidence:
         raise LimitRejection(
             "min_confidence", f"{symbol}: confidence {trade.confidence:.2f} is below {settings.min_confidence:.2f}"

@@ -98,13 +98,15 @@ def size_position(
         qty = quantity(div_down(target_notional, price), fractional=fractionable)
         if qty == qty.to_integral_value():
             qty = quantity(qty, fractional=False)
+        notional = qty * price
     if qty <= 0:
         shares = "whole shares" if not fractionable else "shares"
-        return _skipped(f"position too small to size: {usd(target_notional)} buys 0 {shares} of a {usd(price)} stock")
-    notional = qty * price
+        return _skipped(
+            f"position too small to size: {usd(target_notional)} buys 0 {shares} of a {price_text(price)} stock"
+        )
     if notional < min_notional:
         return _skipped(
-            f"position too small to size: {qty.normalize():f} shares at {usd(price)} is {usd(notional)}, "
+            f"position too small to size: {qty.normalize():f} shares at {price_text(price)} is {usd(notional)}, "
             f"below the {usd(min_notional)} minimum order"
         )
     return SizingResult(qty=qty, notional=notional, fractional=qty != qty.to_integral_value(), skipped_reason=None)

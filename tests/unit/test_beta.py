@@ -116,9 +116,7 @@ def test_beta_equals_the_ols_slope_for_any_linear_model(beta: float, alpha: floa
 def _closes(path: Path, date_col: str, close_col: str) -> dict[str, float]:
     with path.open() as fh:
         return {
-            row[date_col]: float(row[close_col])
-            for row in csv.DictReader(fh)
-            if row[close_col] not in ("", "null")
+            row[date_col]: float(row[close_col]) for row in csv.DictReader(fh) if row[close_col] not in ("", "null")
         }
 
 

@@ -37,7 +37,8 @@ def test_average_volume_and_dollar_volume_over_the_window_skip_missing_days() ->
     np.testing.assert_allclose(average_volume(volume, 3)[:2], [200.0, 30.0])
     # (30*200 + 40*300) / 2, and 5*40 alone (the other day is missing)
     np.testing.assert_allclose(average_dollar_volume(close, volume, 2)[:2], [9000.0, 200.0])
-    np.testing.assert_allclose(average_dollar_volume(close, volume, 3)[:2], [(20 * 100 + 30 * 200 + 40 * 300) / 3, 150.0])
+    expected = [(20 * 100 + 30 * 200 + 40 * 300) / 3, (5 * 20 + 5 * 40) / 2]
+    np.testing.assert_allclose(average_dollar_volume(close, volume, 3)[:2], expected)
     assert np.isnan(average_volume(volume, 3)[2]) and np.isnan(average_dollar_volume(close, volume, 3)[2])
     np.testing.assert_allclose(average_volume(volume, 10)[:1], [601.0 / 4])  # window longer than history
     assert np.isnan(nan_mean(np.array([[1.0, NAN, NAN]]), min_observations=2)[0])

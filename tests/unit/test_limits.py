@@ -306,6 +306,8 @@ def test_untradable_asset_is_rejected() -> None:
 
 def test_min_confidence() -> None:
     rejected(decide(make_trade(confidence=0.54)), "min_confidence")
+    rejected(decide(make_trade(confidence=-0.2)), "invalid_number")
+    rejected(decide(make_trade(confidence=1e9)), "invalid_number")
     assert decide(make_trade(confidence=0.55)).order is not None
 
 

@@ -145,7 +145,7 @@ def _check_order(trade: ProposedTrade, ctx: LimitContext, s: RiskSettings, decis
     assert ctx.orders_this_cycle < s.max_new_orders_per_cycle
     assert asset.tradable
     assert order.side is Side.BUY or (s.allow_short and asset.shortable)
-    assert trade.confidence >= s.min_confidence
+    assert s.min_confidence <= trade.confidence <= 1
     assert px >= s.min_price
     assert ctx.avg_dollar_volume[order.symbol] >= s.min_avg_dollar_volume
     assert (ctx.equity - ctx.day_start_equity) / ctx.day_start_equity > -D(str(s.max_daily_loss_pct))

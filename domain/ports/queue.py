@@ -1,0 +1,39 @@
+"""Cycle queue port: trading cycles requested by the API, the scheduler or the event monitor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+CycleKind = Literal["scheduled", "event", "manual"]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleJob:
+    """A request to run one trading cycle.
+
+    Attributes:
+        cycle_id: deterministic id; a job whose id is already queued, running or done is not run again.
+        kind: why the cycle runs.
+        symbol: for event cycles, the symbol that moved.
+        requested_at: when it was asked for (timezone-aware).
+    """
+
+    cycle_id: str
+    kind: CycleKind
+    symbol: str | None
+    requested_at: datetime
+
+
+@runtime_checkable
+class CycleQueue(Protocol):
+    """Runs cycle jobs one at a time (never two cycles at once)."""
+
+    async def enqueue(self, job: CycleJob) -> bool:
+        """Queue `job`.
+
+        Returns:
+            True when queued, False when a job with the same cycle id was already queued, running or done.
+        """
+        ...

@@ -1,0 +1,143 @@
+"""Live composition: the trading cycle on Alpaca (paper or live) or on the simulated paper broker.
+
+Without Alpaca keys (`QUORUM_BROKER__PROVIDER=sim`, the default) the market is
+a seeded synthetic market (or CSV replay with QUORUM_SIM_DATA_DIR) and the
+broker is the in-memory paper account, fed the current session's opening
+prices before each cycle. Its account lives in the process: use Alpaca paper
+for an account that survives restarts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from adapters.calendar.nyse import NyseCalendar, SystemClock
+from adapters.inmemory.broker import InMemoryBroker
+from adapters.inmemory.market_data import DailyBarMarketData, SyntheticMarket
+from application.agents import Agents
+from application.cycle.trading_cycle import CycleResult, CycleSettings, TradingCycle, Universe
+from application.llm_gateway import LLMGateway
+from application.market_conditions import CONTEXT_SYMBOLS, MarketConditionService
+from domain.errors import ConfigurationError
+from domain.memory import DEFAULT_SCOPE
+from domain.ports.broker import Broker
+from domain.ports.clock import Clock
+from domain.ports.market_data import MarketData
+from domain.ports.uow import UnitOfWork
+from entrypoints.container import Container
+from entrypoints.logging_setup import register_secret
+from entrypoints.settings import Settings
+from entrypoints.wiring import NY, WARMUP_DAYS, build_llms
+
+log = structlog.get_logger(__name__)
+SIM_SYMBOLS = 40
+
+
+def build_alpaca(settings: Settings, calendar: NyseCalendar) -> tuple[Broker, MarketData]:
+    """AlpacaBroker and AlpacaMarketData from settings (paper unless live is acknowledged)."""
+    from adapters.alpaca import AlpacaBroker, AlpacaConfig, AlpacaMarketData
+
+    b = settings.broker
+    if b.alpaca_api_key is None or b.alpaca_secret_key is None:
+        raise ConfigurationError("QUORUM_BROKER__PROVIDER=alpaca needs QUORUM_BROKER__ALPACA_API_KEY and "
+                                 "QUORUM_BROKER__ALPACA_SECRET_KEY")
+    key, secret = b.alpaca_api_key.get_secret_value(), b.alpaca_secret_key.get_secret_value()
+    register_secret(key)
+    register_secret(secret)
+    config = AlpacaConfig.from_values(key, secret, paper=b.paper, live_trading_ack=settings.live_trading,
+                                      trading_url=b.trading_url, data_url=b.data_url, feed=b.data_feed,
+                                      timeout=b.timeout_seconds)
+    return AlpacaBroker(config), AlpacaMarketData(config, calendar=calendar)
+
+
+@dataclass
+class LiveApp:
+    """The running system: one cycle, its adapters and the clock."""
+
+    settings: Settings
+    container: Container
+    calendar: NyseCalendar
+    clock: Clock
+    broker: Broker
+    market: MarketData
+    cycle: TradingCycle
+    conditions: MarketConditionService
+    gateway: LLMGateway
+    scope: str = DEFAULT_SCOPE
+    _fed_days: set[str] = field(default_factory=set)
+
+    async def feed_sim_broker(self, at: datetime) -> None:
+        """In sim mode, give the paper broker today's opening prices once the session is open."""
+        if not isinstance(self.broker, InMemoryBroker) or not isinstance(self.market, DailyBarMarketData):
+            return
+        if not self.calendar.is_open(at):
+            return
+        day = at.astimezone(NY).date()
+        if day.isoformat() in self._fed_days:
+            return
+        self.broker.on_session_open(day, self.market.opens_on(day))
+        self._fed_days.add(day.isoformat())
+
+    async def run_cycle(self, *, kind: str = "scheduled", symbol: str | None = None,
+                        as_of: datetime | None = None, cycle_id: str | None = None) -> CycleResult:
+        """Run one trading cycle now (or at `as_of`), under `cycle_id` when given."""
+        at = as_of or self.clock.now()
+        await self.feed_sim_broker(at)
+        return await self.cycle.run(as_of=at, kind=kind, symbol=symbol, cycle_id=cycle_id)
+
+    async def close(self) -> None:
+        """Release network clients."""
+        for thing in (self.broker, self.market):
+            aclose = getattr(thing, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def market_universe(market: MarketData, n: int) -> Universe:
+    """Until discovery fills the watchlist: the `n` most liquid tradable symbols of the market."""
+    cache: dict[str, list[str]] = {}
+
+    async def universe(_uow: UnitOfWork, as_of: datetime) -> list[str]:
+        day = as_of.date().isoformat()
+        if day not in cache:
+            assets = [a.symbol for a in await market.assets() if a.tradable and a.symbol not in CONTEXT_SYMBOLS]
+            bars = await market.daily_bars(assets, as_of=as_of, lookback=20)
+            ranked = sorted(((float((b.close * b.volume).mean()), s) for s, b in bars.items() if len(b)),
+                            key=lambda t: (-t[0], t[1]))
+            cache.clear()
+            cache[day] = [s for _, s in ranked[:n]]
+        return cache[day]
+
+    return universe
+
+
+async def build_live_app(settings: Settings, container: Container, *, clock: Clock | None = None,
+                         universe: Universe | None = None, market: MarketData | None = None) -> LiveApp:
+    """Wire the live system from settings."""
+    calendar = NyseCalendar()
+    clk = clock or SystemClock()
+    broker: Any
+    if settings.broker.provider == "alpaca":
+        broker, mkt = build_alpaca(settings, calendar)
+        market = market or mkt
+    else:
+        now = clk.now()
+        market = market or SyntheticMarket(seed=7, n_symbols=SIM_SYMBOLS,
+                                           start=now.date() - timedelta(days=WARMUP_DAYS), end=now.date(),
+                                           calendar=calendar)
+        fractionable = {a.symbol: a.fractionable for a in await market.assets()}
+        broker = InMemoryBroker(Decimal(settings.risk.starting_capital), settings.risk.fees, clk, calendar,
+                                fractionable)
+    gateway = LLMGateway(build_llms(settings), settings.llm.daily_cap_usd, DEFAULT_SCOPE, NY)
+    agents = Agents(gateway, concurrency=settings.llm.concurrency)
+    conditions = MarketConditionService(market, scope=DEFAULT_SCOPE)
+    cycle = TradingCycle(uow_factory=container.uow_factory(), broker=broker, market=market, calendar=calendar,
+                         embedder=container.embedder(), agents=agents, gateway=gateway, conditions=conditions,
+                         risk=settings.risk, universe=universe or market_universe(market, 20),
+                         settings=CycleSettings(scope=DEFAULT_SCOPE))
+    return LiveApp(settings, container, calendar, clk, broker, market, cycle, conditions, gateway)
