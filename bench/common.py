@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -102,10 +103,8 @@ def machine_info() -> dict[str, Any]:
         "memory_gb": _memory_gb(),
         "numpy": np.__version__,
     }
-    try:
+    with contextlib.suppress(OSError):
         info["load_average_1m"] = round(os.getloadavg()[0], 2)
-    except OSError:
-        pass
     try:
         import torch
 

@@ -88,3 +88,29 @@ class LLMBudgetExceededError(LLMError):
 
 class DataError(QuorumError):
     """Market or reference data is missing or malformed."""
+
+
+class AlertDeliveryError(QuorumError):
+    """An alert channel could not deliver an alert.
+
+    Attributes:
+        retryable: whether trying again later may succeed (rate limit, server error, timeout).
+        retry_after: seconds the channel asked us to wait before the next try, when it said so.
+    """
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class CycleTriggerError(QuorumError):
+    """A request to run an event-driven trading cycle failed.
+
+    Attributes:
+        retryable: whether trying again may succeed (rate limit, server error, connection failure).
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable

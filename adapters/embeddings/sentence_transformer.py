@@ -71,7 +71,12 @@ class SentenceTransformerEmbedder(Embedder):
         batch_size: int = 64,
         device: str = "cpu",
         allow_download: bool = False,
+        threads: int | None = 1,
     ) -> None:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         self._batch_size = batch_size
         self._model, self._model_name = self._resolve(model, device=device, allow_download=allow_download)
         getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -151,6 +151,10 @@ def _parse_times(raw: pd.Series) -> tuple[FloatArray, str]:
 
     Daily stamps are days since 1970-01-01; intraday stamps are UTC microseconds since the epoch.
     """
+    if pd.api.types.is_string_dtype(raw) and raw.notna().all() and raw.str.len().max() <= 10:
+        days = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
+        stamps = np.asarray(((days - _EPOCH) / pd.Timedelta(days=1)).to_numpy(na_value=np.nan), dtype=np.float64)
+        return stamps, "daily"
     text = [str(x).strip() if isinstance(x, str) else "" for x in raw.tolist()]
     if all(len(t) <= 10 or t[10:16] in (" 00:00", "T00:00") for t in text):
         days = pd.to_datetime(pd.Series([t[:10] for t in text]), format="%Y-%m-%d", errors="coerce")
@@ -221,14 +225,14 @@ def _interval(stamps: IntArray) -> timedelta | None:
 
 
 def parse_bar_file(
-    path: Path, *, trading_days: Callable[[date, date], Sequence[date]] | None = None
+    path: Path, *, session_days: Callable[[date, date], IntArray] | None = None
 ) -> tuple[list[SymbolRows], FileReport]:
     """Read one CSV of bars.
 
     Args:
         path: the file.
-        trading_days: `MarketCalendar.sessions`-like function; when given, daily rows dated on other days
-            are skipped as "not a trading day".
+        session_days: (first, last) -> trading days between them as days since 1970-01-01 (see
+            `epoch_days`); when given, daily rows dated on other days are skipped as "not a trading day".
 
     Returns:
         Clean rows per symbol (sorted, one bar per timestamp) and the file's report.
@@ -249,10 +253,10 @@ def parse_bar_file(
         symbols = np.full(len(df), symbol_from_filename(path), dtype=object)
     reasons[(reasons == "") & (symbols == "")] = "blank symbol"
     stamp_arr = np.nan_to_num(stamps).astype(np.int64)
-    if trading_days is not None and report.kind == "daily" and (reasons == "").any():
+    if session_days is not None and report.kind == "daily" and (reasons == "").any():
         known = stamp_arr[reasons == ""]
         lo, hi = (_EPOCH_DAY + timedelta(days=int(d)) for d in (known.min(), known.max()))
-        reasons[(reasons == "") & ~np.isin(stamp_arr, epoch_days(trading_days(lo, hi)))] = "not a trading day"
+        reasons[(reasons == "") & ~np.isin(stamp_arr, session_days(lo, hi))] = "not a trading day"
     bad, counts = np.unique(reasons[reasons != ""].astype(str), return_counts=True)
     for reason, count in zip(bad, counts, strict=True):
         report.skip(str(reason), int(count))

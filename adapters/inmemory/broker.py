@@ -10,6 +10,7 @@ from the starting cash reproduces the cash to the cent. Time comes only from the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -54,7 +55,7 @@ class InMemoryBroker(OrderBook, Broker):
         fees: FeeSettings,
         clock: Clock,
         calendar: MarketCalendar,
-        fractionable: dict[str, bool] | None = None,
+        fractionable: Mapping[str, bool] | None = None,
         *,
         allow_short: bool = False,
     ) -> None:
@@ -103,7 +104,10 @@ class InMemoryBroker(OrderBook, Broker):
             return existing.order
         fractional = self._validate(request)
         now = self._now()
-        w = self._add(request, now, self._target_session(now), fractional)
+        target = self._target_session(now)
+        if self._closed and self._open_day is not None and target <= self._open_day:
+            target = self._calendar.next_session(self._open_day)  # today's close was already fed
+        w = self._add(request, now, target, fractional)
         today_open = self._fillable_open(request.symbol, now)
         if today_open is not None:
             px = price_at_open(request, today_open, self._fees)
@@ -133,11 +137,15 @@ class InMemoryBroker(OrderBook, Broker):
 
     # ------------------------------------------------------------------ driver
 
-    def on_session_open(self, day: date, opens: dict[str, Decimal]) -> list[Fill]:
+    def on_session_open(self, day: date, opens: Mapping[str, Decimal]) -> list[Fill]:
         """The session of `day` opened at `opens`: fill waiting orders that execute at the open.
 
         Returns:
             The fills made.
+
+        Raises:
+            ValueError: `day` is not a session or is before the last session fed.
+            TypeError: a price is not a Decimal.
         """
         at = self._calendar.session_open(day)
         if self._open_day is not None and day < self._open_day:
@@ -155,7 +163,7 @@ class InMemoryBroker(OrderBook, Broker):
                     self._execute(w, fill_px, at)
         return self._fills[made:]
 
-    def on_session_close(self, day: date, bars: dict[str, OHLC]) -> list[Fill]:
+    def on_session_close(self, day: date, bars: Mapping[str, OHLC]) -> list[Fill]:
         """The session of `day` closed with these (open, high, low, close) bars.
 
         Resting stops and limits touched during the day fill (stops before take-profits: when both legs of
@@ -165,10 +173,14 @@ class InMemoryBroker(OrderBook, Broker):
             The fills made (those made by an implicit `on_session_open` included).
         """
         made = len(self._fills)
-        if self._open_day != day:
-            self.on_session_open(day, {s: b[0] for s, b in bars.items()})
-        at = self._calendar.session_close(day)
+        if self._open_day == day and self._closed:
+            raise ValueError(f"the session of {day} was already closed")
+        if any(len(b) != 4 for b in bars.values()):
+            raise ValueError("bars must be (open, high, low, close) tuples")
         checked = {s: tuple(self._checked_price(s, p) for p in b) for s, b in bars.items()}
+        at = self._calendar.session_close(day)
+        if self._open_day != day:
+            self.on_session_open(day, {s: b[0] for s, b in checked.items()})
         for kind in (OrderType.STOP, OrderType.LIMIT):
             for w in self._working():
                 bar = checked.get(w.order.symbol)

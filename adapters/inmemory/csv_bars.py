@@ -16,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters.inmemory.bar_file import FileReport, SymbolRows, parse_bar_file, symbol_from_filename
+from adapters.inmemory.bar_file import (
+    FileReport,
+    IntArray,
+    SymbolRows,
+    epoch_days,
+    parse_bar_file,
+    symbol_from_filename,
+)
 from domain.errors import DataError
 from domain.models.bar import Bar
 from domain.models.market import BarSeries
@@ -82,10 +89,37 @@ class LoadedBars:
     report: LoadReport
 
 
-def _series(rows: SymbolRows) -> BarSeries:
+class _Days:
+    """Shares date objects and whole `days` tuples between series (most series have the same sessions)."""
+
+    def __init__(self) -> None:
+        self._dates: dict[int, date] = {}
+        self._tuples: dict[bytes, tuple[date, ...]] = {}
+
+    def __call__(self, stamps: IntArray) -> tuple[date, ...]:
+        key = stamps.tobytes()
+        found = self._tuples.get(key)
+        if found is None:
+            get = self._dates.get
+            found = tuple(get(d) or self._dates.setdefault(d, _EPOCH_DAY + timedelta(days=d)) for d in stamps.tolist())
+            self._tuples[key] = found
+        return found
+
+
+def _series(rows: SymbolRows, days: _Days) -> BarSeries:
     v = rows.values
-    days = tuple(_EPOCH_DAY + timedelta(days=int(d)) for d in rows.stamps)
-    return BarSeries(rows.symbol, days, *(np.ascontiguousarray(v[:, j]) for j in range(5)))
+    return BarSeries(rows.symbol, days(rows.stamps), *(np.ascontiguousarray(v[:, j]) for j in range(5)))
+
+
+def _session_days(trading_days: Callable[[date, date], Sequence[date]]) -> Callable[[date, date], IntArray]:
+    cache: dict[tuple[date, date], IntArray] = {}
+
+    def lookup(first: date, last: date) -> IntArray:
+        if (first, last) not in cache:
+            cache[(first, last)] = epoch_days(trading_days(first, last))
+        return cache[(first, last)]
+
+    return lookup
 
 
 def _bars(rows: SymbolRows) -> list[Bar]:
@@ -135,6 +169,7 @@ def load_bars(
         DataError: a path does not exist, or (strict) a file is not bar data; the message names the file
             and the missing columns.
     """
+    sessions = _session_days(trading_days) if trading_days is not None else None
     report = LoadReport()
     daily: dict[str, SymbolRows] = {}
     intraday: dict[str, SymbolRows] = {}
@@ -142,7 +177,7 @@ def load_bars(
     origin: dict[str, str] = {}
     for path in _expand(paths):
         try:
-            parsed, file_report = parse_bar_file(path, trading_days=trading_days)
+            parsed, file_report = parse_bar_file(path, session_days=sessions)
         except DataError as exc:
             if strict:
                 raise
@@ -167,8 +202,9 @@ def load_bars(
             store[rows.symbol], dropped = _merge(store[rows.symbol], rows)
             file_report.skip(f"duplicate of a row already loaded from {origin[key]}", dropped)
             file_report.rows_loaded -= dropped
+    days = _Days()
     return LoadedBars(
-        daily={s: _series(r) for s, r in daily.items()},
+        daily={s: _series(r, days) for s, r in daily.items()},
         intraday={s: _bars(r) for s, r in intraday.items()},
         intervals={s: intervals[s] for s in intraday if s in intervals},
         report=report,

@@ -6,6 +6,7 @@ import asyncio
 from types import TracebackType
 
 from adapters.inmemory.journal import Journal
+from adapters.inmemory.repo_alerts import InMemoryAlertRepository
 from adapters.inmemory.repositories import (
     InMemoryCycleRepository,
     InMemoryEquityRepository,
@@ -42,6 +43,7 @@ class InMemoryDatabase:
         self.cycles = InMemoryCycleRepository(self.journal)
         self.state = InMemoryStateRepository(self.journal)
         self.llm_calls = InMemoryLLMCallRepository(self.journal)
+        self.alerts = InMemoryAlertRepository(self.journal)
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -60,6 +62,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.cycles = db.cycles
         self.state = db.state
         self.llm_calls = db.llm_calls
+        self.alerts = db.alerts
 
     async def __aenter__(self) -> InMemoryUnitOfWork:
         await self._db.lock.acquire()

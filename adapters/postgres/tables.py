@@ -10,6 +10,7 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -264,4 +265,28 @@ llm_calls = Table(
     Column("cycle_id", Text),
     Column("error", Text),
     Column("request_hash", String(128)),
+)
+
+# Alerts (migration 0005): one row per (alert, channel), written before delivery is attempted.
+ALERT_STATUSES = ("pending", "delivered", "undeliverable")
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("scope", String(80), nullable=False),
+    _ts("at", nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("fields", JSONB, nullable=False, server_default="{}"),
+    Column("channel", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("event_id", BigInteger),
+    Column("dedupe_key", String(200)),
+    _ts("updated_at", nullable=False),
+    CheckConstraint("status IN ('pending', 'delivered', 'undeliverable')", name="ck_alerts_status"),
 )

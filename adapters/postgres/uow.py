@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.postgres.repo_alerts import PgAlertRepository
 from adapters.postgres.repositories import (
     PgCycleRepository,
     PgEquityRepository,
@@ -43,6 +44,7 @@ class PgUnitOfWork(UnitOfWork):
         self.cycles = PgCycleRepository(session)
         self.state = PgStateRepository(session)
         self.llm_calls = PgLLMCallRepository(session)
+        self.alerts = PgAlertRepository(session)
         return self
 
     @property

@@ -1,0 +1,17 @@
+"""arq on Redis: the cycle queue, the worker's job functions and schedule, and a Redis lock."""
+
+from adapters.queue.arq_queue import ArqCycleQueue, job_to_payload, payload_to_job, redis_settings
+from adapters.queue.redis_lock import LockNotAcquiredError, RedisLock
+from adapters.queue.worker import WorkerDeps, job_id, worker_settings
+
+__all__ = [
+    "ArqCycleQueue",
+    "LockNotAcquiredError",
+    "RedisLock",
+    "WorkerDeps",
+    "job_id",
+    "job_to_payload",
+    "payload_to_job",
+    "redis_settings",
+    "worker_settings",
+]

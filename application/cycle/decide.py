@@ -123,12 +123,12 @@ def stop_exits(snap: Snapshot) -> list[ProposalOutcome]:
     return out
 
 
-def _limit_ctx(snap: Snapshot, d: DecisionInputs, orders: int, pending: Decimal, cash: Decimal) -> LimitContext:
+def _limit_ctx(snap: Snapshot, d: DecisionInputs, orders: int, pending: Decimal) -> LimitContext:
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo("America/New_York")
     return LimitContext(
-        as_of=d.as_of, market_open=d.market_open, equity=snap.account.equity, cash=cash,
+        as_of=d.as_of, market_open=d.market_open, equity=snap.account.equity, cash=snap.account.cash,
         day_start_equity=d.day_start_equity, positions=snap.positions, prices=snap.prices,
         avg_dollar_volume=snap.adv, assets=snap.assets, orders_this_cycle=orders, pending_exposure=pending,
         day_trades_used=d.day_trades_used, today=d.as_of.astimezone(tz).date(), tz=tz,
@@ -194,7 +194,7 @@ async def decide(
 def apply_limits(outcomes: list[ProposalOutcome], snap: Snapshot, d: DecisionInputs, risk: RiskSettings,
                  client_order_id: Any) -> list[ProposalOutcome]:
     """Hard limits on every actionable outcome in order, tracking orders, exposure and cash as they accrue."""
-    orders, pending, cash = 0, Decimal(0), snap.account.cash
+    orders, pending = 0, Decimal(0)
     for o in outcomes:
         if o.final in ("HOLD", "SHADOW_EXIT") and o.reason:
             continue
@@ -225,18 +225,14 @@ def apply_limits(outcomes: list[ProposalOutcome], snap: Snapshot, d: DecisionInp
             reasoning=o.signal.reasoning, is_stop_exit=o.is_stop_exit)
         if not all(math.isfinite(x) for x in (trade.confidence, trade.position_pct)):
             trade = replace(trade, confidence=0.0)
-        o.limit = apply_hard_limits(trade, _limit_ctx(snap, d, orders, pending, cash), risk,
+        o.limit = apply_hard_limits(trade, _limit_ctx(snap, d, orders, pending), risk,
                                     client_order_id=client_order_id(o.symbol, o.signal.action))
         if o.limit.order is None:
             o.final, o.reason = "REJECTED", f"{o.limit.rejected_by}: {o.limit.reason}"
             continue
         order = o.limit.order
         o.final, o.reason = o.signal.action, order.reason or o.signal.reasoning
-        px = snap.prices.get(o.symbol, Decimal(0))
         if entry:
             orders += 1
-            pending += order.qty * px
-            cash -= order.qty * px
-        else:
-            cash += order.qty * px
+            pending += order.qty * snap.prices.get(o.symbol, Decimal(0))
     return outcomes

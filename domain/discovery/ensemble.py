@@ -17,7 +17,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +95,43 @@ class EnsembleCombiner:
         if not symbols:
             return []
         scores, passed = _matrices(symbols, [kept[name] for name in names])
+        vote = self._vote(names, symbols, scores, passed)
+
+        # Per-symbol picker sets as bit patterns; the name tuples of each pattern are built once.
+        bits = (1 << np.arange(len(names)))[:, None]
+        agree_codes: list[int] = (vote.agrees * bits).sum(axis=0).tolist()
+        present_codes: list[int] = (vote.present * bits).sum(axis=0).tolist()
+        rows_of = [tuple(j for j in range(len(names)) if code >> j & 1) for code in range(1 << len(names))]
+        names_of = [tuple(names[j] for j in rows) for rows in rows_of]
+        agreed = [names_of[code] for code in agree_codes]
+        dissent = [names_of[p & ~a] for p, a in zip(present_codes, agree_codes, strict=True)]
+        components = [
+            {names[j]: column[j] for j in rows_of[code]}
+            for column, code in zip(scores.T.tolist(), present_codes, strict=True)
+        ]
+        divergence: dict[int, str] = {}
+        for i in np.flatnonzero(vote.filter_divergent).tolist():
+            rejection = kept[HARD_FILTER_PICKER][symbols[i]]
+            divergence[i] = _filter_divergence(rejection, agreed[i], components[i])
+        for i in np.flatnonzero(vote.spread_divergent & ~vote.filter_divergent).tolist():
+            divergence[i] = _spread_divergence(float(vote.spread[i]), self.divergence_threshold, components[i])
+        hard = vote.hard_rejected.tolist()
+        lines = [{sym: f"{name}: " + "; ".join(r.reasons) for sym, r in kept[name].items()} for name in names]
+        score_list = vote.score.tolist()
+        out = []
+        for rank, i in enumerate(vote.order.tolist(), start=1):
+            symbol, reason = symbols[i], divergence.get(i)
+            notes = ((reason,) if reason else ()) + ((HARD_REJECTION_NOTE,) if hard[i] else ())
+            why = (*notes, *(lines[j][symbol] for j in rows_of[present_codes[i]]))
+            out.append(
+                EnsembleResult(
+                    symbol, score_list[i], rank, agreed[i], dissent[i], reason is not None, reason, components[i], why
+                )
+            )
+        return out
+
+    def _vote(self, names: list[str], symbols: list[str], scores: FloatArray, passed: BoolArray) -> _Vote:
+        """Scores, agreement, divergence flags and ranking order, vectorised over symbols."""
         present = ~np.isnan(scores)
         weight = np.array([getattr(self.weights, name) for name in names])[:, None]
         numerator = np.where(present, scores * weight, 0.0).sum(axis=0)
@@ -109,43 +146,30 @@ class EnsembleCombiner:
             score[hard_rejected] = 0.0
         n_agree = agrees.sum(axis=0)
         spread = np.where(present, scores, -np.inf).max(axis=0) - np.where(present, scores, np.inf).min(axis=0)
-        spread_divergent = (present.sum(axis=0) >= 2) & (spread >= self.divergence_threshold)
-        filter_divergent = hard_rejected & (n_agree > 0)
-        order = np.lexsort((np.array(symbols), -n_agree, -score))
+        return _Vote(
+            score=score,
+            agrees=agrees,
+            present=present,
+            hard_rejected=hard_rejected,
+            spread=spread,
+            spread_divergent=(present.sum(axis=0) >= 2) & (spread >= self.divergence_threshold),
+            filter_divergent=hard_rejected & (n_agree > 0),
+            order=np.lexsort((np.array(symbols), -n_agree, -score)),
+        )
 
-        groups = _PickerGroups(names, agrees, present, scores)
-        notes: dict[int, tuple[str, ...]] = {}
-        for i in np.flatnonzero(filter_divergent | spread_divergent | hard_rejected).tolist():
-            if filter_divergent[i]:
-                rejection = kept[HARD_FILTER_PICKER][symbols[i]]
-                reason = _filter_divergence(rejection, groups.agreed(i), groups.components(i))
-            elif spread_divergent[i]:
-                reason = _spread_divergence(float(spread[i]), self.divergence_threshold, groups.components(i))
-            else:
-                reason = ""
-            hard = (HARD_REJECTION_NOTE,) if hard_rejected[i] else ()
-            notes[i] = (reason, *hard) if reason else hard
-        divergent = (filter_divergent | spread_divergent).tolist()
-        lines = [{sym: f"{name}: " + "; ".join(r.reasons) for sym, r in kept[name].items()} for name in names]
-        score_list = score.tolist()
-        out = []
-        for rank, i in enumerate(order.tolist(), start=1):
-            symbol = symbols[i]
-            note = notes.get(i, ())
-            out.append(
-                EnsembleResult(
-                    symbol,
-                    score_list[i],
-                    rank,
-                    groups.agreed(i),
-                    groups.dissent(i),
-                    divergent[i],
-                    note[0] if divergent[i] else None,
-                    groups.components(i),
-                    (*note, *(lines[j][symbol] for j in groups.members(i))),
-                )
-            )
-        return out
+
+@dataclass(frozen=True, eq=False)
+class _Vote:
+    """Vectorised outcome of the merge: (n_symbols,) arrays, (n_pickers, n_symbols) for agrees/present."""
+
+    score: FloatArray
+    agrees: BoolArray
+    present: BoolArray
+    hard_rejected: BoolArray
+    spread: FloatArray
+    spread_divergent: BoolArray
+    filter_divergent: BoolArray
+    order: npt.NDArray[np.intp]
 
 
 def _matrices(symbols: list[str], kept: list[dict[str, PickerResult]]) -> tuple[FloatArray, BoolArray]:
@@ -160,43 +184,20 @@ def _matrices(symbols: list[str], kept: list[dict[str, PickerResult]]) -> tuple[
     return scores, passed
 
 
-def _dedupe(name: str, results: Iterable[PickerResult]) -> dict[str, PickerResult]:
+def _dedupe(name: str, results: Sequence[PickerResult]) -> dict[str, PickerResult]:
     """Symbol -> the highest-scoring result (passing before rejected on equal scores, then the first)."""
-    best: dict[str, PickerResult] = {}
     for r in results:
         if r.picker != name:
             raise ValueError(f"result of picker {r.picker!r} for {r.symbol} listed under {name!r}")
+    best = {r.symbol: r for r in results}
+    if len(best) == len(results):  # no duplicates: the usual case
+        return best
+    best = {}
+    for r in results:
         cur = best.get(r.symbol)
         if cur is None or r.score > cur.score or (r.score == cur.score and r.passed and not cur.passed):
             best[r.symbol] = r
     return best
-
-
-class _PickerGroups:
-    """Per-symbol picker sets as bit patterns; the tuples for each pattern are built once."""
-
-    def __init__(self, names: Sequence[str], agrees: BoolArray, present: BoolArray, scores: FloatArray) -> None:
-        bits = (1 << np.arange(len(names)))[:, None]
-        self._names = tuple(names)
-        self._agree: list[int] = (agrees * bits).sum(axis=0).tolist()
-        self._present: list[int] = (present * bits).sum(axis=0).tolist()
-        self._scores: list[list[float]] = scores.T.tolist()
-        self._members = [tuple(j for j in range(len(names)) if code >> j & 1) for code in range(1 << len(names))]
-        self._named = [tuple(self._names[j] for j in members) for members in self._members]
-
-    def members(self, i: int) -> tuple[int, ...]:
-        """Row indices of the pickers that returned symbol i."""
-        return self._members[self._present[i]]
-
-    def agreed(self, i: int) -> tuple[str, ...]:
-        return self._named[self._agree[i]]
-
-    def dissent(self, i: int) -> tuple[str, ...]:
-        return self._named[self._present[i] & ~self._agree[i]]
-
-    def components(self, i: int) -> dict[str, float]:
-        column = self._scores[i]
-        return {self._names[j]: column[j] for j in self._members[self._present[i]]}
 
 
 def _filter_divergence(rejection: PickerResult, agreed: tuple[str, ...], components: Mapping[str, float]) -> str:

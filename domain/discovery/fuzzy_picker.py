@@ -197,11 +197,23 @@ class FuzzyPicker:
             row = index.get(symbol)
             if row is not None and evidence and row not in verdicts:
                 reasons[row] += (f"memory: {len(evidence)} similar past trades, none with a known outcome yet",)
-        keys = ("liquidity", "volatility", "momentum", "sector_balance", "memory_adjustment",
-                "avg_dollar_volume", "annualised_volatility", f"return_{short}d", f"return_{long_}d")  # fmt: skip
+        k_short, k_long = f"return_{short}d", f"return_{long_}d"
         columns = (ev.liquidity_score, ev.volatility_score, ev.momentum_score, ev.sector_score, ev.memory_adjustment,
                    ev.avg_dollar_volume, ev.volatility, ev.return_short, ev.return_long)  # fmt: skip
-        details = [dict(zip(keys, row, strict=True)) for row in zip(*(c.tolist() for c in columns), strict=True)]
+        details = [
+            {
+                "liquidity": liq,
+                "volatility": vol_s,
+                "momentum": mom,
+                "sector_balance": sec,
+                "memory_adjustment": adj,
+                "avg_dollar_volume": adv,
+                "annualised_volatility": vol,
+                k_short: r1,
+                k_long: r2,
+            }
+            for liq, vol_s, mom, sec, adj, adv, vol, r1, r2 in zip(*(c.tolist() for c in columns), strict=True)
+        ]
         name = self.name
         return [
             PickerResult(name, symbol, score, True, why, detail)

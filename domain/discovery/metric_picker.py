@@ -3,8 +3,12 @@
 Boundaries are inclusive: a value equal to a minimum or a maximum passes. A filter that cannot
 be checked rejects: unknown spread, unknown market cap (whenever a cap bound is configured) and
 too little history for beta (whenever a beta bound is configured) are rejections with their
-reason, never silent passes. Every failed filter adds a reason stating the number and the
-threshold; a symbol failing several filters gets several reasons.
+reason, never silent passes; so is a symbol without a bar on the newest session (its price is
+that session's close). Every failed filter adds a reason stating the number and the threshold;
+a symbol failing several filters gets several reasons.
+
+Passing symbols score 0.5 + 0.5 x the percentile rank of their average dollar volume among the
+passing symbols (0.5 for the least liquid, 1 for the most); rejected symbols score 0.
 """
 
 from __future__ import annotations

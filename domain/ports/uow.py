@@ -6,6 +6,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
+from domain.ports.alerts import AlertRepository
 from domain.ports.memory import ConditionMemory, SymbolContextMemory, TradeMemory
 from domain.ports.repositories import (
     CycleRepository,
@@ -33,6 +34,7 @@ class UnitOfWork(Protocol):
     cycles: CycleRepository
     state: StateRepository
     llm_calls: LLMCallRepository
+    alerts: AlertRepository
 
     async def __aenter__(self) -> UnitOfWork:
         """Begin the transaction."""

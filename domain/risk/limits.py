@@ -60,6 +60,8 @@ class LimitContext:
     """The account and market as the hard limits see them at `as_of`.
 
     Attributes:
+        cash: the account's cash before this cycle's approved entries (they are `pending_exposure`,
+            which the limits deduct from cash with slippage; do not deduct them twice).
         pending_exposure: gross value of the entries already approved earlier in this cycle.
         orders_this_cycle: new entry orders already approved in this cycle.
         day_trades_used: day trades in the last 5 business days (see `domain.risk.pdt`).

@@ -31,7 +31,7 @@ MSFT = "Bought MSFT after an earnings beat; the post-earnings drift carried it h
 @pytest.fixture(scope="module")
 def database(pg_url: str) -> Iterator[tuple[str, str]]:
     """(DATABASE_URL as a user writes it, database name) of an empty database of this module's own."""
-    base, _, query = pg_url.partition("?")
+    query = pg_url.partition("?")[2]
     socket_dir = query.split("host=", 1)[1]
     name = "cli_" + uuid.uuid4().hex[:8]
     subprocess.run([str(pg_bin("createdb")), "-h", socket_dir, "-U", "postgres", name], check=True)

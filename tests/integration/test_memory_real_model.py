@@ -74,7 +74,7 @@ async def test_a_failed_ev_breakout_recalls_the_stopped_out_tsla_trade_first(
 
     found = await trade_memory.similar(QUERY, k=5, as_of=T0 + timedelta(days=30), filters=MemoryFilters(scope=scope))
 
-    assert [i.record.symbol for i in found][0] == "TSLA"
+    assert found[0].record.symbol == "TSLA"
     assert found[0].record.id == tsla.id
     assert found[0].record.outcome == "LOSS" and found[0].record.return_pct == pytest.approx(-0.06)
     assert len(found) == 3

@@ -128,7 +128,7 @@ def test_snapshot_aligns_bars_on_the_benchmark_days_up_to_as_of() -> None:
         "MSFT": _series("MSFT", days, [1, 2, 3, 4, 5, 6]),  # identical days, includes one after as_of
         "AAPL": _series("AAPL", [days[0], days[2], days[4]], [10, 30, 50]),  # gaps
         "NEW": _series("NEW", [days[3], days[4]], [7, 8]),  # short history
-        "ODD": _series("ODD", [days[1], date(2024, 3, 3) + timedelta(hours=0), date(2024, 2, 1)], [2, 3, 0.5]),
+        "ODD": _series("ODD", [date(2024, 2, 1), days[1], days[2]], [0.5, 2, 3]),  # a day SPY does not have
     }
     at = datetime(2024, 3, 5, tzinfo=UTC)
     quotes = {

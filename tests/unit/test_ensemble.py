@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.discovery.config import EnsembleWeights
 from domain.discovery.ensemble import EnsembleCombiner, EnsembleResult
@@ -129,3 +131,31 @@ def test_empty_input_and_unknown_or_mislabelled_pickers() -> None:
         combiner.combine({"metric": [r("llm", "A", 0.5)]})
     with pytest.raises(ValueError, match="divergence_threshold"):
         EnsembleCombiner(WEIGHTS, 1.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["metric", "fuzzy", "llm"]),
+            st.sampled_from(["A", "B", "C", "D", "E"]),
+            st.floats(0, 1),
+            st.booleans(),
+        ),
+        max_size=25,
+    )
+)
+def test_ranking_is_sorted_by_score_then_agreement_then_symbol_and_hard_rejections_score_zero(
+    rows: list[tuple[str, str, float, bool]],
+) -> None:
+    results = [r(picker, symbol, score, passed) for picker, symbol, score, passed in rows]
+    ranked = list(combine(*results).values())
+    assert {e.symbol for e in ranked} == {symbol for _, symbol, _, _ in rows}
+    keys = [(-e.score, -len(e.agreed), e.symbol) for e in ranked]
+    assert keys == sorted(keys)
+    for e in ranked:
+        assert 0.0 <= e.score <= 1.0
+        assert set(e.agreed).isdisjoint(e.dissent) and set(e.agreed) | set(e.dissent) == set(e.components)
+        metric = [x for x in results if x.picker == "metric" and x.symbol == e.symbol]
+        if metric and not max(metric, key=lambda x: (x.score, x.passed)).passed:
+            assert e.score == 0.0

@@ -11,7 +11,7 @@ import pytest
 from domain.agents.schemas import MemoryEvidence
 from domain.discovery.config import FuzzyWeights
 from domain.discovery.fuzzy_picker import FuzzyPicker, memory_verdict
-from domain.discovery.picker import PickerContext, PickerResult, UniverseSnapshot
+from domain.discovery.picker import PickerContext, PickerResult, SymbolPicker, UniverseSnapshot
 
 NAN = math.nan
 ONLY = {"liquidity": 0.0, "volatility": 0.0, "momentum": 0.0, "sector_balance": 0.0}
@@ -202,3 +202,7 @@ def test_the_final_score_is_clipped_to_0_1() -> None:
 def test_volatility_band_must_increase() -> None:
     with pytest.raises(ValueError, match="volatility_band"):
         FuzzyPicker(FuzzyWeights(), volatility_band=(0.3, 0.2, 0.7))
+
+
+def test_is_a_symbol_picker() -> None:
+    assert isinstance(FuzzyPicker(FuzzyWeights()), SymbolPicker)

@@ -12,7 +12,7 @@ import pytest
 from domain.discovery.beta import daily_returns, rolling_beta
 from domain.discovery.config import MetricFilterSettings
 from domain.discovery.metric_picker import MetricPicker
-from domain.discovery.picker import PickerContext, PickerResult, UniverseSnapshot
+from domain.discovery.picker import PickerContext, PickerResult, SymbolPicker, UniverseSnapshot
 
 NAN = math.nan
 N_DAYS = 30
@@ -176,3 +176,7 @@ def test_evaluate_gives_the_same_verdicts_as_pick() -> None:
     results = MetricPicker(BASE).pick(u, PickerContext())
     assert ev.passed.tolist() == [r.passed for r in results] == [False, True, False]
     assert ev.score.tolist() == [r.score for r in results]
+
+
+def test_is_a_symbol_picker() -> None:
+    assert isinstance(MetricPicker(BASE), SymbolPicker)

@@ -1,0 +1,81 @@
+"""ArqCycleQueue: the `CycleQueue` port on Redis through arq.
+
+A cycle job is enqueued as arq job `run_cycle` with the cycle id as arq job id, and the id is also
+remembered in a key of its own for `remember` (a week by default): arq refuses an id that is queued,
+running or still has a result, and the marker refuses it after arq has forgotten it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import default_queue_name
+
+from domain.ports.queue import CycleJob, CycleQueue
+
+RUN_CYCLE = "run_cycle"
+SEEN_PREFIX = "quorum:cycle-id:"
+
+
+def job_to_payload(job: CycleJob) -> dict[str, str | None]:
+    """A plain dict for the arq job (no pickled Quorum classes in Redis)."""
+    return {"cycle_id": job.cycle_id, "kind": job.kind, "symbol": job.symbol,
+            "requested_at": job.requested_at.isoformat()}
+
+
+def payload_to_job(payload: dict[str, Any]) -> CycleJob:
+    """The `CycleJob` of a payload written by `job_to_payload`."""
+    requested = datetime.fromisoformat(str(payload["requested_at"]))
+    if requested.tzinfo is None:
+        raise ValueError(f"cycle job {payload.get('cycle_id')} has a naive requested_at")
+    return CycleJob(str(payload["cycle_id"]), payload["kind"], payload.get("symbol"), requested)
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """arq connection settings from a redis:// (or rediss://, unix://) URL; ?db=N or /N picks the database."""
+    return RedisSettings.from_dsn(url)
+
+
+class ArqCycleQueue(CycleQueue):
+    """Implements `CycleQueue` on an arq Redis pool.
+
+    Args:
+        pool: an `ArqRedis` pool (`ArqCycleQueue.connect(url)` makes one).
+        queue_name: the arq queue the workers read.
+        remember: how long an accepted cycle id is refused again.
+    """
+
+    def __init__(self, pool: ArqRedis, *, queue_name: str = default_queue_name,
+                 remember: timedelta = timedelta(days=7)) -> None:
+        self.pool = pool
+        self._queue_name = queue_name
+        self._remember_ms = int(remember.total_seconds() * 1000)
+
+    @classmethod
+    async def connect(cls, redis: str | RedisSettings, **kwargs: Any) -> ArqCycleQueue:
+        """A queue on a new pool for a URL or `RedisSettings`."""
+        settings = redis_settings(redis) if isinstance(redis, str) else redis
+        return cls(await create_pool(settings), **kwargs)
+
+    async def enqueue(self, job: CycleJob) -> bool:
+        """Queue `job` unless its cycle id was seen. Returns whether it was queued."""
+        marker = SEEN_PREFIX + job.cycle_id
+        if not await self.pool.set(marker, job.requested_at.isoformat(), nx=True, px=self._remember_ms):
+            return False
+        try:
+            queued = await self.pool.enqueue_job(RUN_CYCLE, job_to_payload(job), _job_id=job.cycle_id,
+                                                 _queue_name=self._queue_name)
+        except BaseException:
+            await self.pool.delete(marker)
+            raise
+        return queued is not None
+
+    async def queued(self) -> int:
+        """How many jobs wait in the queue (all functions, deferred retries included)."""
+        return int(await self.pool.zcard(self._queue_name))
+
+    async def close(self) -> None:
+        """Close the pool."""
+        await self.pool.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose

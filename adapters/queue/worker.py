@@ -1,0 +1,210 @@
+"""The arq worker: job functions around `application.jobs`, the schedule tick, retries and the cycle lock.
+
+`worker_settings(deps, ...)` returns the keyword arguments of `arq.Worker` (usable as arq
+`WorkerSettings` too). Functions: run_cycle, discovery, forward_returns, market_conditions,
+daily_summary, backup. One cron job, `schedule_tick`, runs every minute on one worker (arq makes a
+cron run unique across workers) and enqueues what `application.schedule` says is due, with job ids
+derived from the slot, so nothing is enqueued twice. A failing job raises `arq.Retry` with
+exponential back-off until `policy.max_tries`, then the final-failure hook writes a SYSTEM_ERROR
+event. Every cycle runs under a Redis lock, so two cycles never run at once, even across workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from arq import Retry, cron
+from arq.constants import default_queue_name
+from arq.worker import func
+
+from adapters.queue.arq_queue import RUN_CYCLE, ArqCycleQueue, payload_to_job
+from adapters.queue.redis_lock import LockNotAcquiredError, RedisLock
+from application import jobs
+from application.market_conditions import MarketConditionService
+from application.schedule import JobKind, ScheduleConfig
+from domain.memory import DEFAULT_SCOPE
+from domain.ports.clock import Clock, MarketCalendar
+from domain.ports.uow import UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+Body = Callable[[], Awaitable[Any]]
+FailureNotifier = Callable[[str, BaseException, int], Awaitable[None]]
+
+
+@dataclass
+class WorkerDeps:
+    """What the job functions run on.
+
+    Attributes:
+        runner: runs one trading cycle (a `LiveApp`).
+        uow_factory: units of work on the database.
+        calendar: the exchange calendar.
+        clock: the current time.
+        scope: the scope cycles and events are written under.
+        conditions: market conditions service (None: the job only logs).
+        discovery: the discovery use case (None: its jobs only log "discovery not configured").
+        backup: `await backup(as_of)` makes the nightly backup (None: the job only logs).
+        schedule: when jobs are due.
+        policy: tries and back-off of every job.
+        cycle_max_delay: a cycle job later than this is skipped (None: never).
+        cycle_timeout: the longest a cycle may run.
+        job_timeout: the longest any other job may run.
+        lock_wait: how long a cycle waits for the lock before the job is retried.
+        lock_poll: seconds between two tries for the lock.
+        on_failure: extra hook after the final failure of a job (job name, error, tries), e.g. alerts.
+    """
+
+    runner: jobs.CycleRunner
+    uow_factory: UnitOfWorkFactory
+    calendar: MarketCalendar
+    clock: Clock
+    scope: str = DEFAULT_SCOPE
+    conditions: MarketConditionService | None = None
+    discovery: jobs.Discovery | None = None
+    backup: Callable[[datetime], Awaitable[object]] | None = None
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    policy: jobs.JobPolicy = field(default_factory=jobs.JobPolicy)
+    cycle_max_delay: timedelta | None = timedelta(minutes=15)
+    cycle_timeout: timedelta = timedelta(minutes=10)
+    job_timeout: timedelta = timedelta(minutes=30)
+    lock_wait: timedelta = timedelta(minutes=10)
+    lock_poll: float = 0.1
+    on_failure: FailureNotifier | None = None
+
+    def cycle_lock(self, redis: Any) -> RedisLock:
+        """The lock every cycle of this scope runs under."""
+        return RedisLock(redis, f"quorum:lock:cycle:{self.scope}", ttl=self.cycle_timeout + timedelta(minutes=1),
+                         poll_interval=self.lock_poll)
+
+
+async def _attempt(ctx: dict[str, Any], deps: WorkerDeps, name: str, body: Body, *, limit: timedelta,
+                   cycle_id: str | None = None) -> Any:
+    """Run `body` once; on failure raise `Retry` with back-off, or after the last try run the failure hooks."""
+    attempt = int(ctx.get("job_try") or 1)
+    try:
+        async with asyncio.timeout(limit.total_seconds()):
+            return await body()
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        if attempt < deps.policy.max_tries:
+            delay = deps.policy.delay(attempt)
+            log.warning("job_retrying", job=name, attempt=attempt, delay_s=delay, error=error)
+            raise Retry(defer=delay) from exc
+        log.error("job_failed", job=name, tries=attempt, error=error)
+        await jobs.job_failure_recorder(deps.uow_factory, deps.scope, name, deps.clock.now,
+                                        cycle_id=cycle_id)(exc, attempt)
+        if deps.on_failure is not None:
+            await deps.on_failure(name, exc, attempt)
+        raise
+
+
+def _functions(deps: WorkerDeps) -> list[Any]:
+    async def run_cycle(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
+        job = payload_to_job(payload)
+
+        async def body() -> str:
+            async with deps.cycle_lock(ctx["redis"]).hold(wait=deps.lock_wait.total_seconds()):
+                outcome = await jobs.run_cycle_job(deps.runner, job, uow_factory=deps.uow_factory, scope=deps.scope,
+                                                   now=deps.clock.now(), max_delay=deps.cycle_max_delay)
+            return outcome.status
+
+        return str(await _attempt(ctx, deps, RUN_CYCLE, body, cycle_id=job.cycle_id,
+                                  limit=deps.cycle_timeout + deps.lock_wait))
+
+    def daily(name: JobKind, make: Callable[[datetime], Awaitable[Any]]) -> Any:
+        async def job(ctx: dict[str, Any], as_of: str) -> str:
+            at = datetime.fromisoformat(as_of)
+            return repr(await _attempt(ctx, deps, name, lambda: make(at), limit=deps.job_timeout))
+
+        job.__qualname__ = name
+        return func(job, name=name, max_tries=deps.policy.max_tries,
+                    timeout=deps.job_timeout + timedelta(seconds=30))
+
+    async def market_conditions(at: datetime) -> Any:
+        if deps.conditions is None:
+            log.info("market conditions not configured", as_of=at.isoformat())
+            return False
+        return await jobs.market_conditions_job(deps.conditions, deps.uow_factory, at)
+
+    async def backup(at: datetime) -> Any:
+        if deps.backup is None:
+            log.info("backup not configured", as_of=at.isoformat())
+            return None
+        return await deps.backup(at)
+
+    async def daily_summary(at: datetime) -> Any:
+        event = await jobs.daily_summary_job(deps.uow_factory, deps.scope, deps.calendar, at)
+        return event.message if event else None
+
+    cycle_timeout = deps.cycle_timeout + deps.lock_wait + timedelta(seconds=30)
+    return [
+        func(run_cycle, name=RUN_CYCLE, max_tries=deps.policy.max_tries, timeout=cycle_timeout),
+        daily("discovery", lambda at: jobs.discovery_job(deps.discovery, at)),
+        daily("forward_returns", lambda at: jobs.forward_returns_job(deps.discovery, at)),
+        daily("market_conditions", market_conditions),
+        daily("daily_summary", daily_summary),
+        daily("backup", backup),
+    ]
+
+
+def job_id(kind: JobKind, slot: datetime) -> str:
+    """The arq job id of a scheduled (non-cycle) job: one per kind and slot."""
+    return f"quorum:{kind}:{slot.isoformat()}"
+
+
+def _tick(deps: WorkerDeps, queue_name: str) -> Any:
+    async def schedule_tick(ctx: dict[str, Any]) -> list[str]:
+        pool = ctx["redis"]
+        queue = ArqCycleQueue(pool, queue_name=queue_name)
+
+        async def dispatch(kind: JobKind, slot: datetime) -> bool:
+            if kind == "cycle":
+                return await jobs.enqueue_cycle(queue, deps.uow_factory, deps.scope,
+                                                jobs.scheduled_cycle(deps.scope, slot))
+            queued = await pool.enqueue_job(kind, slot.isoformat(), _job_id=job_id(kind, slot),
+                                            _queue_name=queue_name)
+            return queued is not None
+
+        done = await jobs.schedule_tick(deps.clock.now(), uow_factory=deps.uow_factory, scope=deps.scope,
+                                        calendar=deps.calendar, config=deps.schedule, dispatch=dispatch)
+        return [f"{k}@{s.isoformat()}" for k, s in done]
+
+    return schedule_tick
+
+
+def worker_settings(deps: WorkerDeps, *, redis_settings: Any = None, redis_pool: Any = None,
+                    queue_name: str = default_queue_name, schedule: bool = True,
+                    **worker_kwargs: Any) -> dict[str, Any]:
+    """Keyword arguments of `arq.Worker` running Quorum's jobs.
+
+    Args:
+        deps: what the jobs run on.
+        redis_settings: arq `RedisSettings` (or give `redis_pool`).
+        redis_pool: an existing `ArqRedis` pool.
+        queue_name: the arq queue.
+        schedule: whether this worker runs the every-minute schedule tick (arq keeps each tick unique across
+            workers, so every worker may run it).
+        worker_kwargs: more `arq.Worker` arguments (burst, poll_delay, max_jobs, handle_signals...).
+    """
+    crons = [cron(_tick(deps, queue_name), name="schedule_tick", second=0, run_at_startup=True,
+                  timeout=60, max_tries=1)] if schedule else []
+    settings: dict[str, Any] = {
+        "functions": _functions(deps),
+        "cron_jobs": crons,
+        "queue_name": queue_name,
+        "max_tries": deps.policy.max_tries,
+        "job_timeout": int(deps.job_timeout.total_seconds()) + 30,
+        "keep_result": 24 * 3600,
+        "redis_settings": redis_settings,
+        "redis_pool": redis_pool,
+    }
+    settings.update(worker_kwargs)
+    return settings
+
+
+__all__ = ["LockNotAcquiredError", "WorkerDeps", "job_id", "worker_settings"]

@@ -1,0 +1,107 @@
+"""What the API handlers need: `ApiServices`, the discovery protocol and readiness checks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from application.cycle_requests import CycleRequestService
+from application.queries import ReadModels
+from domain.memory import DEFAULT_SCOPE
+from domain.ports.broker import Broker
+from domain.ports.clock import Clock, MarketCalendar
+from domain.ports.market_data import MarketData
+from domain.ports.uow import UnitOfWorkFactory
+from domain.risk.config import BreakerSettings
+from entrypoints.api.metrics import ApiMetrics
+
+
+@runtime_checkable
+class DiscoveryApi(Protocol):
+    """What the discovery endpoints call. Every method returns JSON-safe data (Decimals as strings).
+
+    A ValueError (e.g. removing a symbol that is not on the watchlist) becomes a 400 with its message.
+    """
+
+    async def status(self) -> dict[str, Any]:
+        """Last run, next run, watchlist size and whether a run is in progress."""
+        ...
+
+    async def run(self) -> dict[str, Any]:
+        """Start (or queue) a discovery run; returns at least an id or status of the run."""
+        ...
+
+    async def suggestions(self) -> list[dict[str, Any]]:
+        """Current suggestions, best first."""
+        ...
+
+    async def performance(self) -> dict[str, Any]:
+        """How past suggestions and pickers performed."""
+        ...
+
+    async def watchlist_add(self, symbol: str) -> dict[str, Any]:
+        """Add an upper-cased, validated symbol to the watchlist; returns the new watchlist or the change."""
+        ...
+
+    async def watchlist_remove(self, symbol: str) -> dict[str, Any]:
+        """Remove a symbol from the watchlist; returns the new watchlist or the change."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    """One dependency /ready checks: `probe` returns when healthy and raises otherwise."""
+
+    name: str
+    probe: Callable[[], Awaitable[object]]
+    timeout_s: float = 3.0
+
+
+@dataclass
+class ApiServices:
+    """Everything the HTTP API needs, built by `entrypoints.api.wiring.build_api_services` (or by hand in tests).
+
+    Attributes:
+        uow_factory: opens units of work.
+        cycle_requests: queues cycles.
+        broker: the account's broker.
+        calendar: the exchange calendar.
+        clock: the time source ("now" of every request).
+        breaker_settings: thresholds re-checked when a person approves a breaker resume.
+        api_key: the value of QUORUM_API_KEY; None disables every mutating endpoint (503).
+        scope: the scope the API reports on and acts in.
+        market: quotes for valuing positions (optional).
+        discovery: the discovery service; None answers 503 "discovery not configured".
+        readiness: checks of /ready (database, Redis, broker).
+        metrics: the Prometheus registry and its feeds (built from the rest when None).
+        open_reads_on_loopback: whether GET endpoints answer loopback clients without the key.
+    """
+
+    uow_factory: UnitOfWorkFactory
+    cycle_requests: CycleRequestService
+    broker: Broker
+    calendar: MarketCalendar
+    clock: Clock
+    breaker_settings: BreakerSettings
+    api_key: str | None = None
+    scope: str = DEFAULT_SCOPE
+    market: MarketData | None = None
+    discovery: DiscoveryApi | None = None
+    readiness: Sequence[ReadinessCheck] = ()
+    metrics: ApiMetrics | None = None
+    open_reads_on_loopback: bool = True
+    read_models: ReadModels = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.read_models = ReadModels(self.uow_factory, self.scope, self.broker, self.calendar, self.market)
+        if self.metrics is None:
+            self.metrics = ApiMetrics(self.uow_factory, self.scope, self.clock)
+        if self.api_key is not None and not self.api_key.strip():
+            self.api_key = None
+
+    @property
+    def prometheus(self) -> ApiMetrics:
+        """The metrics (always set after construction)."""
+        assert self.metrics is not None
+        return self.metrics
