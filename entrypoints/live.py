@@ -10,7 +10,7 @@ for an account that survives restarts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -69,19 +69,23 @@ class LiveApp:
     conditions: MarketConditionService
     gateway: LLMGateway
     scope: str = DEFAULT_SCOPE
-    _fed_days: set[str] = field(default_factory=set)
+    _opened: set[date] = field(default_factory=set)
+    _closed: set[date] = field(default_factory=set)
 
     async def feed_sim_broker(self, at: datetime) -> None:
-        """In sim mode, give the paper broker today's opening prices once the session is open."""
+        """In sim mode, replay sessions to the paper broker: each closed session's range (stops, expiries)
+        and, once today's session is open, today's opening prices."""
         if not isinstance(self.broker, InMemoryBroker) or not isinstance(self.market, DailyBarMarketData):
             return
-        if not self.calendar.is_open(at):
-            return
-        day = at.astimezone(NY).date()
-        if day.isoformat() in self._fed_days:
-            return
-        self.broker.on_session_open(day, self.market.opens_on(day))
-        self._fed_days.add(day.isoformat())
+        for day in sorted(self._opened - self._closed):
+            if self.calendar.session_close(day) <= at:
+                self.broker.on_session_close(day, self.market.ohlc_on(day))
+                self._closed.add(day)
+        if self.calendar.is_open(at):
+            day = at.astimezone(NY).date()
+            if day not in self._opened:
+                self.broker.on_session_open(day, self.market.opens_on(day))
+                self._opened.add(day)
 
     async def run_cycle(self, *, kind: str = "scheduled", symbol: str | None = None,
                         as_of: datetime | None = None, cycle_id: str | None = None) -> CycleResult:

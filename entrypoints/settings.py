@@ -106,6 +106,17 @@ class LLMSettings(BaseModel):
                          f"({', '.join(p.rstrip('/') for p in KNOWN_LLM_PROVIDERS[1:])})")
 
 
+class ScheduleSettings(BaseModel):
+    """When the background jobs run (see `application.schedule`) and where backups go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cycle_minutes: int = Field(30, ge=1, le=390)
+    discovery_hours: int = Field(4, ge=1, le=24)
+    backup_keep_days: int = Field(7, ge=1, le=3650)
+    backup_dir: Path = Path(".quorum/backups")
+
+
 class Settings(BaseSettings):
     """All of Quorum's settings."""
 
@@ -126,6 +137,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     risk: RiskSettings = RiskSettings()
     discovery: DiscoverySettings = DiscoverySettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     @property
     def effective_database_url(self) -> str | None:

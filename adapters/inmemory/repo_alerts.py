@@ -40,8 +40,11 @@ class InMemoryAlertRepository(AlertRepository):
         self._next_id += 1
         self._rows[alert_id] = StoredAlert(alert_id, scope, stored_alert, channel, AlertStatus(status), attempts,
                                            last_error, utc(at, what="at"))
-        self._journal.record(lambda: self._rows.pop(alert_id, None))
+        self._journal.record(lambda: self._remove(alert_id))
         return alert_id
+
+    def _remove(self, alert_id: int) -> None:
+        self._rows.pop(alert_id, None)
 
     def _update(self, alert_id: int, **changes: object) -> None:
         old = self._rows.get(alert_id)

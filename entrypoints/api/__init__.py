@@ -1,0 +1,6 @@
+"""The HTTP API (Litestar): `create_app(services)`; `wiring.build_api_services` builds the services."""
+
+from entrypoints.api.app import create_app
+from entrypoints.api.services import ApiServices, DiscoveryApi, ReadinessCheck
+
+__all__ = ["ApiServices", "DiscoveryApi", "ReadinessCheck", "create_app"]

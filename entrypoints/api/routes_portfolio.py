@@ -1,0 +1,70 @@
+"""GET /api/portfolio, /api/trades, /api/events and /api/performance."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from litestar import get
+from litestar.params import Parameter
+
+from application.cycle_requests import normalize_symbol
+from application.performance_report import performance_report
+from domain.events import EventType, Severity
+from domain.ports.repositories import EventQuery
+from entrypoints.api.common import READ_SECURITY, Limit, Offset, Since, Until, as_utc, check_range
+from entrypoints.api.errors import error_responses
+from entrypoints.api.services import ApiServices
+
+Symbol = Annotated[str | None, Parameter(max_length=20, description="only this symbol")]
+
+
+@get("/portfolio", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(401, 502, 503),
+     summary="Cash, equity and positions")
+async def portfolio(services: ApiServices) -> dict[str, Any]:
+    """Cash, equity and buying power from the broker; positions valued at the latest quotes, with their stops."""
+    return await services.read_models.portfolio(services.clock.now())
+
+
+@get("/trades", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(400, 401),
+     summary="Fills, newest first")
+async def trades(services: ApiServices, limit: Limit = 50, offset: Offset = 0, since: Since = None,
+                 until: Until = None, symbol: Symbol = None,
+                 include_shadow: Annotated[bool, Parameter(description="also the shadow book's fills")] = False,
+                 ) -> dict[str, Any]:
+    """Executions of the account, newest first, paged."""
+    start, end = as_utc(since, "since"), as_utc(until, "until")
+    check_range(start, end)
+    return await services.read_models.trades(limit=limit, offset=offset, since=start, until=end,
+                                             symbol=None if symbol is None else normalize_symbol(symbol),
+                                             include_shadow=include_shadow)
+
+
+@get("/events", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(400, 401),
+     summary="The event log, newest first")
+async def events(services: ApiServices, limit: Limit = 50, offset: Offset = 0, since: Since = None,
+                 until: Until = None, symbol: Symbol = None,
+                 types: Annotated[list[EventType] | None, Parameter(query="type", description="event types "
+                                                                    "(repeat for several)")] = None,
+                 cycle_id: Annotated[str | None, Parameter(max_length=200)] = None,
+                 min_severity: Annotated[Severity | None, Parameter(description="debug, info, warning, critical")]
+                 = None) -> dict[str, Any]:
+    """Events filtered by type, symbol, cycle, severity and time, newest first, paged."""
+    start, end = as_utc(since, "since"), as_utc(until, "until")
+    check_range(start, end)
+    q = EventQuery(services.scope, types=tuple(types or ()), symbol=None if symbol is None else normalize_symbol(symbol),
+                   cycle_id=cycle_id, min_severity=min_severity, since=start, until=end, limit=limit, offset=offset)
+    return await services.read_models.events(q)
+
+
+@get("/performance", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(400, 401),
+     summary="Performance over a window")
+async def performance(services: ApiServices,
+                      window: Annotated[Literal["today", "week", "month", "all"],
+                                        Parameter(description="today, week (5 sessions), month (21) or all")] = "all",
+                      ) -> dict[str, Any]:
+    """Time-weighted return, Sharpe, Sortino, drawdown, win rate and more over the window (null: not enough data)."""
+    return await performance_report(services.uow_factory, services.scope, services.calendar, window=window,
+                                    as_of=services.clock.now())
+
+
+ROUTES = [portfolio, trades, events, performance]

@@ -1,0 +1,81 @@
+"""System status, pause and resume, the circuit breaker and its manual resume approval."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import get, post
+
+from application.control import approve_breaker_resume, set_paused
+from application.queries import breaker_to_dict
+from entrypoints.api.common import READ_SECURITY, WRITE_SECURITY
+from entrypoints.api.errors import error_responses
+from entrypoints.api.services import ApiServices
+
+Who = Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="who asks (kept in the event log)")]
+Text = Annotated[str, msgspec.Meta(max_length=1000)]
+
+
+class PauseRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Who pauses or resumes trading, and why."""
+
+    by: Who = "api"
+    reason: Text = ""
+
+
+class BreakerResumeRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A person's approval to resume trading after a breaker trip."""
+
+    by: Who
+    note: Text = ""
+
+
+@get("/system/status", security=READ_SECURITY, tags=["system"], responses=error_responses(401),
+     summary="Trading state, breaker, last cycle, market clock")
+async def system_status(services: ApiServices) -> dict[str, Any]:
+    """Whether trading is active, paused or exits-only (breaker), the last cycle and the market clock."""
+    return await services.read_models.system_status(services.clock.now())
+
+
+async def _set_paused(services: ApiServices, data: PauseRequest | None, *, paused: bool) -> dict[str, Any]:
+    body = data or PauseRequest()
+    if not body.by.strip():
+        raise ValueError("by must not be blank")
+    doc = await set_paused(services.uow_factory, services.scope, paused=paused, by=body.by.strip(),
+                           as_of=services.clock.now(), reason=body.reason)
+    return {"trading": "paused" if paused else "resumed", **doc}
+
+
+@post("/system/pause", status_code=200, security=WRITE_SECURITY, tags=["system"],
+      responses=error_responses(400, 401, 503), summary="Pause trading")
+async def pause(services: ApiServices, data: PauseRequest | None = None) -> dict[str, Any]:
+    """Pause trading: cycles are skipped until resumed. Recorded in the event log."""
+    return await _set_paused(services, data, paused=True)
+
+
+@post("/system/resume", status_code=200, security=WRITE_SECURITY, tags=["system"],
+      responses=error_responses(400, 401, 503), summary="Resume trading after a pause")
+async def resume(services: ApiServices, data: PauseRequest | None = None) -> dict[str, Any]:
+    """Undo a pause. Does not touch the circuit breaker (see /api/system/circuit-breaker/resume)."""
+    return await _set_paused(services, data, paused=False)
+
+
+@get("/system/circuit-breaker", security=READ_SECURITY, tags=["system"], responses=error_responses(401),
+     summary="Circuit breaker state")
+async def circuit_breaker(services: ApiServices) -> dict[str, Any]:
+    """The breaker's status, trip, last auto-resume check and approvals; `can_resume` when eligible."""
+    return await services.read_models.breaker()
+
+
+@post("/system/circuit-breaker/resume", status_code=200, security=WRITE_SECURITY, tags=["system"],
+      responses=error_responses(400, 401, 409, 503), summary="Approve resuming trading after a trip")
+async def approve_resume(services: ApiServices, data: BreakerResumeRequest) -> dict[str, Any]:
+    """A person approves resuming trading. Refused (409, with the reasons) unless the breaker is eligible."""
+    state = await approve_breaker_resume(services.uow_factory, services.scope, by=data.by,
+                                         as_of=services.clock.now(), settings=services.breaker_settings,
+                                         note=data.note)
+    return breaker_to_dict(state)
+
+
+ROUTES = [system_status, pause, resume, circuit_breaker, approve_resume]
