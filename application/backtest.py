@@ -12,6 +12,7 @@ import numpy as np
 import structlog
 
 from application.cycle.trading_cycle import TradingCycle
+from application.discovery.service import DiscoveryService
 from application.market_conditions import MarketConditionService
 from domain.analytics import Performance, performance
 from domain.market_conditions import BENCHMARK
@@ -100,10 +101,12 @@ class BacktestRunner:
     def __init__(self, *, uow_factory: UnitOfWorkFactory, market: MarketData, calendar: MarketCalendar,
                  clock: SettableClock, broker: SimulatedBroker, cycle: TradingCycle,
                  conditions: MarketConditionService,
-                 progress: Callable[[int, int, date, Decimal], None] | None = None) -> None:
+                 progress: Callable[[int, int, date, Decimal], None] | None = None,
+                 discovery: DiscoveryService | None = None) -> None:
         self._uow_factory, self._market, self._calendar = uow_factory, market, calendar
         self._clock, self._broker, self._cycle, self._conditions = clock, broker, cycle, conditions
         self._progress = progress
+        self._discovery = discovery
 
     async def run(self, *, run_id: str, start: date, end: date, cash: Decimal, symbols: list[str]) -> BacktestResult:
         """Run the backtest and return its result (the caller writes the report)."""
@@ -121,6 +124,7 @@ class BacktestRunner:
             today = {s: b for s, b in bars.items() if b.days and b.days[-1] == day}
             self._clock.set(open_at)
             self._broker.on_session_open(day, {s: price(b.open[-1]) for s, b in today.items()})
+            await self._discover(open_at)
             result = await self._cycle.run(as_of=open_at)
             failed += result.status == "failed"
             for o in result.outcomes:
@@ -136,6 +140,8 @@ class BacktestRunner:
                 await self._conditions.record(uow, as_of=close_at)
                 await uow.equity.add(scope, EquityPoint(close_at, account.equity, account.cash, exposure))
                 await uow.commit()
+            if self._discovery is not None:
+                await self._discovery.update_forward_returns(close_at)
             if self._progress:
                 self._progress(i + 1, len(sessions), day, account.equity)
         fills = await self._broker.fills_since(self._calendar.session_open(sessions[0]) - timedelta(days=1))
@@ -149,8 +155,23 @@ class BacktestRunner:
         perf = performance(curve, trade_returns=self._trade_returns(fills),
                            benchmark_returns=spy if spy else None,
                            exposure=[float(r.exposure / r.equity) if r.equity else 0.0 for r in rows])
-        return BacktestResult(run_id, scope, sessions[0], sessions[-1], cash, symbols, rows, fills, decisions, perf,
-                              bench, llm_cost, failed)
+        result = BacktestResult(run_id, scope, sessions[0], sessions[-1], cash, symbols, rows, fills, decisions, perf,
+                                bench, llm_cost, failed)
+        if self._discovery is not None:
+            report = await self._discovery.performance(self._calendar.session_close(sessions[-1]))
+            result.extra["picker_performance"] = report["pickers"]
+            result.extra["discovery_paper_trades"] = report["paper_trades"]
+        return result
+
+    async def _discover(self, open_at: datetime) -> None:
+        """Discovery at the session open: in a daily simulation the open is the only instant of the session,
+        and it is the first slot of the live schedule (every `interval_hours` from the open)."""
+        if self._discovery is None:
+            return
+        try:
+            await self._discovery.discover(open_at)
+        except Exception as exc:  # noqa: BLE001 - a failed run leaves yesterday's watchlist; the backtest goes on
+            log.exception("backtest_discovery_failed", at=open_at.isoformat(), error=str(exc))
 
     @staticmethod
     def _trade_returns(fills: list[Fill]) -> list[float]:

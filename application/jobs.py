@@ -34,7 +34,7 @@ T = TypeVar("T")
 SCHEDULE_DOC = "schedule"
 FINISHED = frozenset({"completed", "skipped"})
 Sleep = Callable[[float], Awaitable[None]]
-FinalFailureHook = Callable[[BaseException, int], Awaitable[None]]
+FinalFailureHook = Callable[[BaseException, int], Awaitable[object]]
 
 
 class CycleRunner(Protocol):
@@ -104,21 +104,25 @@ async def with_retries(fn: Callable[[], Awaitable[T]], *, policy: JobPolicy, on_
 
 
 def job_failure_recorder(uow_factory: UnitOfWorkFactory, scope: str, job: str, now: Callable[[], datetime], *,
-                         cycle_id: str | None = None) -> FinalFailureHook:
-    """A final-failure hook that writes a CRITICAL SYSTEM_ERROR event (and marks the cycle failed)."""
+                         cycle_id: str | None = None) -> Callable[[BaseException, int], Awaitable[Event]]:
+    """A final-failure hook: writes a CRITICAL SYSTEM_ERROR event (and marks the cycle failed), returns the event."""
 
-    async def record(exc: BaseException, tries: int) -> None:
+    async def record(exc: BaseException, tries: int) -> Event:
         at, error = now(), f"{type(exc).__name__}: {exc}"
+        event = Event(EventType.SYSTEM_ERROR, at, f"job {job} failed after {tries} tries: {error}", Severity.CRITICAL,
+                      cycle_id, None, {"job": job, "tries": tries, "error": error}, scope)
         async with uow_factory() as uow:
-            await uow.events.add([Event(EventType.SYSTEM_ERROR, at, f"job {job} failed after {tries} tries: {error}",
-                                        Severity.CRITICAL, cycle_id, None,
-                                        {"job": job, "tries": tries, "error": error}, scope)])
+            await uow.events.add([event])
+            stored = await uow.events.query(EventQuery(scope, types=(EventType.SYSTEM_ERROR,), cycle_id=cycle_id,
+                                                       since=at, until=at + timedelta(microseconds=1), limit=50))
+            event = next((e for e in stored if e.message == event.message), event)  # with its id, for the alert
             if cycle_id is not None:
                 rec = await uow.cycles.get(cycle_id)
                 if rec is not None and rec.status not in FINISHED:
                     await uow.cycles.upsert(CycleRecord(rec.id, rec.scope, rec.kind, rec.as_of, "failed",
                                                         rec.symbol, rec.summary, error))
             await uow.commit()
+        return event
 
     return record
 
@@ -231,16 +235,16 @@ async def daily_summary_job(uow_factory: UnitOfWorkFactory, scope: str, calendar
             "day": day.isoformat(), "cycles": cycles, "fills": len(fills),
             "buys": sum(1 for f in fills if f.fill.side is Side.BUY),
             "sells": sum(1 for f in fills if f.fill.side is Side.SELL),
-            "fees": str(sum((f.fill.fee for f in fills), ZERO)), "llm_cost_usd": round(llm_usd, 4),
+            "fees": str(money(sum((f.fill.fee for f in fills), ZERO))), "llm_cost_usd": round(llm_usd, 4),
         }
         start = before[-1] if before else (today[0] if today else None)
         end = today[-1] if today else None
         if start is not None and end is not None:
             pnl = (end.equity - end.net_deposits) - (start.equity - start.net_deposits)
             pct = float(pnl / start.equity) if start.equity else 0.0
-            payload.update(start_equity=str(start.equity), end_equity=str(end.equity), pnl=str(money(pnl)),
-                           pnl_pct=round(pct, 6))
-            text = (f"{day.isoformat()}: equity {end.equity} USD, P&L {money(pnl):+} USD ({pct:+.2%}), "
+            payload.update(start_equity=str(money(start.equity)), end_equity=str(money(end.equity)),
+                           pnl=str(money(pnl)), pnl_pct=round(pct, 6))
+            text = (f"{day.isoformat()}: equity {money(end.equity)} USD, P&L {money(pnl):+} USD ({pct:+.2%}), "
                     f"{len(fills)} fills, {cycles} cycles, LLM {llm_usd:.2f} USD")
         else:
             text = f"{day.isoformat()}: no equity recorded (no cycle ran), {len(fills)} fills, {cycles} cycles"

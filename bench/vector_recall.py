@@ -32,7 +32,8 @@ NOISE_SIGMA = 0.02  # per component; a derived vector keeps a cosine of about 0.
 SEED = 20240501
 SCOPE = "bench"
 AS_OF = datetime(2025, 1, 1, tzinfo=UTC)
-EF_SWEEP = (10, 20, 40, 64, 100, 200)
+EF_SWEEP = (10, 20, 40, 64, 100, 200, 400)
+ALT_EF_SEARCH = 200
 TARGET_P50_MS = 10.0
 TARGET_RECALL = 0.95
 COLUMNS = ["id", "scope", "symbol", "action", "outcome", "return_pct", "as_of", "outcome_at", "text", "embedding",
@@ -122,7 +123,11 @@ async def load(url: str, vectors: np.ndarray, texts: list[str], source: np.ndarr
 
 async def measure(url: str, queries: np.ndarray, query_texts: list[str], embedder: Any,
                   exact: list[set[int]]) -> dict[str, Any]:
-    """Latency and recall through PgTradeMemory.similar, through raw SQL, and of exact search in SQL."""
+    """Latency and recall through PgTradeMemory.similar, through raw SQL, and of exact search in SQL.
+
+    The main methods are measured paired: every query goes through each of them in turn (rotating the
+    order), so background load on a shared machine affects them alike.
+    """
     import asyncpg
     from pgvector.asyncpg import register_vector
 
@@ -130,76 +135,109 @@ async def measure(url: str, queries: np.ndarray, query_texts: list[str], embedde
     from adapters.postgres.vector_memory import PgTradeMemory
     from domain.memory import MemoryFilters
 
+    ef_search = int(inspect.signature(PgTradeMemory.__init__).parameters["ef_search"].default)
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
     engine = make_engine(url)
     sessionmaker = make_sessionmaker(engine)
     filters = MemoryFilters(scope=SCOPE)
+    raw_conn = await asyncpg.connect(dsn)
+    text_conn = await asyncpg.connect(dsn)  # no vector codec: vectors travel as text, like the adapter's
     out: dict[str, Any] = {}
     try:
-        ef_search = inspect.signature(PgTradeMemory.__init__).parameters["ef_search"].default
-        for _ in range(2):  # warm the pool, the caches and the index pages
-            for q in queries[:50]:
-                async with sessionmaker() as session:
-                    await PgTradeMemory(session, embedder).similar(q.tolist(), k=K, as_of=AS_OF, filters=filters)
-        seconds, found = [], []
-        for q in queries:
+        await register_vector(raw_conn)
+        for conn in (raw_conn, text_conn):
+            await conn.execute(f"SET hnsw.ef_search = {ef_search}")
+        raw_sql = "SELECT id FROM trade_embeddings ORDER BY embedding <=> $1 LIMIT 10"
+        shaped_sql = ("SELECT *, embedding <=> $1::vector AS distance FROM trade_embeddings WHERE scope = $2 "
+                      "AND as_of <= $3 ORDER BY embedding <=> $1::vector LIMIT 10")
+        raw_stmt = await raw_conn.prepare(raw_sql)
+        shaped_stmt = await text_conn.prepare(shaped_sql)
+
+        async def memory_at(ef: int, q: np.ndarray) -> tuple[float, list[int]]:
             vec = q.tolist()
             async with sessionmaker() as session:
-                memory = PgTradeMemory(session, embedder)
+                memory = PgTradeMemory(session, embedder, ef_search=ef)
                 t0 = time.perf_counter()
                 items = await memory.similar(vec, k=K, as_of=AS_OF, filters=filters)
-                seconds.append(time.perf_counter() - t0)
-            found.append([i.record.id for i in items])
-        out["memory"] = {"latency_ms": percentiles_ms(seconds), "recall_at_10": recall(found, exact),
-                         "ef_search": max(ef_search, K)}
+                return time.perf_counter() - t0, [int(i.record.id) for i in items if i.record.id is not None]
+
+        async def memory_default(q: np.ndarray) -> tuple[float, list[int]]:
+            return await memory_at(ef_search, q)
+
+        async def memory_alt(q: np.ndarray) -> tuple[float, list[int]]:
+            return await memory_at(ALT_EF_SEARCH, q)
+
+        async def raw(q: np.ndarray) -> tuple[float, list[int]]:
+            t0 = time.perf_counter()
+            rows = await raw_stmt.fetch(q)
+            return time.perf_counter() - t0, [r["id"] for r in rows]
+
+        async def shaped(q: np.ndarray) -> tuple[float, list[int]]:
+            literal = "[" + ",".join(repr(float(x)) for x in q) + "]"
+            t0 = time.perf_counter()
+            rows = await shaped_stmt.fetch(literal, SCOPE, AS_OF)
+            return time.perf_counter() - t0, [r["id"] for r in rows]
+
+        methods = {"memory": memory_default, "memory_alt_ef": memory_alt, "raw_sql": raw,
+                   "raw_sql_adapter_shaped": shaped}
+        for q in queries[:50]:  # warm the pool, the statement caches and the index pages
+            for fn in methods.values():
+                await fn(q)
+        seconds: dict[str, list[float]] = {name: [] for name in methods}
+        found: dict[str, list[list[int]]] = {name: [] for name in methods}
+        names = list(methods)
+        for n, q in enumerate(queries):
+            for name in names[n % len(names):] + names[:n % len(names)]:
+                dt, got = await methods[name](q)
+                seconds[name].append(dt)
+                found[name].append(got)
+        for name in names:
+            out[name] = {"latency_ms": percentiles_ms(seconds[name]), "recall_at_10": recall(found[name], exact)}
+        out["memory"]["ef_search"] = max(ef_search, K)
+        out["memory_alt_ef"]["ef_search"] = max(ALT_EF_SEARCH, K)
+        out["raw_sql"].update(sql=raw_sql, ef_search=ef_search)
+        out["raw_sql_adapter_shaped"].update(sql=shaped_sql, ef_search=ef_search)
 
         text_seconds = []
-        for text in query_texts[:50]:  # the same path with a text query: includes encoding it
+        for text in query_texts[:50]:  # the adapter with a text query: includes encoding it
             async with sessionmaker() as session:
                 memory = PgTradeMemory(session, embedder)
                 t0 = time.perf_counter()
                 await memory.similar(text, k=K, as_of=AS_OF, filters=filters)
                 text_seconds.append(time.perf_counter() - t0)
         out["memory_text_query_latency_ms"] = percentiles_ms(text_seconds)
-    finally:
-        await engine.dispose()
 
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await register_vector(conn)
-        plan = "\n".join(r[0] for r in await conn.fetch(
+        plan = "\n".join(r[0] for r in await raw_conn.fetch(
             "EXPLAIN SELECT id FROM trade_embeddings WHERE scope = $1 AND as_of <= $2 "
             "ORDER BY embedding <=> $3 LIMIT 10", SCOPE, AS_OF, queries[0]))
         out["memory_plan_uses_hnsw"] = "embedding_hnsw" in plan
-        out["memory_plan"] = plan
-        raw_sql = "SELECT id FROM trade_embeddings ORDER BY embedding <=> $1 LIMIT 10"
-        stmt = await conn.prepare(raw_sql)
+        out["memory_plan"] = plan.split("\n")[:2]
+
         sweep = {}
         for ef in EF_SWEEP:
-            await conn.execute(f"SET hnsw.ef_search = {ef}")
+            await raw_conn.execute(f"SET hnsw.ef_search = {ef}")
             for q in queries[:20]:
-                await stmt.fetch(q)
-            seconds, found = [], []
-            for q in queries:
-                t0 = time.perf_counter()
-                rows = await stmt.fetch(q)
-                seconds.append(time.perf_counter() - t0)
-                found.append([r["id"] for r in rows])
-            sweep[ef] = {"latency_ms": percentiles_ms(seconds), "recall_at_10": recall(found, exact)}
-        out["raw_sql"] = {"sql": raw_sql, "by_ef_search": sweep}
+                await raw(q)
+            runs = [await raw(q) for q in queries]
+            sweep[ef] = {"latency_ms": percentiles_ms([r[0] for r in runs]),
+                         "recall_at_10": recall([r[1] for r in runs], exact)}
+        out["raw_sql_by_ef_search"] = sweep
 
-        await conn.execute("SET enable_indexscan = off")
-        await conn.execute("SET enable_bitmapscan = off")
-        exact_stmt = await conn.prepare(raw_sql)
-        seconds, found = [], []
+        await raw_conn.execute("SET enable_indexscan = off")
+        await raw_conn.execute("SET enable_bitmapscan = off")
+        exact_stmt = await raw_conn.prepare(raw_sql)
+        runs = []
         for q in queries[:N_EXACT_SQL]:
             t0 = time.perf_counter()
             rows = await exact_stmt.fetch(q)
-            seconds.append(time.perf_counter() - t0)
-            found.append([r["id"] for r in rows])
-        out["exact_sql"] = {"latency_ms": percentiles_ms(seconds), "recall_at_10": recall(found, exact[:N_EXACT_SQL]),
+            runs.append((time.perf_counter() - t0, [r["id"] for r in rows]))
+        out["exact_sql"] = {"latency_ms": percentiles_ms([r[0] for r in runs]),
+                            "recall_at_10": recall([r[1] for r in runs], exact[:N_EXACT_SQL]),
                             "queries": N_EXACT_SQL}
     finally:
-        await conn.close()
+        await raw_conn.close()
+        await text_conn.close()
+        await engine.dispose()
     return out
 
 
@@ -238,7 +276,7 @@ def run() -> dict[str, Any]:
         stop_embedded_server(pgdata)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    memory, raw = m["memory"], m["raw_sql"]["by_ef_search"][100]
+    memory, raw = m["memory"], m["raw_sql"]
     numpy_ms = percentiles_ms(numpy_seconds)
     return write_result(
         "vector_recall",
@@ -251,6 +289,9 @@ def run() -> dict[str, Any]:
             "raw_sql_p95_ms": round(raw["latency_ms"]["p95"], 3),
             "raw_sql_recall_at_10": round(raw["recall_at_10"], 4),
             "ef_search": memory["ef_search"],
+            f"memory_similar_ef{ALT_EF_SEARCH}_p50_ms": round(m["memory_alt_ef"]["latency_ms"]["p50"], 3),
+            f"memory_similar_ef{ALT_EF_SEARCH}_recall_at_10": round(m["memory_alt_ef"]["recall_at_10"], 4),
+            "raw_sql_adapter_shaped_p50_ms": round(m["raw_sql_adapter_shaped"]["latency_ms"]["p50"], 3),
         },
         baselines={
             "exact_sql_p50_ms": round(m["exact_sql"]["latency_ms"]["p50"], 3),
@@ -278,6 +319,10 @@ def run() -> dict[str, Any]:
             "query_vectors": "fresh generated trade texts encoded with the same model (not stored)",
             "memory_path": "PgTradeMemory.similar(vector, k=10, as_of, filters=scope) in a new session per query",
             "memory_latency_ms": memory["latency_ms"],
+            "memory_with_alt_ef_search": m["memory_alt_ef"],
+            "raw_sql_adapter_shaped": m["raw_sql_adapter_shaped"],
+            "raw_sql_by_ef_search": m["raw_sql_by_ef_search"],
+            "measurement": "memory, memory_alt_ef, raw_sql and raw_sql_adapter_shaped paired per query, order rotated",
             "memory_text_query_latency_ms": m["memory_text_query_latency_ms"],
             "memory_plan_uses_hnsw": m["memory_plan_uses_hnsw"],
             "memory_plan": m["memory_plan"],

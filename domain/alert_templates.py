@@ -11,7 +11,8 @@ Payload conventions the templates read (every key is optional; a missing number 
 - watchlist_changed: added, removed (lists of symbols), reasons (symbol -> why), size.
 - reconciliation_diff: differences (list of {symbol, field, ours, broker}).
 
-Keys ending in `_pct` and `drawdown`/`overlap` are fractions (0.05 is 5%). Keys that look like secrets
+Keys ending in `_pct` (or starting with `pct_`) and `drawdown`/`overlap` are fractions (0.05 is 5%),
+shown signed when the key names a P&L, return, change or move. Keys that look like secrets
 (api key, token, password, webhook, ...) are never shown.
 """
 
@@ -32,6 +33,7 @@ MAX_FIELD_VALUE = 300
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|token|authorization|webhook|credential)", re.I)
 _RANK = {s: i for i, s in enumerate(Severity)}
 _FRACTION_KEYS = {"drawdown", "overlap", "jaccard"}
+_SIGNED_WORDS = ("pnl", "return", "change", "move")
 
 
 def _clip(text: str, limit: int) -> str:
@@ -39,7 +41,11 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _is_fraction_key(key: str) -> bool:
-    return key.endswith("_pct") or key in _FRACTION_KEYS
+    return key.endswith("_pct") or key.startswith("pct_") or key in _FRACTION_KEYS
+
+
+def _is_signed_key(key: str) -> bool:
+    return any(word in key for word in _SIGNED_WORDS)
 
 
 def fmt_number(value: Any) -> str:
@@ -53,10 +59,10 @@ def fmt_number(value: Any) -> str:
     return str(value)
 
 
-def fmt_pct(value: Any) -> str:
-    """A fraction as a signed percentage with two decimals (0.052 -> "+5.20%"); text is shown as is."""
+def fmt_pct(value: Any, *, signed: bool = True) -> str:
+    """A fraction as a percentage with two decimals (0.052 -> "+5.20%", or "5.20%" unsigned); text as is."""
     try:
-        return f"{float(value) * 100:+.2f}%"
+        return f"{float(value) * 100:{'+' if signed else ''}.2f}%"
     except (TypeError, ValueError):
         return str(value)
 
@@ -70,7 +76,7 @@ def fmt_value(key: str, value: Any) -> str:
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(fmt_value(key, v) for v in value) or "none"
     if _is_fraction_key(key) and not isinstance(value, bool):
-        return fmt_pct(value)
+        return fmt_pct(value, signed=_is_signed_key(key))
     return fmt_number(value)
 
 
@@ -193,7 +199,7 @@ def discovery_divergence(event: Event) -> Alert:
     p = public_payload(event.payload)
     first: dict[str, str] = {}
     if "overlap" in p:
-        first["Overlap"] = fmt_pct(p["overlap"]).lstrip("+")
+        first["Overlap"] = fmt_pct(p["overlap"], signed=False)
     only = p.get("only_in")
     if isinstance(only, Mapping):
         first.update({f"Only {k}": fmt_value("symbols", v) for k, v in only.items()})

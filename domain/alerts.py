@@ -18,6 +18,11 @@ from domain.ports.alerts import Alert
 
 __all__ = [
     "DEFAULT_INFO_TYPES",
+    "DISCORD",
+    "EMAIL",
+    "LOG",
+    "NEVER_ALERTED",
+    "TEMPLATED_TYPES",
     "Alert",
     "AlertRoutes",
     "is_alert_worthy",
@@ -117,5 +122,5 @@ def large_position_change_event(*, symbol: str, side: str, qty: Decimal, price: 
     if qty_after is not None:
         payload["qty_after"] = str(qty_after)
     return Event(EventType.LARGE_POSITION_CHANGE, at,
-                 f"{side} {qty} {symbol} at {price} is {fmt_pct(share).lstrip('+')} of equity",
+                 f"{side} {qty} {symbol} at {price} is {fmt_pct(share, signed=False)} of equity",
                  Severity.WARNING, cycle_id, symbol, payload, scope)

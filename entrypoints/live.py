@@ -22,7 +22,7 @@ from adapters.inmemory.market_data import DailyBarMarketData, SyntheticMarket
 from application.agents import Agents
 from application.cycle.trading_cycle import CycleResult, CycleSettings, TradingCycle, Universe
 from application.llm_gateway import LLMGateway
-from application.market_conditions import CONTEXT_SYMBOLS, MarketConditionService
+from application.market_conditions import MarketConditionService
 from domain.errors import ConfigurationError
 from domain.memory import DEFAULT_SCOPE
 from domain.ports.broker import Broker
@@ -32,7 +32,7 @@ from domain.ports.uow import UnitOfWork
 from entrypoints.container import Container
 from entrypoints.logging_setup import register_secret
 from entrypoints.settings import Settings
-from entrypoints.wiring import NY, WARMUP_DAYS, build_llms
+from entrypoints.wiring import NOT_STOCKS, NY, WARMUP_DAYS, build_llms
 
 log = structlog.get_logger(__name__)
 SIM_SYMBOLS = 40
@@ -109,7 +109,7 @@ def market_universe(market: MarketData, n: int) -> Universe:
     async def universe(_uow: UnitOfWork, as_of: datetime) -> list[str]:
         day = as_of.date().isoformat()
         if day not in cache:
-            assets = [a.symbol for a in await market.assets() if a.tradable and a.symbol not in CONTEXT_SYMBOLS]
+            assets = [a.symbol for a in await market.assets() if a.tradable and a.symbol not in NOT_STOCKS]
             bars = await market.daily_bars(assets, as_of=as_of, lookback=20)
             ranked = sorted(((float((b.close * b.volume).mean()), s) for s, b in bars.items() if len(b)),
                             key=lambda t: (-t[0], t[1]))

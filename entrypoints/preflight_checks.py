@@ -18,6 +18,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -36,9 +37,9 @@ from domain.ports.clock import Clock
 from domain.ports.llm import AgentName, LLMRequest, Message
 from entrypoints.container import Container
 from entrypoints.settings import LIVE_TRADING_ACK, Settings
-from entrypoints.wiring import NY
 
 T = TypeVar("T")
+NY = ZoneInfo("America/New_York")
 AGENTS = ("signal", "risk", "validator", "picker")
 LLM_PING_TIMEOUT_S = 15.0
 UPGRADE = "run `quorum db upgrade`"

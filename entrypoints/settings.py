@@ -7,14 +7,16 @@ A wrong value stops start-up with a message naming the setting
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from domain.discovery.config import DiscoverySettings
 from domain.errors import ConfigurationError
+from domain.events import Severity
 from domain.risk.config import RiskSettings
 
 KNOWN_EMBEDDING_MODELS: dict[str, int] = {
@@ -117,6 +119,40 @@ class ScheduleSettings(BaseModel):
     backup_dir: Path = Path(".quorum/backups")
 
 
+class AlertSettings(BaseModel):
+    """Where alerts go: a Discord webhook and/or email through AWS SES (the log when neither is set)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    discord_webhook_url: SecretStr | None = None
+    discord_min_severity: Severity = Severity.INFO
+    ses_sender: str | None = None
+    ses_recipients: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ses_region: str = "us-east-1"
+    email_min_severity: Severity = Severity.CRITICAL
+    log_min_severity: Severity = Severity.INFO
+    large_position_change_pct: float = Field(0.2, gt=0, le=1)  # a fraction of equity
+    max_attempts: int = Field(5, ge=1, le=20)
+    backoff_seconds: float = Field(1.0, ge=0, le=600)
+    routes: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("ses_recipients", mode="before")
+    @classmethod
+    def _split_recipients(cls, v: object) -> object:
+        if isinstance(v, str):
+            if v.lstrip().startswith("["):
+                return json.loads(v)
+            return [a.strip() for a in v.split(",") if a.strip()]
+        return v
+
+    @field_validator("discord_webhook_url")
+    @classmethod
+    def _http_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL (the Discord channel's webhook URL)")
+        return v
+
+
 class Settings(BaseSettings):
     """All of Quorum's settings."""
 
@@ -137,6 +173,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     risk: RiskSettings = RiskSettings()
     discovery: DiscoverySettings = DiscoverySettings()
+    alerts: AlertSettings = AlertSettings()
     schedule: ScheduleSettings = ScheduleSettings()
 
     @property

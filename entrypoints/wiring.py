@@ -14,6 +14,7 @@ from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.broker import InMemoryBroker
 from adapters.inmemory.clock import SimClock
 from adapters.inmemory.market_data import ReplayMarketData, SyntheticMarket
+from adapters.inmemory.symbols import ETF_SYMBOLS, INDEX_SYMBOLS
 from adapters.llm.offline_policy import OfflinePolicyLLM
 from application.agents import Agents
 from application.backtest import BacktestRunner
@@ -27,6 +28,7 @@ from domain.ports.uow import UnitOfWork, UnitOfWorkFactory
 from entrypoints.settings import Settings
 
 NY = ZoneInfo("America/New_York")
+NOT_STOCKS = frozenset(CONTEXT_SYMBOLS) | ETF_SYMBOLS | INDEX_SYMBOLS
 WARMUP_DAYS = 400
 
 
@@ -77,13 +79,14 @@ class BacktestApp:
     broker: InMemoryBroker
     symbols: list[str]
     data_description: str
+    clock: SimClock
 
 
 async def pick_symbols(market: MarketData, calendar: NyseCalendar, start: date, n: int) -> list[str]:
     """The `n` most liquid stocks as of the session before `start` (no look-ahead), benchmarks excluded."""
     as_of = calendar.session_close(calendar.previous_session(calendar.session_open(calendar.sessions(
         start, start + timedelta(days=10))[0])))
-    assets = [a.symbol for a in await market.assets() if a.tradable and a.symbol not in CONTEXT_SYMBOLS]
+    assets = [a.symbol for a in await market.assets() if a.tradable and a.symbol not in NOT_STOCKS]
     bars = await market.daily_bars(assets, as_of=as_of, lookback=60)
     ranked = sorted(((float((b.close[-20:] * b.volume[-20:]).mean()), s) for s, b in bars.items() if len(b) >= 60),
                     key=lambda t: (-t[0], t[1]))
@@ -94,7 +97,7 @@ async def build_backtest(
     settings: Settings, *, uow_factory: UnitOfWorkFactory, embedder: Embedder, scope: str, start: date, end: date,
     cash: Decimal, n_symbols: int, seed: int, data_dirs: Sequence[Path] = (), symbols: Sequence[str] = (),
     progress: Callable[[int, int, date, Decimal], None] | None = None, market: Any = None,
-    calendar: NyseCalendar | None = None,
+    calendar: NyseCalendar | None = None, llms: dict[str, LLM] | None = None,
 ) -> BacktestApp:
     """Wire market, broker, clock, agents and cycle for one backtest run (`market` overrides the data source)."""
     calendar = calendar or NyseCalendar()
@@ -113,7 +116,7 @@ async def build_backtest(
     clock = SimClock(calendar.session_open(calendar.sessions(start, end)[0]))
     fractionable = {a.symbol: a.fractionable for a in await market.assets()}
     broker = InMemoryBroker(cash, settings.risk.fees, clock, calendar, fractionable)
-    gateway = LLMGateway(build_llms(settings), settings.llm.daily_cap_usd, scope, NY)
+    gateway = LLMGateway(llms or build_llms(settings), settings.llm.daily_cap_usd, scope, NY)
     agents = Agents(gateway, concurrency=settings.llm.concurrency)
     conditions = MarketConditionService(market, scope=scope)
     cycle = TradingCycle(uow_factory=uow_factory, broker=broker, market=market, calendar=calendar,
@@ -121,4 +124,4 @@ async def build_backtest(
                          risk=settings.risk, universe=static_universe(chosen), settings=CycleSettings(scope=scope))
     runner = BacktestRunner(uow_factory=uow_factory, market=market, calendar=calendar, clock=clock, broker=broker,
                             cycle=cycle, conditions=conditions, progress=progress)
-    return BacktestApp(runner, cycle, market, broker, chosen, description)
+    return BacktestApp(runner, cycle, market, broker, chosen, description, clock)

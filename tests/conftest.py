@@ -28,13 +28,21 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_server_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Data directory of a throw-away embedded PostgreSQL server, stopped at the end of the session."""
+def pg_server_dir() -> Iterator[Path]:
+    """Data directory of a throw-away embedded PostgreSQL server, stopped and removed at the end of the session.
+
+    Not under pytest's tmp_path: concurrent pytest sessions prune each other's old tmp dirs.
+    """
+    import shutil
+    import tempfile
+
     from adapters.postgres.embedded import stop_embedded_server
 
-    pgdata = tmp_path_factory.mktemp("pg") / "data"
+    base = Path(tempfile.mkdtemp(prefix="quorum-pg-"))
+    pgdata = base / "data"
     yield pgdata
     stop_embedded_server(pgdata)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

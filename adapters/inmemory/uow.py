@@ -7,6 +7,11 @@ from types import TracebackType
 
 from adapters.inmemory.journal import Journal
 from adapters.inmemory.repo_alerts import InMemoryAlertRepository
+from adapters.inmemory.repo_discovery import (
+    InMemoryDiscoveredSymbolRepository,
+    InMemorySuggestionRepository,
+    InMemoryWatchlistRepository,
+)
 from adapters.inmemory.repositories import (
     InMemoryCycleRepository,
     InMemoryEquityRepository,
@@ -44,6 +49,9 @@ class InMemoryDatabase:
         self.state = InMemoryStateRepository(self.journal)
         self.llm_calls = InMemoryLLMCallRepository(self.journal)
         self.alerts = InMemoryAlertRepository(self.journal)
+        self.watchlist = InMemoryWatchlistRepository(self.journal)
+        self.suggestions = InMemorySuggestionRepository(self.journal)
+        self.discovered = InMemoryDiscoveredSymbolRepository(self.journal)
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -63,6 +71,9 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.state = db.state
         self.llm_calls = db.llm_calls
         self.alerts = db.alerts
+        self.watchlist = db.watchlist
+        self.suggestions = db.suggestions
+        self.discovered = db.discovered
 
     async def __aenter__(self) -> InMemoryUnitOfWork:
         await self._db.lock.acquire()

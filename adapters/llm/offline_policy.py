@@ -26,6 +26,7 @@ from domain.agents.schemas import (
     ValidatorContext,
     ValidatorVerdict,
 )
+from domain.discovery.llm_schema import LLMPick, LLMPickerContext, LLMPickerOutput
 from domain.errors import LLMError
 from domain.ports.llm import LLM, Decision, LLMRequest, LLMUsage, OutputT
 
@@ -111,6 +112,27 @@ def _validator(ctx: ValidatorContext) -> ValidatorBatch:
     return ValidatorBatch(verdicts=out)
 
 
+def _picker_rule(ctx: LLMPickerContext) -> LLMPickerOutput:
+    """Discovery picks: trend + momentum over the deterministic prescore, lower for losing memory or a weak market."""
+    ok, why = _market_ok(ctx.market) if ctx.market is not None else (True, "market unknown")
+    picks = []
+    for c in ctx.candidates:
+        f = c.features
+        uptrend = f.price > f.sma_50 and f.sma_20 > f.sma_50
+        score = 0.4 * c.prescore + (0.25 if uptrend else 0.0) + max(-0.15, min(0.25, 2 * f.return_20d))
+        score += 0.1 if f.return_60d > 0 else 0.0
+        notes = [f"{'uptrend' if uptrend else 'no uptrend'}, 20d {f.return_20d:+.1%}, 60d {f.return_60d:+.1%}"]
+        share, n = loser_share(f.similar_trades)
+        if share is not None and n >= 3:
+            score -= 0.3 * (share - 0.5)
+            notes.append(f"memory: {share:.0%} of {n} similar trades lost")
+        if not ok:
+            score *= 0.7
+            notes.append(why)
+        picks.append(LLMPick(symbol=c.symbol, score=round(min(1.0, max(0.0, score)), 4), reason="; ".join(notes)))
+    return LLMPickerOutput(picks=picks)
+
+
 class OfflinePolicyLLM(LLM):
     """Implements `LLM` with deterministic rules on the typed request context."""
 
@@ -129,6 +151,8 @@ class OfflinePolicyLLM(LLM):
             result = _risk(ctx)
         elif isinstance(ctx, ValidatorContext):
             result = _validator(ctx)
+        elif isinstance(ctx, LLMPickerContext):
+            result = _picker_rule(ctx)
         elif self._picker is not None:
             result = self._picker(ctx)
         else:

@@ -7,6 +7,11 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.postgres.repo_alerts import PgAlertRepository
+from adapters.postgres.repo_discovery import (
+    PgDiscoveredSymbolRepository,
+    PgSuggestionRepository,
+    PgWatchlistRepository,
+)
 from adapters.postgres.repositories import (
     PgCycleRepository,
     PgEquityRepository,
@@ -45,6 +50,9 @@ class PgUnitOfWork(UnitOfWork):
         self.state = PgStateRepository(session)
         self.llm_calls = PgLLMCallRepository(session)
         self.alerts = PgAlertRepository(session)
+        self.watchlist = PgWatchlistRepository(session)
+        self.suggestions = PgSuggestionRepository(session)
+        self.discovered = PgDiscoveredSymbolRepository(session)
         return self
 
     @property

@@ -76,6 +76,10 @@ class ArqCycleQueue(CycleQueue):
         """How many jobs wait in the queue (all functions, deferred retries included)."""
         return int(await self.pool.zcard(self._queue_name))
 
+    async def ping(self) -> bool:
+        """Whether Redis answers (the API's readiness check calls it)."""
+        return bool(await self.pool.ping())
+
     async def close(self) -> None:
         """Close the pool."""
         await self.pool.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose

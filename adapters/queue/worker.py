@@ -26,14 +26,16 @@ from adapters.queue.arq_queue import RUN_CYCLE, ArqCycleQueue, payload_to_job
 from adapters.queue.redis_lock import LockNotAcquiredError, RedisLock
 from application import jobs
 from application.market_conditions import MarketConditionService
-from application.schedule import JobKind, ScheduleConfig
+from application.schedule import JOB_KINDS, JobKind, ScheduleConfig
+from domain.events import Event
 from domain.memory import DEFAULT_SCOPE
 from domain.ports.clock import Clock, MarketCalendar
 from domain.ports.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
 Body = Callable[[], Awaitable[Any]]
-FailureNotifier = Callable[[str, BaseException, int], Awaitable[None]]
+FailureNotifier = Callable[[Event], Awaitable[object]]
+SCHEDULED_KINDS: tuple[JobKind, ...] = tuple(k for k in JOB_KINDS if k != "cycle")
 
 
 @dataclass
@@ -56,7 +58,7 @@ class WorkerDeps:
         job_timeout: the longest any other job may run.
         lock_wait: how long a cycle waits for the lock before the job is retried.
         lock_poll: seconds between two tries for the lock.
-        on_failure: extra hook after the final failure of a job (job name, error, tries), e.g. alerts.
+        on_failure: called with the SYSTEM_ERROR event of a job's final failure (e.g. to alert at once).
     """
 
     runner: jobs.CycleRunner
@@ -96,11 +98,33 @@ async def _attempt(ctx: dict[str, Any], deps: WorkerDeps, name: str, body: Body,
             log.warning("job_retrying", job=name, attempt=attempt, delay_s=delay, error=error)
             raise Retry(defer=delay) from exc
         log.error("job_failed", job=name, tries=attempt, error=error)
-        await jobs.job_failure_recorder(deps.uow_factory, deps.scope, name, deps.clock.now,
-                                        cycle_id=cycle_id)(exc, attempt)
+        event = await jobs.job_failure_recorder(deps.uow_factory, deps.scope, name, deps.clock.now,
+                                                cycle_id=cycle_id)(exc, attempt)
         if deps.on_failure is not None:
-            await deps.on_failure(name, exc, attempt)
+            await deps.on_failure(event)
         raise
+
+
+async def run_scheduled_job(deps: WorkerDeps, kind: JobKind, at: datetime) -> Any:
+    """Run the body of a scheduled job other than a cycle, as of its slot `at` (no retries here)."""
+    if kind == "discovery":
+        return await jobs.discovery_job(deps.discovery, at)
+    if kind == "forward_returns":
+        return await jobs.forward_returns_job(deps.discovery, at)
+    if kind == "market_conditions":
+        if deps.conditions is None:
+            log.info("market conditions not configured", as_of=at.isoformat())
+            return False
+        return await jobs.market_conditions_job(deps.conditions, deps.uow_factory, at)
+    if kind == "daily_summary":
+        event = await jobs.daily_summary_job(deps.uow_factory, deps.scope, deps.calendar, at)
+        return event.message if event else None
+    if kind == "backup":
+        if deps.backup is None:
+            log.info("backup not configured", as_of=at.isoformat())
+            return None
+        return await deps.backup(at)
+    raise ValueError(f"{kind!r} is not a scheduled job with a body of its own")
 
 
 def _functions(deps: WorkerDeps) -> list[Any]:
@@ -116,40 +140,17 @@ def _functions(deps: WorkerDeps) -> list[Any]:
         return str(await _attempt(ctx, deps, RUN_CYCLE, body, cycle_id=job.cycle_id,
                                   limit=deps.cycle_timeout + deps.lock_wait))
 
-    def daily(name: JobKind, make: Callable[[datetime], Awaitable[Any]]) -> Any:
+    def scheduled(kind: JobKind) -> Any:
         async def job(ctx: dict[str, Any], as_of: str) -> str:
             at = datetime.fromisoformat(as_of)
-            return repr(await _attempt(ctx, deps, name, lambda: make(at), limit=deps.job_timeout))
+            return repr(await _attempt(ctx, deps, kind, lambda: run_scheduled_job(deps, kind, at),
+                                       limit=deps.job_timeout))
 
-        job.__qualname__ = name
-        return func(job, name=name, max_tries=deps.policy.max_tries,
-                    timeout=deps.job_timeout + timedelta(seconds=30))
-
-    async def market_conditions(at: datetime) -> Any:
-        if deps.conditions is None:
-            log.info("market conditions not configured", as_of=at.isoformat())
-            return False
-        return await jobs.market_conditions_job(deps.conditions, deps.uow_factory, at)
-
-    async def backup(at: datetime) -> Any:
-        if deps.backup is None:
-            log.info("backup not configured", as_of=at.isoformat())
-            return None
-        return await deps.backup(at)
-
-    async def daily_summary(at: datetime) -> Any:
-        event = await jobs.daily_summary_job(deps.uow_factory, deps.scope, deps.calendar, at)
-        return event.message if event else None
+        return func(job, name=kind, max_tries=deps.policy.max_tries, timeout=deps.job_timeout + timedelta(seconds=30))
 
     cycle_timeout = deps.cycle_timeout + deps.lock_wait + timedelta(seconds=30)
-    return [
-        func(run_cycle, name=RUN_CYCLE, max_tries=deps.policy.max_tries, timeout=cycle_timeout),
-        daily("discovery", lambda at: jobs.discovery_job(deps.discovery, at)),
-        daily("forward_returns", lambda at: jobs.forward_returns_job(deps.discovery, at)),
-        daily("market_conditions", market_conditions),
-        daily("daily_summary", daily_summary),
-        daily("backup", backup),
-    ]
+    return [func(run_cycle, name=RUN_CYCLE, max_tries=deps.policy.max_tries, timeout=cycle_timeout),
+            *(scheduled(kind) for kind in SCHEDULED_KINDS)]
 
 
 def job_id(kind: JobKind, slot: datetime) -> str:
@@ -207,4 +208,4 @@ def worker_settings(deps: WorkerDeps, *, redis_settings: Any = None, redis_pool:
     return settings
 
 
-__all__ = ["LockNotAcquiredError", "WorkerDeps", "job_id", "worker_settings"]
+__all__ = ["SCHEDULED_KINDS", "LockNotAcquiredError", "WorkerDeps", "job_id", "run_scheduled_job", "worker_settings"]

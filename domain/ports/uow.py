@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Protocol
 
 from domain.ports.alerts import AlertRepository
+from domain.ports.discovery import DiscoveredSymbolRepository, SuggestionRepository, WatchlistRepository
 from domain.ports.memory import ConditionMemory, SymbolContextMemory, TradeMemory
 from domain.ports.repositories import (
     CycleRepository,
@@ -35,6 +36,9 @@ class UnitOfWork(Protocol):
     state: StateRepository
     llm_calls: LLMCallRepository
     alerts: AlertRepository
+    watchlist: WatchlistRepository
+    suggestions: SuggestionRepository
+    discovered: DiscoveredSymbolRepository
 
     async def __aenter__(self) -> UnitOfWork:
         """Begin the transaction."""

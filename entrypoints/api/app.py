@@ -57,7 +57,7 @@ def create_app(services: ApiServices) -> Litestar:
     return Litestar(
         route_handlers=[api, scrape, health, ready],
         dependencies={"services": Provide(provide_services, sync_to_thread=False, use_cache=True)},
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         middleware=[HttpMetricsMiddleware(services.prometheus)],
         openapi_config=openapi_config(),
         logging_config=None,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter as Tally
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -117,7 +116,7 @@ class ApiMetrics:
                     calls = [c for c in await uow.llm_calls.list(self._scope, limit=100_000) if c.at >= since]
                     breaker = await uow.state.load(self._scope, BREAKER_DOC)
                     control = await uow.state.load(self._scope, CONTROL_DOC)
-            except Exception as exc:  # the scrape must still answer; the error is counted
+            except Exception as exc:  # noqa: BLE001 - the scrape must still answer; the error is counted
                 self.refresh_errors.inc()
                 log.warning("metrics_refresh_failed", error=f"{type(exc).__name__}: {exc}")
                 return
@@ -180,12 +179,13 @@ class ApiMetrics:
 
     def tally(self) -> dict[str, float]:
         """Current values of every sample, by name and labels (for tests and debugging)."""
-        out: Tally[str] = Tally()
+        out: dict[str, float] = {}
         for metric in self.registry.collect():
             for s in metric.samples:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-                out[f"{s.name}{{{labels}}}" if labels else s.name] += s.value
-        return dict(out)
+                key = f"{s.name}{{{labels}}}" if labels else s.name
+                out[key] = out.get(key, 0.0) + s.value
+        return out
 
 
 class HttpMetricsMiddleware(ASGIMiddleware):

@@ -19,8 +19,8 @@ CycleType = Literal["scheduled", "event", "manual"]
       responses=error_responses(400, 401, 503), summary="Queue a trading cycle")
 async def run_cycle(
     services: ApiServices,
-    kind: Annotated[CycleType, Parameter(query="type", description="scheduled (whole watchlist), event (one symbol "
-                                                                   "that moved) or manual")],
+    type: Annotated[CycleType, Parameter(description="scheduled (whole watchlist), event (one symbol that moved) "
+                                                     "or manual")],
     symbol: Annotated[str | None, Parameter(max_length=20, description="ticker; required for event cycles")] = None,
 ) -> dict[str, Any]:
     """Queue a cycle and return its id.
@@ -29,7 +29,7 @@ async def run_cycle(
     that already had an event cycle within the cooldown is not queued again: the earlier cycle id
     comes back with `deduplicated: true`.
     """
-    cycle_id, deduplicated = await services.cycle_requests.request(kind, symbol, services.clock.now())
+    cycle_id, deduplicated = await services.cycle_requests.request(type, symbol, services.clock.now())
     return {"cycle_id": cycle_id, "deduplicated": deduplicated, "status_url": f"/api/cycles/{cycle_id}"}
 
 

@@ -29,7 +29,7 @@ async def _check(check: ReadinessCheck) -> dict[str, Any]:
         await asyncio.wait_for(check.probe(), timeout=check.timeout_s)
     except TimeoutError:
         error: str | None = f"no answer within {check.timeout_s:g} s"
-    except Exception as exc:  # a failing dependency is the answer, not an error of the endpoint
+    except Exception as exc:  # noqa: BLE001 - a failing dependency is the answer, not an endpoint error
         error = type(exc).__name__
         log.warning("readiness_check_failed", check=check.name, error=f"{type(exc).__name__}: {exc}")
     else:

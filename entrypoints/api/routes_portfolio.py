@@ -51,8 +51,9 @@ async def events(services: ApiServices, limit: Limit = 50, offset: Offset = 0, s
     """Events filtered by type, symbol, cycle, severity and time, newest first, paged."""
     start, end = as_utc(since, "since"), as_utc(until, "until")
     check_range(start, end)
-    q = EventQuery(services.scope, types=tuple(types or ()), symbol=None if symbol is None else normalize_symbol(symbol),
-                   cycle_id=cycle_id, min_severity=min_severity, since=start, until=end, limit=limit, offset=offset)
+    sym = None if symbol is None else normalize_symbol(symbol)
+    q = EventQuery(services.scope, types=tuple(types or ()), symbol=sym, cycle_id=cycle_id, min_severity=min_severity,
+                   since=start, until=end, limit=limit, offset=offset)
     return await services.read_models.events(q)
 
 

@@ -25,13 +25,17 @@ from entrypoints.settings import load_settings
 DEFAULT_TIMEOUT_S = 60.0
 
 
+def _one_line(text: str) -> str:
+    return redact(" ".join(text.split()))
+
+
 def _redacted(result: CheckResult) -> CheckResult:
-    hint = redact(result.hint) if result.hint else None
-    return dataclasses.replace(result, name=redact(result.name), detail=redact(result.detail), hint=hint)
+    hint = _one_line(result.hint) if result.hint else None
+    return dataclasses.replace(result, name=_one_line(result.name), detail=_one_line(result.detail), hint=hint)
 
 
 def render_json(results: Sequence[CheckResult]) -> str:
-    """The JSON document {"ok": bool, "checks": [...]}, secrets masked."""
+    """The JSON document {"ok": bool, "checks": [...]}, each text on one line, secrets masked."""
     return redact(json.dumps(report([_redacted(r) for r in results]), indent=2))
 
 

@@ -1,0 +1,135 @@
+"""Forward returns of suggestions, filled in as the data becomes known.
+
+A suggestion made at time t starts from the close of d0, the last session closed at or before t (its
+`entry_price`). Its forward return at horizon h is close(d_h) / close(d0) - 1, where d_h is the h-th
+session after d0; it is filled only once d_h has closed at the update's `as_of`, from bars known then.
+The universe return over the same window is the equal-weighted mean of the same close-to-close
+return over the run's universe (every symbol it scored that had a close on d0 and has one on d_h).
+Suggestions still without data `max_age` after they were made are left unfilled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import structlog
+
+from domain.models.market import BarSeries
+from domain.ports.clock import MarketCalendar
+from domain.ports.discovery import HORIZONS, DiscoveryRun, ForwardReturn, Suggestion
+from domain.ports.market_data import MarketData
+from domain.ports.uow import UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ForwardReturnReport:
+    """What an update filled: horizon -> suggestions filled, and how many are still pending."""
+
+    filled: dict[int, int]
+    pending: int
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-safe view."""
+        return {"filled": {f"{h}d": n for h, n in sorted(self.filled.items())}, "pending": self.pending}
+
+
+def close_to_close(bars: BarSeries | None, start: date, end: date) -> float | None:
+    """close(end) / close(start) - 1, or None when either bar is missing or not a positive price."""
+    if bars is None:
+        return None
+    i, j = bars.index_of(start), bars.index_of(end)
+    if i is None or j is None:
+        return None
+    a, b = float(bars.close[i]), float(bars.close[j])
+    return b / a - 1.0 if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b) else None
+
+
+def equal_weight_return(bars: dict[str, BarSeries], symbols: Sequence[str], start: date, end: date) -> float | None:
+    """Mean close-to-close return of `symbols` from `start` to `end` (symbols without both closes skipped)."""
+    values = [r for s in symbols if (r := close_to_close(bars.get(s), start, end)) is not None]
+    return float(np.mean(values)) if values else None
+
+
+class ForwardReturnUpdater:
+    """Fills forward returns of one scope's suggestions."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, market: MarketData, calendar: MarketCalendar, *,
+                 scope: str, horizons: Sequence[int] = HORIZONS, max_age: timedelta = timedelta(days=90)) -> None:
+        """Create the updater.
+
+        Args:
+            uow_factory: units of work.
+            market: daily bars (read as of the update).
+            calendar: the exchange calendar.
+            scope: whose suggestions.
+            horizons: trading days after the suggestion.
+            max_age: suggestions older than this are no longer tried.
+        """
+        self._uow_factory, self._market, self._calendar = uow_factory, market, calendar
+        self._scope, self._horizons, self._max_age = scope, tuple(horizons), max_age
+
+    def _target(self, start: date, horizon: int) -> date:
+        day = start
+        for _ in range(horizon):
+            day = self._calendar.next_session(day)
+        return day
+
+    async def update(self, as_of: datetime) -> ForwardReturnReport:
+        """Fill every forward return whose horizon has closed by `as_of`, in one transaction."""
+        async with self._uow_factory() as uow:
+            pending = {h: await uow.suggestions.pending_forward_returns(self._scope, h, since=as_of - self._max_age,
+                                                                       until=as_of) for h in self._horizons}
+            run_ids = {s.run_id for rows in pending.values() for s in rows}
+            runs = {r: run for r in sorted(run_ids) if (run := await uow.suggestions.get_run(r)) is not None}
+        last_closed = self._calendar.previous_session(as_of)
+        due: dict[int, list[tuple[Suggestion, date, date]]] = defaultdict(list)
+        for h, rows in pending.items():
+            for s in rows:
+                start = self._start(s, runs.get(s.run_id))
+                end = self._target(start, h)
+                if end <= last_closed and self._calendar.session_close(end) <= as_of:
+                    due[h].append((s, start, end))
+        if not due:
+            return ForwardReturnReport({h: 0 for h in self._horizons}, sum(len(r) for r in pending.values()))
+        first = min(start for items in due.values() for _, start, _ in items)
+        lookback = len(self._calendar.sessions(first, last_closed)) + 1
+        symbols = {s.symbol for items in due.values() for s, _, _ in items}
+        for s, _, _ in (item for items in due.values() for item in items):
+            symbols.update(self._universe(runs.get(s.run_id)))
+        bars = await self._market.daily_bars(sorted(symbols), as_of=as_of, lookback=lookback)
+        updates: list[ForwardReturn] = []
+        universe_cache: dict[tuple[str, date, date], float | None] = {}
+        filled = {h: 0 for h in self._horizons}
+        for h, items in due.items():
+            for s, start, end in items:
+                value = close_to_close(bars.get(s.symbol), start, end)
+                if value is None or s.id is None:
+                    continue
+                key = (s.run_id, start, end)
+                if key not in universe_cache:
+                    universe_cache[key] = equal_weight_return(bars, self._universe(runs.get(s.run_id)), start, end)
+                updates.append(ForwardReturn(s.id, h, value, universe_cache[key]))
+                filled[h] += 1
+        if updates:
+            async with self._uow_factory() as uow:
+                await uow.suggestions.set_forward_returns(updates)
+                await uow.commit()
+        still = sum(len(r) for r in pending.values()) - len(updates)
+        log.info("forward_returns_updated", as_of=as_of.isoformat(), filled=filled, pending=still)
+        return ForwardReturnReport(filled, still)
+
+    def _start(self, s: Suggestion, run: DiscoveryRun | None) -> date:
+        day = None if run is None else run.stats.get("snapshot_day")
+        return date.fromisoformat(day) if isinstance(day, str) else self._calendar.previous_session(s.as_of)
+
+    @staticmethod
+    def _universe(run: DiscoveryRun | None) -> list[str]:
+        symbols = [] if run is None else run.stats.get("universe", [])
+        return [s for s in symbols if isinstance(s, str)]

@@ -1,0 +1,126 @@
+"""What a discovery run stores and reports: suggestion rows, discovery events and JSON views.
+
+Suggestions: per picker, its best `per_picker` passing symbols; for the ensemble, its best
+`per_picker` symbols with a score above 0. Divergence events are kept useful: at most
+`MAX_DIVERGENCE_EVENTS` per run, the widest disagreement (spread of picker scores) first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from domain.discovery.ensemble import PICKER_ORDER, EnsembleResult
+from domain.discovery.picker import PickerResult
+from domain.events import Event, EventType, Severity
+from domain.money import price
+from domain.ports.discovery import ENSEMBLE, DiscoveryRun, Suggestion, WatchlistChange, WatchlistEntry
+
+NY = ZoneInfo("America/New_York")
+MAX_DIVERGENCE_EVENTS = 5
+
+
+def run_id_for(scope: str, as_of: datetime) -> str:
+    """Deterministic run id: the same scope and time always give the same id (a retried run is recognised)."""
+    raw = f"{scope}|{as_of.astimezone(ZoneInfo('UTC')).isoformat()}"
+    return f"d-{as_of.astimezone(NY):%Y%m%d-%H%M}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
+
+
+def _finite(details: Mapping[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in details.items() if isinstance(v, int | float) and math.isfinite(v)}
+
+
+def suggestions_for(run: DiscoveryRun, by_picker: Mapping[str, Sequence[PickerResult]],
+                    ranked: Sequence[EnsembleResult], *, per_picker: int, min_score: float,
+                    prices: Mapping[str, float | None]) -> list[Suggestion]:
+    """The suggestion rows of a run (see the module docstring)."""
+
+    def entry(symbol: str) -> Any:
+        px = prices.get(symbol)
+        return None if px is None else price(px)
+
+    out: list[Suggestion] = []
+    for name in PICKER_ORDER:
+        if name not in by_picker:
+            continue
+        best = sorted((r for r in by_picker[name] if r.passed and r.score > 0), key=lambda r: (-r.score, r.symbol))
+        for rank, r in enumerate(best[:per_picker], start=1):
+            out.append(Suggestion(run.id, run.scope, name, r.symbol, r.score, rank, run.as_of, r.reasons,
+                                  {"measures": _finite(r.details)}, entry(r.symbol)))
+    for e in [e for e in ranked if e.score > 0][:per_picker]:
+        out.append(Suggestion(run.id, run.scope, ENSEMBLE, e.symbol, e.score, e.rank, run.as_of, e.reasons,
+                              ensemble_details(e, min_score), entry(e.symbol)))
+    return out
+
+
+def ensemble_details(r: EnsembleResult, min_score: float) -> dict[str, Any]:
+    """JSON-safe agreement, divergence and component scores of an ensemble result."""
+    return {"agreed": list(r.agreed), "dissent": list(r.dissent), "divergent": r.divergent,
+            "divergence_reason": r.divergence_reason, "components": dict(r.components),
+            "qualified": r.score >= min_score}
+
+
+def strongest_divergences(ranked: Sequence[EnsembleResult], limit: int = MAX_DIVERGENCE_EVENTS) -> list[EnsembleResult]:
+    """Divergent symbols, widest spread of picker scores first, then best rank; at most `limit`."""
+
+    def spread(r: EnsembleResult) -> float:
+        values = list(r.components.values())
+        return max(values) - min(values) if values else 0.0
+
+    return sorted((r for r in ranked if r.divergent), key=lambda r: (-spread(r), r.rank))[:limit]
+
+
+def divergence_events(run: DiscoveryRun, divergent: Sequence[EnsembleResult]) -> list[Event]:
+    """One DISCOVERY_DIVERGENCE event per symbol."""
+    return [Event(EventType.DISCOVERY_DIVERGENCE, run.as_of, f"{r.symbol}: pickers disagree: {r.divergence_reason}",
+                  Severity.INFO, None, r.symbol, {"run_id": run.id, "rank": r.rank, "score": r.score,
+                                                   "components": dict(r.components), "agreed": list(r.agreed),
+                                                   "dissent": list(r.dissent)}, run.scope)
+            for r in divergent]
+
+
+def run_event(run: DiscoveryRun, ranked: Sequence[EnsembleResult], changes: Sequence[WatchlistChange],
+              *, min_score: float, llm_error: str | None) -> Event:
+    """The DISCOVERY_RUN summary event."""
+    qualified = [r for r in ranked if r.score >= min_score and r.score > 0]
+    top = ", ".join(f"{r.symbol} {r.score:.2f}" for r in qualified[:5]) or "none"
+    added = [c.symbol for c in changes if c.change == "add"]
+    removed = [c.symbol for c in changes if c.change == "remove"]
+    text = (f"discovery scored {run.universe_size} symbols: {len(qualified)} at or above {min_score:.2f} "
+            f"(top {top}); watchlist +{len(added)} -{len(removed)}")
+    if llm_error:
+        text += f"; LLM picker gave nothing ({llm_error})"
+    return Event(EventType.DISCOVERY_RUN, run.as_of, text, Severity.INFO, None, None,
+                 {"run_id": run.id, "universe_size": run.universe_size, "qualified": len(qualified),
+                  "top": [{"symbol": r.symbol, "score": r.score} for r in qualified[:10]], "added": added,
+                  "removed": removed, "llm_error": llm_error, "pickers": list(run.pickers)}, run.scope)
+
+
+def suggestion_json(s: Suggestion) -> dict[str, Any]:
+    """JSON-safe view of a stored suggestion."""
+    return {"run_id": s.run_id, "picker": s.picker, "symbol": s.symbol, "score": round(s.score, 6), "rank": s.rank,
+            "as_of": s.as_of.isoformat(), "reasons": list(s.reasons), **s.details,
+            "entry_price": None if s.entry_price is None else str(s.entry_price),
+            "forward_returns": {f"{h}d": v for h, v in sorted(s.forward_returns.items())},
+            "universe_returns": {f"{h}d": v for h, v in sorted(s.universe_returns.items())}}
+
+
+def change_json(c: WatchlistChange) -> dict[str, Any]:
+    """JSON-safe view of a watchlist change."""
+    return {"symbol": c.symbol, "change": c.change, "source": c.source, "reason": c.reason, "at": c.at.isoformat()}
+
+
+def entry_json(e: WatchlistEntry) -> dict[str, Any]:
+    """JSON-safe view of a watchlist entry."""
+    return {"symbol": e.symbol, "source": e.source, "score": e.score, "reason": e.reason,
+            "added_at": e.added_at.isoformat()}
+
+
+def run_json(run: DiscoveryRun) -> dict[str, Any]:
+    """JSON-safe view of a run (without the universe list)."""
+    return {"run_id": run.id, "as_of": run.as_of.isoformat(), "pickers": list(run.pickers),
+            "universe_size": run.universe_size, **{k: v for k, v in run.stats.items() if k != "universe"}}

@@ -1,0 +1,186 @@
+"""DiscoveryRunner: one discovery run over the asset universe.
+
+A run (`discover`) reads the book, builds the universe snapshot as of the run, scores it with the metric
+and fuzzy pickers (the fuzzy score adjusted by similar past trades recalled as of the run), asks the LLM
+picker about a capped shortlist in one prompt, merges everything in the ensemble, and then, in one
+transaction, stores the run and its suggestions, updates the watchlist and writes DISCOVERY_RUN,
+DISCOVERY_DIVERGENCE and WATCHLIST_CHANGED events. Run ids depend only on scope and time, so a retried
+run returns the stored outcome instead of running twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from application.cycle.decide import recall_trades
+from application.discovery import records
+from application.discovery.inputs import load_market_inputs, portfolio_view, read_book
+from application.discovery.llm_picker import LLMPicker, LLMPickerRun
+from application.discovery.picking import llm_context, llm_shortlist, recall_candidates
+from application.discovery.watchlist import WatchlistManager
+from application.llm_gateway import LLMGateway
+from application.market_conditions import MarketConditionService
+from domain.discovery.config import DiscoverySettings
+from domain.discovery.ensemble import EnsembleCombiner, EnsembleResult
+from domain.discovery.fuzzy_picker import FuzzyPicker
+from domain.discovery.metric_picker import MetricPicker
+from domain.discovery.picker import PickerContext, PickerResult
+from domain.features import MIN_BARS, compute_features
+from domain.ports.clock import MarketCalendar
+from domain.ports.discovery import DiscoveredAsset, DiscoveryRun, Suggestion, WatchlistChange, WatchlistEntry
+from domain.ports.embedder import Embedder
+from domain.ports.market_data import Fundamentals, MarketData
+from domain.ports.uow import UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class DiscoveryOutcome:
+    """What a run produced (or, for a run that already existed, what it stored)."""
+
+    run: DiscoveryRun
+    suggestions: list[Suggestion]
+    changes: list[WatchlistChange] = field(default_factory=list)
+    watchlist: list[WatchlistEntry] = field(default_factory=list)
+    ranked: list[EnsembleResult] = field(default_factory=list)
+    divergent: list[EnsembleResult] = field(default_factory=list)
+    llm_error: str | None = None
+    skipped: str | None = None
+    existing: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe summary: the run, the ranked ensemble suggestions and the watchlist changes."""
+        ensemble = [records.suggestion_json(s) for s in self.suggestions if s.picker == "ensemble"]
+        status = "skipped" if self.skipped else ("existing" if self.existing else "completed")
+        return {"status": status, **records.run_json(self.run), "skipped": self.skipped,
+                "llm_error": self.llm_error, "suggestions": ensemble,
+                "divergent": [r.symbol for r in self.divergent],
+                "changes": [records.change_json(c) for c in self.changes],
+                "watchlist": [records.entry_json(e) for e in self.watchlist]}
+
+
+class DiscoveryRunner:
+    """Runs discovery for one scope; runs are serialised (one at a time per runner)."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, market: MarketData, fundamentals: Fundamentals,
+                 embedder: Embedder, gateway: LLMGateway, conditions: MarketConditionService,
+                 calendar: MarketCalendar, settings: DiscoverySettings, scope: str, *, watchlist: WatchlistManager,
+                 record_assets: bool = True, recall_k: int = 5, recall_limit: int = 100,
+                 per_picker: int | None = None) -> None:
+        """Create the runner (see `DiscoveryService` for the arguments)."""
+        self._uow_factory, self._market, self._fundamentals = uow_factory, market, fundamentals
+        self._embedder, self._gateway, self._conditions = embedder, gateway, conditions
+        self._calendar, self.settings, self.scope = calendar, settings, scope
+        self._record_assets, self._recall_k, self._recall_limit = record_assets, recall_k, recall_limit
+        self._per_picker = per_picker or settings.top_n
+        self.watchlist = watchlist
+        self._llm = LLMPicker(gateway, scope=scope)
+        self.lock = asyncio.Lock()
+        self._lookback = max(settings.filters.beta_window_days + 1, MIN_BARS) + 5
+
+    async def discover(self, as_of: datetime) -> DiscoveryOutcome:
+        """Run the pickers as of `as_of`, store the suggestions and update the watchlist (see the module docstring)."""
+        run_id = records.run_id_for(self.scope, as_of)
+        async with self.lock:
+            async with self._uow_factory() as uow:
+                existing = await uow.suggestions.get_run(run_id)
+                book = await read_book(uow, self.scope, as_of)
+            if existing is not None:
+                return await self._stored(existing)
+            held = [p.symbol for p in book.positions] + [e.symbol for e in book.watchlist]
+            market = await load_market_inputs(self._market, self._fundamentals, self._calendar, as_of,
+                                              lookback=self._lookback, extra=held)
+            if isinstance(market, str):
+                log.warning("discovery_skipped", reason=market, as_of=as_of.isoformat())
+                run = DiscoveryRun(run_id, self.scope, as_of, self.settings.pickers, 0, {"skipped": market})
+                async with self._uow_factory() as uow:
+                    await uow.suggestions.add_run(run)
+                    await uow.commit()
+                return DiscoveryOutcome(run, [], watchlist=book.watchlist, skipped=market)
+            prices = {s: market.last_close(s) for s in set(market.bars) | set(held)}
+            view = portfolio_view(book, prices, market.fundamentals)
+            context = PickerContext(view.held_sectors, view.watchlist_sectors, {}, self.settings)
+            metric = MetricPicker(self.settings.filters).pick(market.snapshot, context)
+            fuzzy_picker = FuzzyPicker(self.settings.fuzzy)
+            prescore = fuzzy_picker.pick(market.snapshot, context)
+            wanted = recall_candidates(metric, prescore, top=self.settings.llm_candidates, limit=self._recall_limit)
+            features = {s: f for s in wanted if (f := compute_features(market.bars[s])) is not None}
+            async with self._uow_factory() as uow:
+                await self._gateway.load_spend(uow, as_of)
+                conditions = await self._conditions.current(as_of)
+                if conditions is not None:
+                    similar_conditions = await self._conditions.recall(uow, conditions, as_of=as_of, k=3)
+                    conditions = conditions.model_copy(update={"similar_conditions": similar_conditions})
+                similar = await recall_trades(uow, self._embedder, list(features.values()), scope=self.scope,
+                                              as_of=as_of, k=self._recall_k)
+            fuzzy = fuzzy_picker.pick(market.snapshot, replace(context, similar_trades=similar))
+            by_picker: dict[str, list[PickerResult]] = {}
+            if "metric" in self.settings.pickers:
+                by_picker["metric"] = metric
+            if "fuzzy" in self.settings.pickers:
+                by_picker["fuzzy"] = fuzzy
+            llm = LLMPickerRun([], ())
+            if "llm" in self.settings.pickers:
+                shortlist = llm_shortlist(metric, fuzzy, features, require_metric="metric" in self.settings.pickers,
+                                          n=self.settings.llm_candidates)
+                ctx = llm_context(as_of, shortlist, features, similar, {r.symbol: r.score for r in fuzzy}, market,
+                                  view.summary, conditions)
+                llm = await self._llm.pick(ctx, as_of=as_of)
+                by_picker["llm"] = llm.results
+            ranked = EnsembleCombiner(self.settings.weights, self.settings.divergence_threshold).combine(by_picker)
+            stats = {"universe": sorted(market.priced), "snapshot_day": market.day.isoformat(),
+                     "passed_metric": sum(r.passed for r in metric), "recalled": len(similar),
+                     "llm": {"asked": len(llm.asked), "answered": len(llm.results), "dropped": list(llm.dropped),
+                             "error": llm.error}}
+            run = DiscoveryRun(run_id, self.scope, as_of, tuple(by_picker), market.snapshot.n_symbols, stats)
+            return await self._store(run, by_picker, ranked, llm, market.assets if self._record_assets else {},
+                                     prices, market.fundamentals)
+
+    async def _store(self, run: DiscoveryRun, by_picker: dict[str, list[PickerResult]], ranked: list[EnsembleResult],
+                     llm: LLMPickerRun, assets: Any, prices: dict[str, float | None],
+                     fundamentals: Any) -> DiscoveryOutcome:
+        divergent = records.strongest_divergences(ranked)
+        rows = records.suggestions_for(run, by_picker, ranked, per_picker=self._per_picker,
+                                       min_score=self.settings.min_score, prices=prices)
+        try:
+            async with self._uow_factory() as uow:
+                changes = await self.watchlist.apply_discovery(uow, ranked, as_of=run.as_of)
+                run = replace(run, stats={**run.stats, "added": [c.symbol for c in changes if c.change == "add"],
+                                          "removed": [c.symbol for c in changes if c.change == "remove"]})
+                await uow.suggestions.add_run(run)
+                stored = await uow.suggestions.add(rows)
+                if assets:
+                    await uow.discovered.upsert([self._asset(a, fundamentals.get(s)) for s, a in assets.items()],
+                                                at=run.as_of)
+                events = [records.run_event(run, ranked, changes, min_score=self.settings.min_score,
+                                            llm_error=llm.error), *records.divergence_events(run, divergent),
+                          *llm.events]
+                await uow.events.add(events)
+                await self._gateway.flush(uow)
+                watchlist = await uow.watchlist.list(self.scope)
+                await uow.commit()
+        except BaseException:
+            self._gateway.discard()
+            raise
+        log.info("discovery_run", run_id=run.id, universe=run.universe_size, suggestions=len(stored),
+                 added=run.stats["added"], removed=run.stats["removed"], llm_error=llm.error)
+        return DiscoveryOutcome(run, stored, changes, watchlist, ranked, divergent, llm.error)
+
+    @staticmethod
+    def _asset(a: Any, record: Any) -> DiscoveredAsset:
+        return DiscoveredAsset(a.symbol, a.tradable, a.name, a.exchange, a.asset_class, a.shortable, a.fractionable,
+                               a.status, None if record is None else record.sector,
+                               None if record is None else record.market_cap)
+
+    async def _stored(self, run: DiscoveryRun) -> DiscoveryOutcome:
+        async with self._uow_factory() as uow:
+            rows = await uow.suggestions.list(self.scope, run_id=run.id, limit=10_000)
+            watchlist = await uow.watchlist.list(self.scope)
+        return DiscoveryOutcome(run, rows, watchlist=watchlist, skipped=run.stats.get("skipped"),
+                                llm_error=(run.stats.get("llm") or {}).get("error"), existing=True)

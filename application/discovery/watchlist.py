@@ -1,0 +1,228 @@
+"""WatchlistManager: the watchlist the trading cycle trades from, merging manual and discovered symbols.
+
+Rules (`plan_discovery_update` is the pure part):
+- manual symbols stay until a person removes them; discovery never evicts them, and they count
+  towards `max_watchlist_size` (when they alone exceed it they are all kept and nothing is discovered);
+- a discovery run adds at most `top_n` new symbols, each scoring at least `min_score` in the ensemble;
+- a discovered symbol stays while the ensemble still scores it at least `min_score`; it is removed when
+  its score drops below, when the metric picker's hard filter rejects it, or when it is no longer in
+  the universe; when the list is full, the lowest-scoring discovered symbols make room for better ones;
+- a symbol a person removed is not re-added by discovery for `manual_removal_block` (7 days);
+- every addition and removal is recorded in the change log with its reason and written to the event
+  log as WATCHLIST_CHANGED.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from application.cycle.trading_cycle import Universe
+from domain.discovery.config import DiscoverySettings
+from domain.discovery.ensemble import HARD_REJECTION_NOTE, EnsembleResult
+from domain.events import Event, EventType, Severity
+from domain.ports.discovery import WatchlistChange, WatchlistChangeKind, WatchlistEntry, WatchlistSource
+from domain.ports.uow import UnitOfWork
+
+SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+
+
+@dataclass(frozen=True)
+class WatchlistPlan:
+    """What a discovery run changes.
+
+    Attributes:
+        added: new discovered entries.
+        removed: (entry, reason) of discovered entries taken off.
+        refreshed: discovered entries kept, with their new score and reason.
+    """
+
+    added: list[WatchlistEntry] = field(default_factory=list)
+    removed: list[tuple[WatchlistEntry, str]] = field(default_factory=list)
+    refreshed: list[WatchlistEntry] = field(default_factory=list)
+
+
+def normalize_symbol(symbol: str) -> str:
+    """Upper-cased ticker, validated (1-10 letters, digits, dots or dashes, starting with a letter).
+
+    Raises:
+        ValueError: not a ticker.
+    """
+    s = symbol.strip().upper()
+    if not SYMBOL.match(s):
+        raise ValueError(f"{symbol!r} is not a ticker symbol")
+    return s
+
+
+def _added_reason(r: EnsembleResult) -> str:
+    agreed = ", ".join(r.agreed) or "no picker"
+    return f"discovered: ensemble score {r.score:.2f}, rank {r.rank} (agreed: {agreed})"
+
+
+def _drop_reason(r: EnsembleResult | None, min_score: float) -> str | None:
+    if r is None:
+        return "no longer in the tradable universe (not scored by this discovery run)"
+    if HARD_REJECTION_NOTE in r.reasons:
+        metric = next((line for line in r.reasons if line.startswith("metric: ")), "metric: hard filter")
+        return f"rejected by the metric picker's hard filter ({metric.removeprefix('metric: ')})"
+    if r.score < min_score:
+        return f"ensemble score {r.score:.2f} fell below the minimum {min_score:.2f}"
+    return None
+
+
+def plan_discovery_update(current: Sequence[WatchlistEntry], ranked: Sequence[EnsembleResult], *,
+                          settings: DiscoverySettings, as_of: datetime,
+                          blocked: frozenset[str] = frozenset()) -> WatchlistPlan:
+    """The watchlist changes a discovery run makes (see the module docstring for the rules).
+
+    Args:
+        current: the watchlist now.
+        ranked: the ensemble's results of the run, best first.
+        settings: `max_watchlist_size`, `top_n` and `min_score`.
+        as_of: time of the run (the `added_at` of new entries; kept entries keep theirs).
+        blocked: symbols discovery must not add (recently removed by hand).
+
+    Returns:
+        Additions, removals with reasons, and refreshed entries.
+    """
+    by_symbol = {r.symbol: r for r in ranked}
+    manual = {e.symbol for e in current if e.source == "manual"}
+    discovered = [e for e in current if e.source == "discovered"]
+    plan = WatchlistPlan()
+    kept: list[tuple[EnsembleResult, WatchlistEntry | None]] = []
+    for entry in discovered:
+        result = by_symbol.get(entry.symbol)
+        reason = _drop_reason(result, settings.min_score)
+        if reason is not None or result is None:
+            plan.removed.append((entry, reason or "not scored"))
+        else:
+            kept.append((result, entry))
+    on_list = manual | {e.symbol for e in discovered}
+    fresh = [r for r in ranked if r.symbol not in on_list and r.symbol not in blocked and r.score > 0
+             and _drop_reason(r, settings.min_score) is None][: settings.top_n]
+    pool = sorted(kept + [(r, None) for r in fresh], key=lambda t: (-t[0].score, t[0].rank, t[0].symbol))
+    room = max(0, settings.max_watchlist_size - len(manual))
+    for i, (result, kept_entry) in enumerate(pool):
+        if i >= room:
+            if kept_entry is not None:
+                plan.removed.append((kept_entry, f"watchlist full ({settings.max_watchlist_size} symbols): displaced "
+                                            f"by higher-scoring symbols (score {result.score:.2f})"))
+            continue
+        since = as_of if kept_entry is None else kept_entry.added_at
+        new = WatchlistEntry(result.symbol, "discovered", _added_reason(result), since, result.score)
+        (plan.added if kept_entry is None else plan.refreshed).append(new)
+    return plan
+
+
+class WatchlistManager:
+    """Applies discovery runs and manual edits to the watchlist of one scope, recording every change."""
+
+    def __init__(self, settings: DiscoverySettings, *, scope: str,
+                 manual_removal_block: timedelta = timedelta(days=7)) -> None:
+        """Create the manager.
+
+        Args:
+            settings: size limits and thresholds.
+            scope: the watchlist's scope.
+            manual_removal_block: how long discovery leaves alone a symbol a person removed.
+        """
+        self.settings = settings
+        self.scope = scope
+        self._block = manual_removal_block
+
+    async def entries(self, uow: UnitOfWork) -> list[WatchlistEntry]:
+        """The watchlist, by symbol."""
+        return await uow.watchlist.list(self.scope)
+
+    async def apply_discovery(self, uow: UnitOfWork, ranked: Sequence[EnsembleResult], *,
+                              as_of: datetime) -> list[WatchlistChange]:
+        """Update the watchlist from a run's ranking (in the caller's transaction). Returns the changes."""
+        current = await uow.watchlist.list(self.scope)
+        recent = await uow.watchlist.changes(self.scope, since=as_of - self._block, limit=10_000)
+        latest: dict[str, WatchlistChange] = {}
+        for c in recent:  # newest first
+            latest.setdefault(c.symbol, c)
+        blocked = frozenset(s for s, c in latest.items() if c.change == "remove" and c.source == "manual")
+        plan = plan_discovery_update(current, ranked, settings=self.settings, as_of=as_of, blocked=blocked)
+        changes = []
+        for entry, reason in plan.removed:
+            await uow.watchlist.remove(self.scope, entry.symbol)
+            changes.append(await self._record(uow, entry.symbol, "remove", "discovered", reason, as_of, entry.score))
+        for entry in plan.refreshed:
+            await uow.watchlist.upsert(self.scope, entry)
+        for entry in plan.added:
+            await uow.watchlist.upsert(self.scope, entry)
+            changes.append(await self._record(uow, entry.symbol, "add", "discovered", entry.reason, as_of,
+                                              entry.score))
+        return changes
+
+    async def add_manual(self, uow: UnitOfWork, symbol: str, *, reason: str, as_of: datetime) -> list[WatchlistChange]:
+        """Add `symbol` by hand (a discovered symbol becomes manual). Returns the changes (none if already manual).
+
+        When the list is full the lowest-scoring discovered symbol makes room.
+
+        Raises:
+            ValueError: not a ticker, no reason, or the list is full of manual symbols.
+        """
+        symbol = normalize_symbol(symbol)
+        if not reason.strip():
+            raise ValueError("give a reason for adding the symbol")
+        current = await uow.watchlist.list(self.scope)
+        existing = next((e for e in current if e.symbol == symbol), None)
+        if existing is not None and existing.source == "manual":
+            return []
+        changes = []
+        manual = [e for e in current if e.source == "manual"]
+        others = sorted((e for e in current if e.source == "discovered" and e.symbol != symbol),
+                        key=lambda e: (e.score or 0.0, e.symbol))
+        if len(manual) >= self.settings.max_watchlist_size:
+            raise ValueError(f"the watchlist holds {len(manual)} manual symbols, its maximum "
+                             f"({self.settings.max_watchlist_size}); remove one first")
+        while existing is None and len(manual) + len(others) + 1 > self.settings.max_watchlist_size:
+            out = others.pop(0)
+            await uow.watchlist.remove(self.scope, out.symbol)
+            changes.append(await self._record(uow, out.symbol, "remove", "manual", f"watchlist full "
+                                              f"({self.settings.max_watchlist_size} symbols): displaced by manual "
+                                              f"{symbol}", as_of, out.score))
+        await uow.watchlist.upsert(self.scope, WatchlistEntry(symbol, "manual", reason.strip(), as_of))
+        changes.append(await self._record(uow, symbol, "add", "manual", reason.strip(), as_of, None))
+        return changes
+
+    async def remove_manual(self, uow: UnitOfWork, symbol: str, *, reason: str, as_of: datetime) -> WatchlistChange:
+        """Remove `symbol` by hand (manual or discovered); discovery will not re-add it for a while.
+
+        Raises:
+            ValueError: not a ticker, no reason, or not on the watchlist.
+        """
+        symbol = normalize_symbol(symbol)
+        if not reason.strip():
+            raise ValueError("give a reason for removing the symbol")
+        entry = await uow.watchlist.get(self.scope, symbol)
+        if entry is None:
+            raise ValueError(f"{symbol} is not on the watchlist")
+        await uow.watchlist.remove(self.scope, symbol)
+        return await self._record(uow, symbol, "remove", "manual", reason.strip(), as_of, entry.score)
+
+    async def _record(self, uow: UnitOfWork, symbol: str, kind: WatchlistChangeKind, source: WatchlistSource,
+                      reason: str, at: datetime, score: float | None) -> WatchlistChange:
+        stored = await uow.watchlist.add_change(WatchlistChange(self.scope, symbol, kind, source, reason, at))
+        verb = "added to" if kind == "add" else "removed from"
+        who = "by hand" if source == "manual" else "by discovery"
+        await uow.events.add([Event(EventType.WATCHLIST_CHANGED, at, f"{symbol} {verb} the watchlist {who}: {reason}",
+                                    Severity.INFO, None, symbol, {"change": kind, "source": source, "reason": reason,
+                                                                  "score": score}, self.scope)])
+        return stored
+
+
+def watchlist_universe(scope: str, fallback: Universe | None = None) -> Universe:
+    """A trading-cycle universe: the watchlist's symbols, or `fallback`'s while the watchlist is empty."""
+
+    async def universe(uow: UnitOfWork, as_of: datetime) -> list[str]:
+        entries = await uow.watchlist.list(scope)
+        if entries or fallback is None:
+            return [e.symbol for e in entries]
+        return await fallback(uow, as_of)
+
+    return universe

@@ -1,0 +1,92 @@
+"""Builds the API's services from the live composition (called by `quorum serve`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from application.cycle.trading_cycle import CONTROL_DOC
+from application.cycle_requests import CycleRequestService
+from domain.ports.broker import Broker
+from domain.ports.queue import CycleQueue
+from domain.ports.uow import UnitOfWorkFactory
+from entrypoints.api.services import ApiServices, DiscoveryApi, ReadinessCheck
+from entrypoints.container import Container
+from entrypoints.live import LiveApp
+from entrypoints.settings import Settings
+
+EVENT_COOLDOWN = timedelta(minutes=15)
+
+
+def database_probe(uow_factory: UnitOfWorkFactory, scope: str) -> Callable[[], Awaitable[object]]:
+    """Opens a unit of work and reads one small document."""
+
+    async def probe() -> object:
+        async with uow_factory() as uow:
+            return await uow.state.load(scope, CONTROL_DOC)
+
+    return probe
+
+
+def redis_probe(redis_url: str, queue: CycleQueue) -> Callable[[], Awaitable[object]]:
+    """PING through the queue when it can, else through a short-lived Redis client."""
+
+    async def probe() -> object:
+        ping = getattr(queue, "ping", None)
+        if callable(ping):
+            return await ping()
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            return await client.ping()
+        finally:
+            await client.aclose()  # type: ignore[attr-defined]  # redis>=5; the stubs lag
+
+    return probe
+
+
+def broker_probe(broker: Broker) -> Callable[[], Awaitable[object]]:
+    """Reads the account."""
+
+    async def probe() -> object:
+        return await broker.account()
+
+    return probe
+
+
+def build_api_services(settings: Settings, container: Container, live_app: LiveApp, queue: CycleQueue, *,
+                       discovery: DiscoveryApi | None = None,
+                       cooldown: timedelta = EVENT_COOLDOWN) -> ApiServices:
+    """The API's services on the live system.
+
+    Args:
+        settings: loaded settings (QUORUM_API_KEY is `settings.api_key`).
+        container: the composition root (for the unit-of-work factory).
+        live_app: the running system: broker, market, calendar, clock, scope.
+        queue: where requested cycles go.
+        discovery: the discovery service, when configured.
+        cooldown: how long an event cycle for a symbol is de-duplicated.
+
+    Returns:
+        Services with readiness checks for the database, Redis (when REDIS_URL is set) and the broker.
+    """
+    uow_factory = container.uow_factory()
+    scope = live_app.scope
+    checks = [ReadinessCheck("database", database_probe(uow_factory, scope))]
+    if settings.redis_url:
+        checks.append(ReadinessCheck("redis", redis_probe(settings.redis_url, queue)))
+    checks.append(ReadinessCheck("broker", broker_probe(live_app.broker), timeout_s=5.0))
+    return ApiServices(
+        uow_factory=uow_factory,
+        cycle_requests=CycleRequestService(uow_factory, queue, scope=scope, cooldown=cooldown),
+        broker=live_app.broker,
+        calendar=live_app.calendar,
+        clock=live_app.clock,
+        breaker_settings=settings.risk.breaker,
+        api_key=None if settings.api_key is None else settings.api_key.get_secret_value(),
+        scope=scope,
+        market=live_app.market,
+        discovery=discovery,
+        readiness=checks,
+    )
