@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 
 demo: venv
 	$(BIN)/quorum db upgrade
-	$(BIN)/quorum demo
+	$(BIN)/quorum backtest --months 6
 
 redis:
 	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || { command -v redis-server >/dev/null && \

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from domain.alerts import TEMPLATED_TYPES, AlertRoutes, is_alert_worthy, render_alert, severity_at_least
+from domain.alerts import TEMPLATED_TYPES, AlertRoutes, is_alert_worthy, render_alert
 from domain.errors import AlertDeliveryError
 from domain.events import Event, EventType, Severity
 from domain.ports.alerts import Alert, AlertChannel, AlertStatus
@@ -36,7 +36,7 @@ class DeliveryResult:
     Attributes:
         alert_id: the stored row (None only when nothing was stored).
         channel: the channel name.
-        status: delivered, undeliverable, or pending (left for `retry_undelivered`).
+        status: delivered or undeliverable (for a duplicate: the stored status, possibly still pending).
         attempts: delivery attempts so far, all runs together.
         error: the last error, when not delivered.
         alert_type: the alert's type.
@@ -114,8 +114,12 @@ class AlertService:
     async def send(self, alert: Alert) -> list[DeliveryResult]:
         """Route, store and deliver one alert; one result per channel it goes to."""
         alert = self._scrub(alert)
+        routed = self.routes.channels_for(alert)
+        if routed and not any(name in self._channels for name in routed):
+            log.warning("alert_not_routed", type=alert.type, title=alert.title, channels=list(routed),
+                        configured=self.channel_names)
         results = []
-        for name in self.routes.channels_for(alert):
+        for name in routed:
             channel = self._channels.get(name)
             if channel is None:
                 continue
@@ -239,8 +243,3 @@ class AlertService:
             await uow.commit()
         return results
 
-
-def routed_severities(routes: AlertRoutes, channel: str) -> list[Severity]:
-    """The severities `channel` receives under `routes` (for status pages)."""
-    minimum = routes.min_severity.get(channel)
-    return [] if minimum is None else [s for s in Severity if severity_at_least(s, minimum)]

@@ -155,13 +155,13 @@ class BacktestRunner:
         perf = performance(curve, trade_returns=self._trade_returns(fills),
                            benchmark_returns=spy if spy else None,
                            exposure=[float(r.exposure / r.equity) if r.equity else 0.0 for r in rows])
-        result = BacktestResult(run_id, scope, sessions[0], sessions[-1], cash, symbols, rows, fills, decisions, perf,
-                                bench, llm_cost, failed)
+        backtest = BacktestResult(run_id, scope, sessions[0], sessions[-1], cash, symbols, rows, fills, decisions,
+                                  perf, bench, llm_cost, failed)
         if self._discovery is not None:
             report = await self._discovery.performance(self._calendar.session_close(sessions[-1]))
-            result.extra["picker_performance"] = report["pickers"]
-            result.extra["discovery_paper_trades"] = report["paper_trades"]
-        return result
+            backtest.extra["picker_performance"] = report["pickers"]
+            backtest.extra["discovery_paper_trades"] = report["paper_trades"]
+        return backtest
 
     async def _discover(self, open_at: datetime) -> None:
         """Discovery at the session open: in a daily simulation the open is the only instant of the session,
@@ -170,7 +170,7 @@ class BacktestRunner:
             return
         try:
             await self._discovery.discover(open_at)
-        except Exception as exc:  # noqa: BLE001 - a failed run leaves yesterday's watchlist; the backtest goes on
+        except Exception as exc:  # a failed run leaves the last watchlist in place; the backtest goes on
             log.exception("backtest_discovery_failed", at=open_at.isoformat(), error=str(exc))
 
     @staticmethod

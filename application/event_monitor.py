@@ -99,10 +99,6 @@ class EventMonitor:
         self._stocks: tuple[date, frozenset[str]] | None = None
         self._symbols: list[str] = []
 
-    def window_of(self, symbol: str) -> PriceWindow:
-        """The price window of `symbol` (empty when it is not watched)."""
-        return self._windows.get(symbol) or PriceWindow(self.window)
-
     async def poll_once(self, now: datetime) -> list[Trigger]:
         """One poll at `now` (during a session): update the windows, trigger on large moves."""
         day = now.astimezone(NY).date()

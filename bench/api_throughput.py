@@ -27,6 +27,7 @@ import socket
 import string
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any
@@ -36,6 +37,7 @@ from bench.common import Target, percentiles_ms, write_result
 N_REQUESTS = 2_000
 WARMUP = 200
 CONCURRENCY = 16
+ROUNDS = 4
 API_KEY = "bench-api-key-3f1c9e2a7b"
 EVENT_SYMBOLS = 50
 
@@ -124,34 +126,54 @@ def _ticker(i: int) -> str:
     return "".join(letters[(i // 26**k) % 26] for k in range(4))
 
 
-async def _drive(url: str, method: str, path: Callable[[int], str], *, expect: int, headers: dict[str, str],
-                 n: int, offset: int = 0) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Scenario:
+    """One kind of request, sent to one server."""
+
+    name: str
+    url: str
+    method: str
+    path: Callable[[int], str]
+    expect: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+async def _drive(s: Scenario, *, n: int, offset: int) -> tuple[list[float], int, float]:
+    """Send `n` requests over CONCURRENCY keep-alive connections: (latencies, unexpected statuses, wall seconds)."""
     import httpx
 
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     latencies: list[float] = []
     errors = 0
     counter = itertools.count()
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30, headers=headers) as client:
+    async with httpx.AsyncClient(base_url=s.url, limits=limits, timeout=60, headers=s.headers) as client:
 
         async def worker() -> None:
             nonlocal errors
             while (i := next(counter)) < n:
                 start = time.perf_counter()
-                response = await client.request(method, path(offset + i))
+                response = await client.request(s.method, s.path(offset + i))
                 latencies.append(time.perf_counter() - start)
-                errors += response.status_code != expect
+                errors += response.status_code != s.expect
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        wall = time.perf_counter() - start
-    return {"requests": n, "errors": errors, "seconds": wall, "rps": n / wall, "latency_ms": percentiles_ms(latencies)}
+        return latencies, errors, time.perf_counter() - start
 
 
-async def _scenario(url: str, method: str, path: Callable[[int], str], *, expect: int,
-                    headers: dict[str, str] | None = None) -> dict[str, Any]:
-    await _drive(url, method, path, expect=expect, headers=headers or {}, n=WARMUP, offset=10_000)
-    return await _drive(url, method, path, expect=expect, headers=headers or {}, n=N_REQUESTS)
+def _measure(scenarios: list[Scenario]) -> dict[str, dict[str, Any]]:
+    """Warm up each scenario, then run ROUNDS interleaved rounds (rotating the order) so load hits all alike."""
+    for s in scenarios:
+        asyncio.run(_drive(s, n=WARMUP, offset=100_000))
+    per_round = N_REQUESTS // ROUNDS
+    acc = {s.name: ([], 0, 0.0) for s in scenarios}
+    for r in range(ROUNDS):
+        for s in scenarios[r % len(scenarios):] + scenarios[:r % len(scenarios)]:
+            lat, err, wall = asyncio.run(_drive(s, n=per_round, offset=r * per_round))
+            old = acc[s.name]
+            acc[s.name] = (old[0] + lat, old[1] + err, old[2] + wall)
+    return {name: {"requests": len(lat), "errors": err, "seconds": wall, "rps": len(lat) / wall,
+                   "latency_ms": percentiles_ms(lat)} for name, (lat, err, wall) in acc.items()}
 
 
 def _summary(name: str, r: dict[str, Any]) -> str:
@@ -164,17 +186,22 @@ def run() -> dict[str, Any]:
     servers = [_start("quorum"), _start("hello")]
     (_, api_url), (_, hello_url) = servers
     key = {"X-API-Key": API_KEY}
+    scenarios = [
+        Scenario("hello_world", hello_url, "GET", lambda i: "/hello", 200),
+        Scenario("portfolio", api_url, "GET", lambda i: "/api/portfolio", 200),
+        Scenario("cycles_run_new", api_url, "POST", lambda i: f"/api/cycles/run?type=manual&symbol={_ticker(i)}",
+                 202, key),
+        Scenario("cycles_run_event_dedupe", api_url, "POST",
+                 lambda i: f"/api/cycles/run?type=event&symbol={_ticker(i % EVENT_SYMBOLS)}", 202, key),
+    ]
     try:
-        hello = asyncio.run(_scenario(hello_url, "GET", lambda i: "/hello", expect=200))
-        portfolio = asyncio.run(_scenario(api_url, "GET", lambda i: "/api/portfolio", expect=200))
-        new = asyncio.run(_scenario(api_url, "POST", lambda i: f"/api/cycles/run?type=manual&symbol={_ticker(i)}",
-                                    expect=202, headers=key))
-        dedupe = asyncio.run(_scenario(api_url, "POST", lambda i: "/api/cycles/run?type=event&symbol="
-                                       f"{_ticker(i % EVENT_SYMBOLS)}", expect=202, headers=key))
+        results = _measure(scenarios)
     finally:
         for proc, _ in servers:
             proc.terminate()
             proc.join(timeout=10)
+    hello = results.pop("hello_world")
+    portfolio, new, dedupe = results["portfolio"], results["cycles_run_new"], results["cycles_run_event_dedupe"]
     figures = {"portfolio": portfolio, "cycles_run_new": new, "cycles_run_event_dedupe": dedupe}
     for name, r in {"hello_world": hello, **figures}.items():
         print(_summary(name, r), flush=True)

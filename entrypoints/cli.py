@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from entrypoints.commands import backtest, breaker, db, memory
+from entrypoints.commands import backtest, breaker, db, memory, monitor
 
 app = typer.Typer(help="Quorum: an LLM-driven trading agent held inside hard risk limits.", no_args_is_help=True)
 app.add_typer(db.app, name="db")
 app.add_typer(memory.app, name="memory")
 app.command("backtest")(backtest.backtest)
 app.add_typer(breaker.app, name="breaker")
+app.command("monitor")(monitor.monitor)
 
 if __name__ == "__main__":
     app()

@@ -18,16 +18,20 @@ import structlog
 
 from adapters.calendar.nyse import NyseCalendar, SystemClock
 from adapters.inmemory.broker import InMemoryBroker
+from adapters.inmemory.fundamentals import InMemoryFundamentals
 from adapters.inmemory.market_data import DailyBarMarketData, SyntheticMarket
 from application.agents import Agents
 from application.cycle.trading_cycle import CycleResult, CycleSettings, TradingCycle, Universe
+from application.discovery.service import DiscoveryService
+from application.discovery.watchlist import watchlist_universe
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
+from application.schedule import ScheduleConfig
 from domain.errors import ConfigurationError
 from domain.memory import DEFAULT_SCOPE
 from domain.ports.broker import Broker
 from domain.ports.clock import Clock
-from domain.ports.market_data import MarketData
+from domain.ports.market_data import Fundamentals, MarketData
 from domain.ports.uow import UnitOfWork
 from entrypoints.container import Container
 from entrypoints.logging_setup import register_secret
@@ -142,6 +146,41 @@ async def build_live_app(settings: Settings, container: Container, *, clock: Clo
     conditions = MarketConditionService(market, scope=DEFAULT_SCOPE)
     cycle = TradingCycle(uow_factory=container.uow_factory(), broker=broker, market=market, calendar=calendar,
                          embedder=container.embedder(), agents=agents, gateway=gateway, conditions=conditions,
-                         risk=settings.risk, universe=universe or market_universe(market, 20),
-                         settings=CycleSettings(scope=DEFAULT_SCOPE))
+                         risk=settings.risk,
+                         universe=universe or watchlist_universe(DEFAULT_SCOPE, market_universe(market, 20)),
+                         settings=CycleSettings(
+                             scope=DEFAULT_SCOPE, large_position_change_pct=settings.alerts.large_position_change_pct))
     return LiveApp(settings, container, calendar, clk, broker, market, cycle, conditions, gateway)
+
+
+def build_discovery(settings: Settings, container: Container, market: MarketData, calendar: NyseCalendar,
+                    gateway: LLMGateway | None = None, *, clock: Clock | None = None,
+                    fundamentals: Fundamentals | None = None, scope: str = DEFAULT_SCOPE) -> DiscoveryService:
+    """The discovery service on the live composition (used by `quorum discover`, the API and the jobs).
+
+    Args:
+        settings: discovery, LLM and schedule settings.
+        container: unit-of-work factory and embedder.
+        market: the live market data.
+        calendar: the exchange calendar.
+        gateway: discovery's own LLM gateway (a new one on the configured models when None; do not share the
+            trading cycle's, whose buffered records it would flush or discard).
+        clock: "now" of the API methods (the system clock when None).
+        fundamentals: sector and market cap (the synthetic market's in sim mode; otherwise none is known and the
+            metric picker's market-cap filter rejects every symbol unless QUORUM_DISCOVERY__FILTERS__MIN_MARKET_CAP
+            is unset).
+        scope: the watchlist's scope.
+    """
+    if fundamentals is None:
+        if isinstance(market, SyntheticMarket):
+            fundamentals = market.fundamentals()
+        else:
+            log.warning("discovery_without_fundamentals", reason="no fundamentals source: market caps and sectors "
+                        "are unknown")
+            fundamentals = InMemoryFundamentals()
+    return DiscoveryService(
+        container.uow_factory(), market, fundamentals, container.embedder(),
+        gateway or LLMGateway(build_llms(settings), settings.llm.daily_cap_usd, scope, NY),
+        MarketConditionService(market, scope=scope), calendar, settings.discovery, scope, clock=clock or SystemClock(),
+        schedule=ScheduleConfig(cycle_minutes=settings.schedule.cycle_minutes,
+                                discovery_hours=settings.schedule.discovery_hours), exclude=NOT_STOCKS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib
 import os
 import threading
 from collections.abc import Callable
@@ -263,6 +264,7 @@ class PreflightChecks:
                                                      ("gemini", s.gemini_api_key)) if k is not None}
         from adapters.llm.litellm_adapter import LiteLLM
 
+        await in_daemon_thread(partial(importlib.import_module, "litellm"))  # seconds, kept out of the latency
         lite = LiteLLM(models={agent: model}, api_keys=keys, api_base=s.api_base,
                        timeout_s=min(s.timeout_seconds, LLM_PING_TIMEOUT_S), max_retries=0)
         request = LLMRequest(agent=cast(AgentName, agent), output_schema=PreflightPing, context=PreflightPing(ok=True),

@@ -13,17 +13,19 @@ from zoneinfo import ZoneInfo
 from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.broker import InMemoryBroker
 from adapters.inmemory.clock import SimClock
+from adapters.inmemory.fundamentals import InMemoryFundamentals
 from adapters.inmemory.market_data import ReplayMarketData, SyntheticMarket
 from adapters.inmemory.symbols import ETF_SYMBOLS, INDEX_SYMBOLS
 from adapters.llm.offline_policy import OfflinePolicyLLM
 from application.agents import Agents
 from application.backtest import BacktestRunner
 from application.cycle.trading_cycle import CycleSettings, TradingCycle, Universe
+from application.discovery.service import DiscoveryService
 from application.llm_gateway import LLMGateway
 from application.market_conditions import CONTEXT_SYMBOLS, MarketConditionService
 from domain.ports.embedder import Embedder
 from domain.ports.llm import LLM
-from domain.ports.market_data import MarketData
+from domain.ports.market_data import Fundamentals, MarketData
 from domain.ports.uow import UnitOfWork, UnitOfWorkFactory
 from entrypoints.settings import Settings
 
@@ -80,6 +82,7 @@ class BacktestApp:
     symbols: list[str]
     data_description: str
     clock: SimClock
+    discovery: DiscoveryService | None = None
 
 
 async def pick_symbols(market: MarketData, calendar: NyseCalendar, start: date, n: int) -> list[str]:
@@ -97,9 +100,14 @@ async def build_backtest(
     settings: Settings, *, uow_factory: UnitOfWorkFactory, embedder: Embedder, scope: str, start: date, end: date,
     cash: Decimal, n_symbols: int, seed: int, data_dirs: Sequence[Path] = (), symbols: Sequence[str] = (),
     progress: Callable[[int, int, date, Decimal], None] | None = None, market: Any = None,
-    calendar: NyseCalendar | None = None, llms: dict[str, LLM] | None = None,
+    calendar: NyseCalendar | None = None, llms: dict[str, LLM] | None = None, discovery: bool = False,
+    fundamentals: Fundamentals | None = None,
 ) -> BacktestApp:
-    """Wire market, broker, clock, agents and cycle for one backtest run (`market` overrides the data source)."""
+    """Wire market, broker, clock, agents and cycle for one backtest run (`market` overrides the data source).
+
+    With `discovery`, discovery runs inside the simulation and the cycle trades the discovered watchlist
+    (see `backtest_discovery`).
+    """
     calendar = calendar or NyseCalendar()
     if market is not None:
         description = "given market data"
@@ -119,9 +127,32 @@ async def build_backtest(
     gateway = LLMGateway(llms or build_llms(settings), settings.llm.daily_cap_usd, scope, NY)
     agents = Agents(gateway, concurrency=settings.llm.concurrency)
     conditions = MarketConditionService(market, scope=scope)
+    universe, found = static_universe(chosen), None
+    if discovery:
+        found = backtest_discovery(settings, uow_factory=uow_factory, market=market, fundamentals=fundamentals,
+                                   embedder=embedder, calendar=calendar, conditions=conditions, scope=scope,
+                                   llms=llms)
+        universe = found.universe(fallback=universe)
     cycle = TradingCycle(uow_factory=uow_factory, broker=broker, market=market, calendar=calendar,
                          embedder=embedder, agents=agents, gateway=gateway, conditions=conditions,
-                         risk=settings.risk, universe=static_universe(chosen), settings=CycleSettings(scope=scope))
+                         risk=settings.risk, universe=universe, settings=CycleSettings(
+                             scope=scope, large_position_change_pct=settings.alerts.large_position_change_pct))
     runner = BacktestRunner(uow_factory=uow_factory, market=market, calendar=calendar, clock=clock, broker=broker,
-                            cycle=cycle, conditions=conditions, progress=progress)
-    return BacktestApp(runner, cycle, market, broker, chosen, description, clock)
+                            cycle=cycle, conditions=conditions, progress=progress, discovery=found)
+    return BacktestApp(runner, cycle, market, broker, chosen, description, clock, found)
+
+
+def backtest_discovery(settings: Settings, *, uow_factory: UnitOfWorkFactory, market: MarketData,
+                       fundamentals: Fundamentals | None, embedder: Embedder, calendar: NyseCalendar,
+                       conditions: MarketConditionService, scope: str,
+                       llms: dict[str, LLM] | None = None) -> DiscoveryService:
+    """Discovery inside a backtest: run at each session's open, the first slot of the live 4-hourly schedule (a
+    daily simulation has no other instant in the session); the cycle's universe becomes the watchlist (the
+    backtest's symbols while it is empty). Fundamentals: `fundamentals`, else the synthetic market's, else none
+    (then the metric picker's market-cap filter rejects every symbol). It has its own LLM gateway."""
+    if fundamentals is None:
+        fundamentals = market.fundamentals() if isinstance(market, SyntheticMarket) else InMemoryFundamentals()
+    gateway = LLMGateway(llms or build_llms(settings), settings.llm.daily_cap_usd, scope, NY)
+    return DiscoveryService(uow_factory, market, fundamentals, embedder, gateway, conditions, calendar,
+                            settings.discovery.model_copy(update={"enabled": True}), scope, record_assets=False,
+                            exclude=NOT_STOCKS)

@@ -11,6 +11,7 @@ import structlog
 
 from application.cycle.decide import ProposalOutcome
 from application.cycle.snapshot import Snapshot
+from domain.alerts import large_position_change_event
 from domain.errors import InsufficientBuyingPowerError, OrderRejectedError
 from domain.events import Event, EventType, Severity
 from domain.memory import MemoryKind, MemoryRecord
@@ -107,7 +108,8 @@ async def submit_orders(uow: UnitOfWork, broker: Broker, outcomes: list[Proposal
 
 
 async def sync_fills(uow: UnitOfWork, broker: Broker, res: ExecutionResult, *, as_of: datetime, cycle_id: str,
-                     scope: str, reasons: dict[str, ProposalOutcome]) -> None:
+                     scope: str, reasons: dict[str, ProposalOutcome], equity: Decimal,
+                     large_change_pct: float) -> None:
     """Record new broker fills, store trade memories, attach outcomes to the entries they close."""
     sync = await uow.state.load(scope, FILL_SYNC_DOC) or {}
     since = datetime.fromisoformat(sync["since"]) if sync.get("since") else None
@@ -153,6 +155,11 @@ async def sync_fills(uow: UnitOfWork, broker: Broker, res: ExecutionResult, *, a
                 events.append(_event(EventType.STOP_TRIGGERED, f.at, f"stop filled: sold {f.qty} {f.symbol} at "
                                      f"{f.price}", cycle_id=cycle_id, scope=scope, symbol=f.symbol,
                                      severity=Severity.WARNING, price=str(f.price)))
+        large = large_position_change_event(symbol=f.symbol, side=f.side.value, qty=f.qty, price=f.price,
+                                            equity=equity, at=f.at, scope=scope, threshold_pct=large_change_pct,
+                                            cycle_id=cycle_id)
+        if large is not None:
+            events.append(large)
         events.append(_event(EventType.ORDER_FILLED, f.at, f"filled {f.side.value} {f.qty} {f.symbol} @ {f.price} "
                              f"(fee {f.fee})", cycle_id=cycle_id, scope=scope, symbol=f.symbol,
                              client_order_id=f.client_order_id, qty=str(f.qty), price=str(f.price), fee=str(f.fee)))

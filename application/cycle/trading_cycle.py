@@ -46,6 +46,7 @@ class CycleSettings:
     lookback_days: int = 260
     recall_k: int = 5
     max_candidates: int = 30
+    large_position_change_pct: float = 0.2
 
 
 @dataclass
@@ -200,7 +201,8 @@ class TradingCycle:
                                               scope=self.scope, shadow=shadow, book=book or Portfolio(Decimal(0)),
                                               snap=snap, fees=self._risk.fees)
         reasons = {o.limit.order.client_order_id: o for o in outcomes if o.limit and o.limit.order}
-        await sync_fills(uow, self._broker, res, as_of=as_of, cycle_id=cycle_id, scope=self.scope, reasons=reasons)
+        await sync_fills(uow, self._broker, res, as_of=as_of, cycle_id=cycle_id, scope=self.scope, reasons=reasons,
+                         equity=snap.account.equity, large_change_pct=self.settings.large_position_change_pct)
         account = await self._broker.account()
         trips: list[brk.Trip | None] = []
         for r in res.closed_returns:

@@ -18,8 +18,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from scipy import stats
-
 from domain.models.trading import Fill, Side
 from domain.ports.clock import MarketCalendar
 from domain.ports.discovery import ENSEMBLE, Suggestion
@@ -65,6 +63,8 @@ def welch_t_test(a: Sequence[float], b: Sequence[float]) -> WelchTest | None:
     qa, qb = va / len(a), vb / len(b)
     if qa + qb <= 0:
         return None
+    from scipy import stats  # imported here: it is slow to import and only this needs it
+
     t = (ma - mb) / math.sqrt(qa + qb)
     df = (qa + qb) ** 2 / (qa**2 / (len(a) - 1) + qb**2 / (len(b) - 1))
     return WelchTest(t, df, float(2.0 * stats.t.sf(abs(t), df)))

@@ -4,7 +4,7 @@ equity, watchlist) with its sector mix. Nothing dated after `as_of` is read."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -53,14 +53,15 @@ class MarketInputs:
         return value if math.isfinite(value) and value > 0 else None
 
 
-def universe_assets(assets: Sequence[Asset]) -> dict[str, Asset]:
-    """Tradable, active US equities, without the benchmark, VIX and sector ETFs."""
+def universe_assets(assets: Sequence[Asset], exclude: Collection[str] = ()) -> dict[str, Asset]:
+    """Tradable, active US equities, without the benchmark, VIX, sector ETFs and `exclude`."""
     return {a.symbol: a for a in assets if a.tradable and a.asset_class == "us_equity" and a.status == "active"
-            and a.symbol not in CONTEXT_SYMBOLS}
+            and a.symbol not in CONTEXT_SYMBOLS and a.symbol not in exclude}
 
 
 async def load_market_inputs(market: MarketData, fundamentals: Fundamentals, calendar: MarketCalendar,
-                             as_of: datetime, *, lookback: int, extra: Sequence[str] = ()) -> MarketInputs | str:
+                             as_of: datetime, *, lookback: int, extra: Sequence[str] = (),
+                             exclude: Collection[str] = ()) -> MarketInputs | str:
     """Assets, bars, quotes and fundamentals as of `as_of`, aligned into a snapshot.
 
     Args:
@@ -70,11 +71,12 @@ async def load_market_inputs(market: MarketData, fundamentals: Fundamentals, cal
         as_of: time of the run.
         lookback: daily bars per symbol.
         extra: symbols whose fundamentals are wanted too (held and watched ones).
+        exclude: symbols never in the universe (e.g. ETFs).
 
     Returns:
         The inputs, or the reason the run cannot score anything.
     """
-    assets = universe_assets(await market.assets())
+    assets = universe_assets(await market.assets(), exclude)
     if not assets:
         return "no tradable US equities in the asset list"
     symbols = sorted(assets)

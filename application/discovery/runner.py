@@ -11,6 +11,7 @@ run returns the stored outcome instead of running twice.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -72,13 +73,14 @@ class DiscoveryRunner:
                  embedder: Embedder, gateway: LLMGateway, conditions: MarketConditionService,
                  calendar: MarketCalendar, settings: DiscoverySettings, scope: str, *, watchlist: WatchlistManager,
                  record_assets: bool = True, recall_k: int = 5, recall_limit: int = 100,
-                 per_picker: int | None = None) -> None:
+                 per_picker: int | None = None, exclude: Collection[str] = ()) -> None:
         """Create the runner (see `DiscoveryService` for the arguments)."""
         self._uow_factory, self._market, self._fundamentals = uow_factory, market, fundamentals
         self._embedder, self._gateway, self._conditions = embedder, gateway, conditions
         self._calendar, self.settings, self.scope = calendar, settings, scope
         self._record_assets, self._recall_k, self._recall_limit = record_assets, recall_k, recall_limit
         self._per_picker = per_picker or settings.top_n
+        self._exclude = frozenset(exclude)
         self.watchlist = watchlist
         self._llm = LLMPicker(gateway, scope=scope)
         self.lock = asyncio.Lock()
@@ -95,7 +97,7 @@ class DiscoveryRunner:
                 return await self._stored(existing)
             held = [p.symbol for p in book.positions] + [e.symbol for e in book.watchlist]
             market = await load_market_inputs(self._market, self._fundamentals, self._calendar, as_of,
-                                              lookback=self._lookback, extra=held)
+                                              lookback=self._lookback, extra=held, exclude=self._exclude)
             if isinstance(market, str):
                 log.warning("discovery_skipped", reason=market, as_of=as_of.isoformat())
                 run = DiscoveryRun(run_id, self.scope, as_of, self.settings.pickers, 0, {"skipped": market})

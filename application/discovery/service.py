@@ -8,6 +8,7 @@ Runs are due every `interval_hours` from the open during NYSE sessions (`applica
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +37,7 @@ class DiscoveryService:
                  embedder: Embedder, gateway: LLMGateway, conditions: MarketConditionService,
                  calendar: MarketCalendar, settings: DiscoverySettings, scope: str, *, clock: Clock | None = None,
                  schedule: ScheduleConfig | None = None, record_assets: bool = True, recall_k: int = 5,
-                 recall_limit: int = 100, per_picker: int | None = None) -> None:
+                 recall_limit: int = 100, per_picker: int | None = None, exclude: Collection[str] = ()) -> None:
         """Create the service.
 
         Args:
@@ -55,6 +56,7 @@ class DiscoveryService:
             recall_k: similar past trades recalled per symbol.
             recall_limit: the most symbols trades are recalled for per run.
             per_picker: suggestions stored per picker and for the ensemble (default `settings.top_n`).
+            exclude: symbols never discovered (e.g. ETFs); the benchmark, VIX and sector ETFs never are.
         """
         self.settings, self.scope, self._clock, self._uow_factory = settings, scope, clock, uow_factory
         self._calendar = calendar
@@ -62,7 +64,8 @@ class DiscoveryService:
         self.watchlist = WatchlistManager(settings, scope=scope)
         self.runner = DiscoveryRunner(uow_factory, market, fundamentals, embedder, gateway, conditions, calendar,
                                       settings, scope, watchlist=self.watchlist, record_assets=record_assets,
-                                      recall_k=recall_k, recall_limit=recall_limit, per_picker=per_picker)
+                                      recall_k=recall_k, recall_limit=recall_limit, per_picker=per_picker,
+                                      exclude=exclude)
         self.forward_returns = ForwardReturnUpdater(uow_factory, market, calendar, scope=scope)
         self.ab = ABTracker(uow_factory, market, calendar, scope=scope)
 

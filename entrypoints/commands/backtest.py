@@ -14,8 +14,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from adapters.inmemory.fundamentals import CsvFundamentals
 from adapters.reports.backtest_report import write_report
+from domain.errors import DataError
 from entrypoints.bootstrap import fail, run, start
+from entrypoints.commands.discover import add_picker_performance_html, picker_performance_table
 from entrypoints.wiring import build_backtest
 
 err = Console(stderr=True)
@@ -85,6 +88,10 @@ def backtest(
     llm: str = typer.Option("offline", help="'offline' or 'settings' (use the configured models)"),
     report: Path | None = typer.Option(None, help="report directory (default .quorum/reports/<run id>)"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of the table"),
+    discovery: str = typer.Option("off", "--discovery", help="on: discover the watchlist inside the simulation "
+                                  "(at each session's open) and report picker performance"),
+    fundamentals: Path | None = typer.Option(None, "--fundamentals", help="sector/market-cap CSV for discovery "
+                                             "(default: the synthetic market's; none for --data)"),
 ) -> None:
     """Run the full trading cycle daily over past sessions and write a report."""
     first, last = _period(months, _parse_day(start_day, "--start"), _parse_day(end_day, "--end"))
@@ -93,6 +100,15 @@ def backtest(
             fail(f"--data {d} is not a directory")
     if llm not in ("offline", "settings"):
         fail(f"--llm must be 'offline' or 'settings', got {llm!r}")
+    if discovery not in ("on", "off"):
+        fail(f"--discovery must be 'on' or 'off', got {discovery!r}")
+    try:
+        funds = CsvFundamentals(fundamentals) if fundamentals is not None else None
+    except DataError as exc:
+        fail(f"--fundamentals: {exc}")
+    if discovery == "on" and funds is None and data:
+        err.print("[yellow]warning:[/] --discovery on with --data but no --fundamentals: market caps are unknown, "
+                  "so the metric picker's market-cap filter rejects every symbol")
     overrides: dict[str, Any] = {"env": "backtest"}
     settings, container = start("backtest", **overrides)
     if llm == "offline":
@@ -108,16 +124,20 @@ def backtest(
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     scope = f"backtest:{run_id}"
     out_dir = report or settings.data_dir / "reports" / run_id
-    summary = run(_run(settings, container, run_id, scope, first, last, start_cash, symbols, seed, data, out_dir))
+    summary = run(_run(settings, container, run_id, scope, first, last, start_cash, symbols, seed, data, out_dir,
+                       discovery == "on", funds))
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
         Console().print(_table(summary))
+        if "picker_performance" in summary:
+            Console().print(picker_performance_table(summary["picker_performance"]))
         typer.echo(f"report: {out_dir.resolve()}")
 
 
 async def _run(settings: Any, container: Any, run_id: str, scope: str, first: date, last: date, cash: Decimal,
-               n: int, seed: int, data: list[Path], out_dir: Path) -> dict[str, Any]:
+               n: int, seed: int, data: list[Path], out_dir: Path, discovery: bool = False,
+               fundamentals: Any = None) -> dict[str, Any]:
     err.print(f"[bold]Quorum backtest[/] {run_id}: {first} → {last}, cash ${cash}")
     embedder = container.embedder()
     err.print(f"embedding model: {embedder.model_name}")
@@ -131,12 +151,15 @@ async def _run(settings: Any, container: Any, run_id: str, scope: str, first: da
             bar.update(task, completed=i, total=total, day=day.isoformat(), equity=str(equity))
 
         app = await build_backtest(settings, uow_factory=uow_factory, embedder=embedder, scope=scope, start=first,
-                                   end=last, cash=cash, n_symbols=n, seed=seed, data_dirs=data, progress=progress)
+                                   end=last, cash=cash, n_symbols=n, seed=seed, data_dirs=data, progress=progress,
+                                   discovery=discovery, fundamentals=fundamentals)
         err.print(f"market: {app.data_description}; trading {len(app.symbols)} symbols")
         result = await app.runner.run(run_id=run_id, start=first, end=last, cash=cash, symbols=app.symbols)
     result.extra["data"] = app.data_description
     result.extra["embedding_model"] = embedder.model_name
     summary = write_report(result, out_dir, settings.model_dump(mode="json"))
+    if "picker_performance" in summary:
+        add_picker_performance_html(out_dir / "report.html", summary["picker_performance"])
     async with uow_factory() as uow:
         await uow.state.save(scope, "backtest_run", summary, at=datetime.now(UTC))
         await uow.commit()

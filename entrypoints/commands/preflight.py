@@ -23,6 +23,7 @@ from entrypoints.preflight_checks import PreflightChecks
 from entrypoints.settings import load_settings
 
 DEFAULT_TIMEOUT_S = 60.0
+SETTINGS_HINT = "fix each setting named here (environment variable or .env file)"
 
 
 def _one_line(text: str) -> str:
@@ -60,7 +61,7 @@ def _results(timeout: float) -> list[CheckResult]:
     try:
         settings = load_settings()
     except ConfigurationError as exc:
-        return [CheckResult("settings", False, str(exc), "fix each setting named above in the environment or .env")]
+        return [CheckResult("settings", False, str(exc), SETTINGS_HINT)]
     register_secrets(settings)
     configure_logging(settings.log_level if settings.log_level == "DEBUG" else "ERROR")
     checks = PreflightChecks(settings, build_container(settings, "live")).checks()

@@ -25,7 +25,7 @@ from application.schedule import JobKind
 from domain.events import Event
 from domain.ports.queue import CycleJob, CycleQueue
 from entrypoints.bootstrap import run, start
-from entrypoints.commands.worker import build_worker_deps
+from entrypoints.commands.worker import build_worker_deps, discovery_service
 from entrypoints.container import Container
 from entrypoints.live import LiveApp, build_live_app
 from entrypoints.settings import Settings
@@ -134,18 +134,19 @@ class InProcessJobs:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-def build_app(settings: Settings, container: Container, live: LiveApp, queue: CycleQueue) -> Any:
+def build_app(settings: Settings, container: Container, live: LiveApp, queue: CycleQueue, discovery: Any) -> Any:
     """The Litestar API app on the live system."""
     from entrypoints.api.app import create_app
     from entrypoints.api.wiring import build_api_services
 
-    return create_app(build_api_services(settings, container, live, queue))
+    return create_app(build_api_services(settings, container, live, queue, discovery=discovery))
 
 
 async def _serve(settings: Settings, container: Container, host: str, port: int, tick: float) -> None:
     import uvicorn
 
     live = await build_live_app(settings, container)
+    discovery = discovery_service(settings, container, live)
     in_process: InProcessJobs | None = None
     queue: CycleQueue
     background: list[asyncio.Task[None]] = []
@@ -153,13 +154,13 @@ async def _serve(settings: Settings, container: Container, host: str, port: int,
         queue = await ArqCycleQueue.connect(settings.redis_url)
         log.info("serve_mode", mode="api only: cycles go to Redis, run `quorum worker` for them and the schedule")
     else:
-        in_process = InProcessJobs(build_worker_deps(settings, container, live))
+        in_process = InProcessJobs(build_worker_deps(settings, container, live, discovery))
         in_process.start()
         queue = in_process.queue
         background.append(asyncio.create_task(in_process.scheduler_loop(tick), name="scheduler"))
         log.info("serve_mode", mode="all in one: API, scheduler and jobs in this process",
                  cycle_minutes=settings.schedule.cycle_minutes)
-    server = uvicorn.Server(uvicorn.Config(build_app(settings, container, live, queue), host=host, port=port,
+    server = uvicorn.Server(uvicorn.Config(build_app(settings, container, live, queue, discovery), host=host, port=port,
                                            log_config=None, lifespan="on"))
     try:
         await server.serve()

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import structlog
 import typer
+from arq.constants import default_queue_name
 
 from adapters.postgres.backup import backup_database
 from adapters.queue import WorkerDeps, redis_settings, worker_settings
@@ -26,6 +28,7 @@ from entrypoints.live import LiveApp, build_live_app
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
+HEALTH_INTERVAL_S = 30
 NO_REDIS = ("quorum worker needs Redis: set REDIS_URL (or QUORUM_REDIS_URL), e.g. REDIS_URL=redis://localhost:6379/0. "
             "On one machine without Redis, `quorum serve` runs the API, the scheduler and the jobs in one process.")
 
@@ -49,11 +52,15 @@ def make_backup(settings: Settings, container: Container) -> Callable[[datetime]
 
 
 def discovery_service(settings: Settings, container: Container, live: LiveApp) -> Discovery | None:
-    """The discovery use case for the scheduled discovery and forward-return jobs.
+    """The discovery use case for the scheduled discovery and forward-return jobs (and the API in `serve`).
 
-    None until discovery is wired: those jobs then log "discovery not configured" and succeed.
+    None when discovery is not part of this build: those jobs then log "discovery not configured".
     """
-    return None
+    try:
+        from entrypoints.live import build_discovery
+    except ImportError:
+        return None
+    return build_discovery(settings, container, live.market, live.calendar, clock=live.clock)
 
 
 def alert_notifier(settings: Settings, container: Container, live: LiveApp,
@@ -74,7 +81,8 @@ def alert_notifier(settings: Settings, container: Container, live: LiveApp,
     return notify
 
 
-def build_worker_deps(settings: Settings, container: Container, live: LiveApp) -> WorkerDeps:
+def build_worker_deps(settings: Settings, container: Container, live: LiveApp,
+                      discovery: Discovery | None) -> WorkerDeps:
     """Everything the job functions need, on the live system."""
     return WorkerDeps(
         runner=live,
@@ -83,12 +91,25 @@ def build_worker_deps(settings: Settings, container: Container, live: LiveApp) -
         clock=live.clock,
         scope=live.scope,
         conditions=live.conditions,
-        discovery=discovery_service(settings, container, live),
+        discovery=discovery,
         backup=make_backup(settings, container),
         schedule=schedule_config(settings),
         policy=JobPolicy(),
         on_failure=alert_notifier(settings, container, live),
     )
+
+
+def health_key() -> str:
+    """The Redis key this worker (this host or container) refreshes while it runs."""
+    return f"{default_queue_name}:health-check:{socket.gethostname()}"
+
+
+async def _check(redis_url: str) -> int:
+    from arq.worker import async_check_health
+
+    rs = redis_settings(redis_url)
+    rs.conn_retries = 0
+    return await async_check_health(rs, health_check_key=health_key())
 
 
 async def _run_worker(settings: Settings, container: Container, redis_url: str, *, burst: bool,
@@ -103,8 +124,9 @@ async def _run_worker(settings: Settings, container: Container, redis_url: str, 
     except Exception as exc:  # noqa: BLE001 - any connection failure gets the same clear message
         fail(f"cannot reach Redis at REDIS_URL ({type(exc).__name__}): is it running? {NO_REDIS}", 1)
     live = await build_live_app(settings, container)
-    deps = build_worker_deps(settings, container, live)
-    worker = Worker(**worker_settings(deps, redis_pool=pool, burst=burst, max_jobs=max_jobs))
+    deps = build_worker_deps(settings, container, live, discovery_service(settings, container, live))
+    worker = Worker(**worker_settings(deps, redis_pool=pool, burst=burst, max_jobs=max_jobs,
+                                      health_check_key=health_key(), health_check_interval=HEALTH_INTERVAL_S))
     log.info("worker_started", burst=burst, max_jobs=max_jobs, cycle_minutes=deps.schedule.cycle_minutes)
     try:
         with contextlib.suppress(asyncio.CancelledError):
@@ -117,10 +139,14 @@ async def _run_worker(settings: Settings, container: Container, redis_url: str, 
 def worker(
     burst: bool = typer.Option(False, "--burst", help="exit once the queue is empty (for tests and one-off runs)"),
     max_jobs: int = typer.Option(10, "--max-jobs", min=1, help="jobs run at once (cycles still one at a time)"),
+    check: bool = typer.Option(False, "--check", help="health check: exit 0 if this host's worker reported in the "
+                               f"last {HEALTH_INTERVAL_S} s, 1 otherwise (for container health checks)"),
 ) -> None:
     """Run the arq worker: queued cycles, scheduled cycles, discovery, forward returns, market conditions,
     the daily summary and the nightly backup. Needs REDIS_URL; start more workers to scale out."""
     settings, container = start()
     if not settings.redis_url:
         fail(NO_REDIS)
+    if check:
+        raise typer.Exit(run(_check(settings.redis_url)))
     run(_run_worker(settings, container, settings.redis_url, burst=burst, max_jobs=max_jobs))

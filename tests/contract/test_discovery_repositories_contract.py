@@ -124,7 +124,8 @@ async def test_suggestions_round_trip_and_filter(uow_factory: UnitOfWorkFactory,
         assert stored[0].entry_price == Decimal("101.2345") and stored[0].forward_returns == {}
         listed = await uow.suggestions.list(scope)
         assert [(s.run_id, s.picker, s.symbol) for s in listed] == [
-            ("r2", "ensemble", "NVDA"), ("r1", "ensemble", "AAPL"), ("r1", "ensemble", "MSFT"), ("r1", "metric", "MSFT")]
+            ("r2", "ensemble", "NVDA"), ("r1", "ensemble", "AAPL"), ("r1", "ensemble", "MSFT"),
+            ("r1", "metric", "MSFT")]
         assert [s.symbol for s in await uow.suggestions.list(scope, picker="metric")] == ["MSFT"]
         assert [s.symbol for s in await uow.suggestions.list(scope, run_id="r2")] == ["NVDA"]
         assert [s.symbol for s in await uow.suggestions.list(scope, since=T0 + HOUR)] == ["NVDA"]

@@ -33,7 +33,7 @@ ALPACA_SECRET = "alpaca-e2e-secret-NEVER-PRINTED-77aa"
 WRONG_SECRET = "alpaca-e2e-WRONG-secret-NEVER-PRINTED-88bb"
 OPENAI_KEY = "sk-test-SECRET-e2e-NEVER-PRINTED-0f1e2d3c"
 REDIS_PASSWORD = "redis-e2e-pw-NEVER-PRINTED-55"
-SECRETS = (DB_PASSWORD, ALPACA_SECRET, WRONG_SECRET, OPENAI_KEY, REDIS_PASSWORD)
+SECRETS = (DB_PASSWORD, ALPACA_KEY, ALPACA_SECRET, WRONG_SECRET, OPENAI_KEY, REDIS_PASSWORD)
 ORDER = ["settings", "database", "migrations", "vector_extension", "embeddings", "broker",
          "llm:signal", "llm:risk", "llm:validator", "llm:picker", "redis", "calendar"]
 ACCOUNT = {"id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415", "account_number": "PA3K1QJ8Z2W4", "status": "ACTIVE",
@@ -178,7 +178,7 @@ def test_invalid_settings_are_one_failed_check(workdir: Path) -> None:
     doc = json.loads(result.stdout)
     assert doc["ok"] is False and [c["name"] for c in doc["checks"]] == ["settings"]
     assert "QUORUM_BROKER__PROVIDER" in doc["checks"][0]["detail"]
-    assert doc["checks"][0]["hint"] == "fix each setting named above in the environment or .env"
+    assert doc["checks"][0]["hint"] == "fix each setting named here (environment variable or .env file)"
 
 
 async def test_redis_check_pings_the_local_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

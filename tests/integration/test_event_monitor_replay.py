@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -172,7 +173,7 @@ def test_the_cooldown_holds_and_is_what_keeps_triggers_apart(market: ReplayMarke
     for t in fired:
         by_symbol.setdefault(t.symbol, []).append(t.at)
     for times in by_symbol.values():
-        assert all(b - a >= WINDOW for a, b in zip(times, times[1:], strict=False))
+        assert all(b - a >= WINDOW for a, b in itertools.pairwise(times))
     day = date(2022, 10, 27)  # META -24.5% on earnings: the move lasts all morning
     clock = SimClock(CAL.session_open(day))
     without = asyncio.run(replay(monitor(market, clock, RecordingTrigger(), ["META"], [],

@@ -96,17 +96,21 @@ def captured(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
     """structlog into a StringIO, every stdlib logger at DEBUG into caplog, and the process's stdout/stderr."""
     stream = io.StringIO()
     levels = {name: logging.getLogger(name).level for name in DEBUG_LOGGERS}
+    old_structlog = structlog.get_config()
+    root = logging.getLogger()
+    old_handlers, old_level = root.handlers[:], root.level
     configure_logging("DEBUG", stream=stream)
     for name in DEBUG_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG)
-    root = logging.getLogger()
     root.addHandler(caplog.handler)
-    caplog.set_level(logging.DEBUG)
-    yield Captured(stream, caplog, capfd)
-    root.removeHandler(caplog.handler)
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-    configure_logging("INFO")
+    try:
+        yield Captured(stream, caplog, capfd)
+    finally:
+        structlog.configure(**old_structlog)
+        root.handlers[:] = old_handlers
+        root.setLevel(old_level)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def test_settings_reprs_and_dumps_hide_every_key_and_password(env: pytest.MonkeyPatch) -> None:

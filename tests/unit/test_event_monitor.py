@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -151,7 +152,7 @@ async def test_the_cooldown_holds_for_fifteen_minutes_then_a_lasting_move_fires_
     fired = await h.minutes(50)
     times = [t.at for t in fired]
     assert times[0] == OPEN + 6 * M
-    assert all(b - a == timedelta(minutes=15) for a, b in zip(times, times[1:], strict=False)) and len(times) == 3
+    assert all(b - a == timedelta(minutes=15) for a, b in itertools.pairwise(times)) and len(times) == 3
 
 
 async def test_a_failing_trigger_is_retried_with_back_off_and_then_succeeds() -> None:
@@ -221,5 +222,5 @@ async def test_run_polls_only_while_the_market_is_open_and_survives_errors() -> 
     h.monitor._sleep = sleep  # type: ignore[attr-defined]
     await asyncio.wait_for(h.monitor.run(stop), timeout=30)
     assert polled[0] == OPEN and polled[-1] == CAL.session_close(DAY) - M
-    assert len(polled) == 390 and all(b - a == M for a, b in zip(polled, polled[1:], strict=False))
-    assert [c[2] for c in h.trigger.calls][0] == OPEN + 11 * M
+    assert len(polled) == 390 and all(b - a == M for a, b in itertools.pairwise(polled))
+    assert next(c[2] for c in h.trigger.calls) == OPEN + 11 * M

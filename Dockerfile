@@ -1,0 +1,52 @@
+# syntax=docker/dockerfile:1
+# One image for every Quorum program; the command picks it:
+#   quorum serve --host 0.0.0.0   the HTTP API (and, without REDIS_URL, the scheduler and jobs too)
+#   quorum worker                 arq worker: cycles, discovery, forward returns, summaries, backups
+#   quorum monitor                event monitor (price moves -> event cycles)
+#   quorum db upgrade | preflight | backtest ...   one-off commands (`docker compose run --rm api db upgrade`)
+# The chat UI will be one more command of this image.
+FROM python:3.11-slim
+
+# torch comes from the CPU wheel index (no CUDA: ~200 MB instead of several GB).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    TOKENIZERS_PARALLELISM=false \
+    LITELLM_LOCAL_MODEL_COST_MAP=True \
+    QUORUM_SCHEDULE__BACKUP_DIR=/backups
+
+RUN groupadd --system --gid 10001 quorum \
+    && useradd --system --uid 10001 --gid quorum --home-dir /app --shell /usr/sbin/nologin quorum
+
+WORKDIR /app
+
+# Dependencies first (cached until pyproject.toml changes): install the project's requirements from an
+# empty skeleton of its packages, then drop the skeleton.
+COPY pyproject.toml README.md ./
+RUN mkdir -p domain application adapters entrypoints migrations \
+    && for p in domain application adapters entrypoints migrations; do touch "$p/__init__.py"; done \
+    && pip install --extra-index-url "${TORCH_INDEX_URL}" "torch==2.13.0" ".[ml]" \
+    && pip uninstall -y quorum \
+    && rm -rf domain application adapters entrypoints migrations build ./*.egg-info
+
+COPY domain ./domain
+COPY application ./application
+COPY adapters ./adapters
+COPY entrypoints ./entrypoints
+COPY migrations ./migrations
+# Editable install: the `quorum` script, with the migrations read from /app/migrations.
+RUN pip install --no-deps -e . \
+    && mkdir -p /app/.quorum /backups \
+    && chown -R quorum:quorum /app/.quorum /backups
+
+USER quorum
+EXPOSE 8000
+VOLUME ["/backups"]
+
+ENTRYPOINT ["quorum"]
+CMD ["serve", "--host", "0.0.0.0"]
