@@ -92,7 +92,7 @@ def _serve(kind: str, conn: Connection) -> None:
     from entrypoints.logging_setup import configure_logging
 
     configure_logging("WARNING")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # proto TCP: asyncio sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from entrypoints.commands import backtest, breaker, db, memory, monitor
+from entrypoints.commands import backtest, breaker, db, memory, monitor, preflight
 
-app = typer.Typer(help="Quorum: an LLM-driven trading agent held inside hard risk limits.", no_args_is_help=True)
+app = typer.Typer(help="Quorum: an LLM-driven trading agent held inside hard risk limits.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
 app.add_typer(db.app, name="db")
 app.add_typer(memory.app, name="memory")
 app.command("backtest")(backtest.backtest)
 app.add_typer(breaker.app, name="breaker")
 app.command("monitor")(monitor.monitor)
+app.command("preflight")(preflight.preflight)
 
 if __name__ == "__main__":
     app()

@@ -10,7 +10,8 @@ from typing import Any
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"(api[_-]?key|secret|password|token|authorization)", re.I)
+_SECRET_KEYS = re.compile(r"(^|_)(api[_-]?key|secret|secret[_-]key|password|token|authorization|webhook[_-]?url)$",
+                          re.I)
 _registered_secrets: set[str] = set()
 
 

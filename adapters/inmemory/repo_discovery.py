@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -123,7 +124,8 @@ class InMemorySuggestionRepository(SuggestionRepository):
     def __init__(self, journal: Journal | None = None) -> None:
         self._journal = journal or Journal()
         self._runs: dict[str, DiscoveryRun] = {}
-        self._rows: dict[int, Suggestion] = {}
+        self._rows: dict[int, Suggestion] = {}  # stored with empty details: those are kept as JSON text
+        self._details: dict[int, str] = {}
         self._ids = itertools.count(1)
 
     async def add_run(self, run: DiscoveryRun) -> None:
@@ -155,7 +157,8 @@ class InMemorySuggestionRepository(SuggestionRepository):
         out = []
         for s in prepared:
             sid = next(self._ids)
-            self._rows[sid] = replace(s, id=sid)
+            self._rows[sid] = replace(s, id=sid, details={})
+            self._details[sid] = json.dumps(s.details)
             self._journal.record(lambda sid=sid: _restore(self._rows, sid, _MISSING))  # type: ignore[misc]
             out.append(self._copy(self._rows[sid]))
         return out
@@ -175,9 +178,8 @@ class InMemorySuggestionRepository(SuggestionRepository):
                        entry_price=decimal_or_none(s.entry_price, PRICE_SCALE, what="entry price"),
                        forward_returns=dict(s.forward_returns), universe_returns=dict(s.universe_returns), id=None)
 
-    @staticmethod
-    def _copy(s: Suggestion) -> Suggestion:
-        return replace(s, details=copy.deepcopy(s.details), forward_returns=dict(s.forward_returns),
+    def _copy(self, s: Suggestion) -> Suggestion:
+        return replace(s, details=json.loads(self._details[s.id or 0]), forward_returns=dict(s.forward_returns),
                        universe_returns=dict(s.universe_returns))
 
     async def pending_forward_returns(

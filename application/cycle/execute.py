@@ -43,7 +43,7 @@ def _fill_key(f: Fill) -> str:
     return f"{f.client_order_id}|{f.at.isoformat()}|{f.qty}|{f.price}"
 
 
-def _event(t: EventType, at: datetime, msg: str, *, cycle_id: str, scope: str, symbol: str | None = None,
+def _event(t: EventType, at: datetime, msg: str, *, cycle_id: str | None, scope: str, symbol: str | None = None,
            severity: Severity = Severity.INFO, **payload: Any) -> Event:
     return Event(t, at, msg, severity, cycle_id, symbol, payload, scope)
 
@@ -107,7 +107,8 @@ async def submit_orders(uow: UnitOfWork, broker: Broker, outcomes: list[Proposal
     return res, book
 
 
-async def sync_fills(uow: UnitOfWork, broker: Broker, res: ExecutionResult, *, as_of: datetime, cycle_id: str,
+async def sync_fills(uow: UnitOfWork, broker: Broker, res: ExecutionResult, *, as_of: datetime,
+                     cycle_id: str | None,
                      scope: str, reasons: dict[str, ProposalOutcome], equity: Decimal,
                      large_change_pct: float) -> None:
     """Record new broker fills, store trade memories, attach outcomes to the entries they close."""

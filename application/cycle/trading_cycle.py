@@ -16,6 +16,7 @@ import structlog
 from application.agents import Agents
 from application.cycle.decide import DecisionInputs, ProposalOutcome, apply_limits, decide
 from application.cycle.execute import OPEN_TRADES_DOC, submit_orders, sync_fills
+from application.cycle.reconcile import reconcile, store_positions
 from application.cycle.snapshot import AssetCache, take_snapshot
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
@@ -172,6 +173,9 @@ class TradingCycle:
         shadow = brk.in_shadow_mode(state)
         book_doc = await uow.state.load(self.scope, SHADOW_DOC)
         book = portfolio_from_dict(book_doc) if (shadow and book_doc) else None
+        pre = await self._broker.account()
+        await reconcile(uow, self._broker, scope=self.scope, as_of=as_of, cycle_id=cycle_id, equity=pre.equity,
+                        large_change_pct=self.settings.large_position_change_pct)
         trades = await uow.state.load(self.scope, OPEN_TRADES_DOC) or {}
         stops = {s: Decimal(t["stop_price"]) for s, t in trades.items() if t.get("stop_price")}
         universe = [symbol] if symbol else await self._universe(uow, as_of)
@@ -204,6 +208,7 @@ class TradingCycle:
         await sync_fills(uow, self._broker, res, as_of=as_of, cycle_id=cycle_id, scope=self.scope, reasons=reasons,
                          equity=snap.account.equity, large_change_pct=self.settings.large_position_change_pct)
         account = await self._broker.account()
+        await store_positions(uow, self.scope, await self._broker.positions())
         trips: list[brk.Trip | None] = []
         for r in res.closed_returns:
             state, trip = brk.record_trade_result(state, return_pct=r, as_of=as_of, settings=self._risk.breaker)

@@ -74,12 +74,16 @@ class ForwardReturnUpdater:
         """
         self._uow_factory, self._market, self._calendar = uow_factory, market, calendar
         self._scope, self._horizons, self._max_age = scope, tuple(horizons), max_age
+        self._targets: dict[tuple[date, int], date] = {}
 
     def _target(self, start: date, horizon: int) -> date:
-        day = start
-        for _ in range(horizon):
-            day = self._calendar.next_session(day)
-        return day
+        key = (start, horizon)
+        if key not in self._targets:
+            day = start
+            for _ in range(horizon):
+                day = self._calendar.next_session(day)
+            self._targets[key] = day
+        return self._targets[key]
 
     async def update(self, as_of: datetime) -> ForwardReturnReport:
         """Fill every forward return whose horizon has closed by `as_of`, in one transaction."""

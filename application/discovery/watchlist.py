@@ -4,9 +4,10 @@ Rules (`plan_discovery_update` is the pure part):
 - manual symbols stay until a person removes them; discovery never evicts them, and they count
   towards `max_watchlist_size` (when they alone exceed it they are all kept and nothing is discovered);
 - a discovery run adds at most `top_n` new symbols, each scoring at least `min_score` in the ensemble;
-- a discovered symbol stays while the ensemble still scores it at least `min_score`; it is removed when
-  its score drops below, when the metric picker's hard filter rejects it, or when it is no longer in
-  the universe; when the list is full, the lowest-scoring discovered symbols make room for better ones;
+- a discovered symbol stays while the ensemble still scores it at least `min_score` less `keep_margin`
+  (0.05, so a symbol hovering at the threshold does not flap in and out every run); it is removed when
+  its score drops below that, when the metric picker's hard filter rejects it, or when it is no longer
+  in the universe; when the list is full, the lowest-scoring discovered symbols make room for better ones;
 - a symbol a person removed is not re-added by discovery for `manual_removal_block` (7 days);
 - every addition and removal is recorded in the change log with its reason and written to the event
   log as WATCHLIST_CHANGED.
@@ -61,20 +62,23 @@ def _added_reason(r: EnsembleResult) -> str:
     return f"discovered: ensemble score {r.score:.2f}, rank {r.rank} (agreed: {agreed})"
 
 
-def _drop_reason(r: EnsembleResult | None, min_score: float) -> str | None:
+def _drop_reason(r: EnsembleResult | None, min_score: float, margin: float = 0.0) -> str | None:
     if r is None:
         return "no longer in the tradable universe (not scored by this discovery run)"
     if HARD_REJECTION_NOTE in r.reasons:
         metric = next((line for line in r.reasons if line.startswith("metric: ")), "metric: hard filter")
         return f"rejected by the metric picker's hard filter ({metric.removeprefix('metric: ')})"
-    if r.score < min_score:
-        return f"ensemble score {r.score:.2f} fell below the minimum {min_score:.2f}"
+    if r.score < min_score - margin:
+        if margin <= 0:
+            return f"ensemble score {r.score:.2f} fell below the minimum {min_score:.2f}"
+        return (f"ensemble score {r.score:.2f} fell below {min_score - margin:.2f} (the minimum {min_score:.2f} "
+                f"less a {margin:.2f} margin against flapping)")
     return None
 
 
 def plan_discovery_update(current: Sequence[WatchlistEntry], ranked: Sequence[EnsembleResult], *,
                           settings: DiscoverySettings, as_of: datetime,
-                          blocked: frozenset[str] = frozenset()) -> WatchlistPlan:
+                          blocked: frozenset[str] = frozenset(), keep_margin: float = 0.05) -> WatchlistPlan:
     """The watchlist changes a discovery run makes (see the module docstring for the rules).
 
     Args:
@@ -83,6 +87,7 @@ def plan_discovery_update(current: Sequence[WatchlistEntry], ranked: Sequence[En
         settings: `max_watchlist_size`, `top_n` and `min_score`.
         as_of: time of the run (the `added_at` of new entries; kept entries keep theirs).
         blocked: symbols discovery must not add (recently removed by hand).
+        keep_margin: how far below `min_score` a discovered symbol already listed may score and stay.
 
     Returns:
         Additions, removals with reasons, and refreshed entries.
@@ -94,7 +99,7 @@ def plan_discovery_update(current: Sequence[WatchlistEntry], ranked: Sequence[En
     kept: list[tuple[EnsembleResult, WatchlistEntry | None]] = []
     for entry in discovered:
         result = by_symbol.get(entry.symbol)
-        reason = _drop_reason(result, settings.min_score)
+        reason = _drop_reason(result, settings.min_score, keep_margin)
         if reason is not None or result is None:
             plan.removed.append((entry, reason or "not scored"))
         else:
@@ -120,17 +125,19 @@ class WatchlistManager:
     """Applies discovery runs and manual edits to the watchlist of one scope, recording every change."""
 
     def __init__(self, settings: DiscoverySettings, *, scope: str,
-                 manual_removal_block: timedelta = timedelta(days=7)) -> None:
+                 manual_removal_block: timedelta = timedelta(days=7), keep_margin: float = 0.05) -> None:
         """Create the manager.
 
         Args:
             settings: size limits and thresholds.
             scope: the watchlist's scope.
             manual_removal_block: how long discovery leaves alone a symbol a person removed.
+            keep_margin: how far below `min_score` a listed discovered symbol may score and stay.
         """
         self.settings = settings
         self.scope = scope
         self._block = manual_removal_block
+        self._margin = keep_margin
 
     async def entries(self, uow: UnitOfWork) -> list[WatchlistEntry]:
         """The watchlist, by symbol."""
@@ -145,7 +152,8 @@ class WatchlistManager:
         for c in recent:  # newest first
             latest.setdefault(c.symbol, c)
         blocked = frozenset(s for s, c in latest.items() if c.change == "remove" and c.source == "manual")
-        plan = plan_discovery_update(current, ranked, settings=self.settings, as_of=as_of, blocked=blocked)
+        plan = plan_discovery_update(current, ranked, settings=self.settings, as_of=as_of, blocked=blocked,
+                                     keep_margin=self._margin)
         changes = []
         for entry, reason in plan.removed:
             await uow.watchlist.remove(self.scope, entry.symbol)

@@ -27,7 +27,7 @@ class Server:
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     """uvicorn on a free loopback port in a background thread (its own event loop owns the whole API)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # proto TCP: asyncio sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

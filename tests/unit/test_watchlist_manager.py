@@ -96,13 +96,27 @@ async def test_discovered_symbols_leave_with_the_reason_they_no_longer_qualify(d
     changes = await discover(db, m, ranked(("DDD", 0.55), ("AAA", 0.3), ("BBB", -1)), later)
     assert await symbols(db) == {"DDD": "discovered"}
     assert changes == {
-        "AAA": ("remove", "ensemble score 0.30 fell below the minimum 0.50"),
+        "AAA": ("remove", "ensemble score 0.30 fell below 0.45 (the minimum 0.50 less a 0.05 margin against flapping)"),
         "BBB": ("remove", "rejected by the metric picker's hard filter (avg volume 85.2K < 500.0K shares)"),
         "CCC": ("remove", "no longer in the tradable universe (not scored by this discovery run)"),
     }
     async with InMemoryUnitOfWork(db) as uow:
         ddd = await uow.watchlist.get(SCOPE, "DDD")
     assert ddd is not None and ddd.score == 0.55 and ddd.added_at == T0  # re-scored, still added at the first run
+
+
+async def test_a_listed_symbol_hovering_just_under_the_minimum_stays_instead_of_flapping(
+    db: InMemoryDatabase,
+) -> None:
+    m = manager(min_score=0.5)
+    await discover(db, m, ranked(("AAA", 0.52), ("BBB", 0.6)))
+    assert await discover(db, m, ranked(("BBB", 0.6), ("AAA", 0.46), ("NEW", 0.49)), T0 + timedelta(hours=4)) == {}
+    assert await symbols(db) == {"AAA": "discovered", "BBB": "discovered"}  # NEW is under the bar to enter
+    changes = await discover(db, m, ranked(("BBB", 0.6), ("AAA", 0.44)), T0 + timedelta(hours=8))
+    assert set(changes) == {"AAA"}
+    strict = WatchlistManager(DiscoverySettings(min_score=0.5), scope=SCOPE, keep_margin=0.0)
+    assert await discover(db, strict, ranked(("BBB", 0.49)), T0 + timedelta(hours=12)) == {
+        "BBB": ("remove", "ensemble score 0.49 fell below the minimum 0.50")}
 
 
 async def test_the_size_limit_counts_manual_symbols_and_never_evicts_them(db: InMemoryDatabase) -> None:
