@@ -2,8 +2,9 @@
 
 Two uvicorn servers run in child processes on 127.0.0.1: the Quorum API (in-memory container,
 simulated paper broker holding the positions of one cycle, a queue that accepts jobs without
-running them) and a one-route Litestar app. An httpx.AsyncClient pool (CONCURRENCY connections,
-keep-alive) sends N_REQUESTS per scenario after a warm-up, and we report req/s and p50/p99 latency:
+running them) and a one-route Litestar app. A minimal asyncio HTTP/1.1 client (CONCURRENCY keep-alive
+connections) sends N_REQUESTS per scenario after a warm-up, in ROUNDS interleaved rounds so background
+load hits every scenario alike, and we report req/s and p50/p99 latency:
 
 - hello_world: GET /hello on the bare app (the baseline: what Litestar, uvicorn and this client
   can do on this machine);
@@ -14,8 +15,8 @@ keep-alive) sends N_REQUESTS per scenario after a warm-up, and we report req/s a
   every request is answered from the cooldown (the event monitor's common case).
 
 Servers log at WARNING (one info line per queued cycle would otherwise be measured too). The
-client runs in this process; wrk is used for nothing (it is usually not installed), so the
-hello-world figure is also the ceiling of the client.
+client runs in this process (wrk is not assumed to be installed), so the hello-world figure is
+also the ceiling of client and machine: compare ratios, not absolute numbers across machines.
 """
 
 from __future__ import annotations
@@ -139,26 +140,40 @@ class Scenario:
 
 
 async def _drive(s: Scenario, *, n: int, offset: int) -> tuple[list[float], int, float]:
-    """Send `n` requests over CONCURRENCY keep-alive connections: (latencies, unexpected statuses, wall seconds)."""
-    import httpx
+    """Send `n` requests over CONCURRENCY keep-alive connections: (latencies, unexpected statuses, wall seconds).
 
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    A minimal HTTP/1.1 client on asyncio streams (one connection per worker, Content-Length bodies):
+    httpx.AsyncClient costs more CPU per request than the hello-world server and stalls at 16
+    connections on a busy 2-CPU machine, so it would measure itself.
+    """
+    host, port = s.url.removeprefix("http://").rsplit(":", 1)
+    head_lines = f"Host: {host}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in s.headers.items())
     latencies: list[float] = []
     errors = 0
     counter = itertools.count()
-    async with httpx.AsyncClient(base_url=s.url, limits=limits, timeout=60, headers=s.headers) as client:
 
-        async def worker() -> None:
-            nonlocal errors
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
             while (i := next(counter)) < n:
+                request = f"{s.method} {s.path(offset + i)} HTTP/1.1\r\n{head_lines}Content-Length: 0\r\n\r\n"
                 start = time.perf_counter()
-                response = await client.request(s.method, s.path(offset + i))
+                writer.write(request.encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.split(b"\r\n")
+                length = next((int(v) for k, _, v in (ln.partition(b":") for ln in lines[1:])
+                               if k.strip().lower() == b"content-length"), 0)
+                await reader.readexactly(length)
                 latencies.append(time.perf_counter() - start)
-                errors += response.status_code != s.expect
+                errors += int(lines[0].split()[1]) != s.expect
+        finally:
+            writer.close()
+            await writer.wait_closed()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return latencies, errors, time.perf_counter() - start
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return latencies, errors, time.perf_counter() - start
 
 
 def _measure(scenarios: list[Scenario]) -> dict[str, dict[str, Any]]:
@@ -217,7 +232,7 @@ def run() -> dict[str, Any]:
         ratios=ratios,
         targets=[Target("unexpected_status_responses", "<=", 0, errors)],
         details={"requests_per_scenario": N_REQUESTS, "warmup": WARMUP, "concurrency": CONCURRENCY,
-                 "client": "httpx.AsyncClient (keep-alive pool) in the benchmark process",
+                 "client": "minimal HTTP/1.1 keep-alive client on asyncio streams, in the benchmark process",
                  "server": "uvicorn, one worker per app, each in its own process, 127.0.0.1",
                  "quorum_config": "in-memory container, simulated paper broker after one cycle, accepting queue"},
         started=started,

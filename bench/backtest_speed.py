@@ -58,9 +58,11 @@ class Timings:
     """Seconds accumulated by the timing proxies and engine events of one run."""
 
     embed_s: float = 0.0
+    embed_cpu_s: float = 0.0
     embed_calls: int = 0
     embed_texts: int = 0
     persistence_s: float = 0.0
+    persistence_cpu_s: float = 0.0
     persistence_calls: Counter[str] = field(default_factory=Counter)
     sql_s: float = 0.0
     sql_statements: Counter[str] = field(default_factory=Counter)
@@ -83,11 +85,12 @@ class TimedEmbedder:
         return int(self._inner.dimension)
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             return self._inner.embed(texts)  # type: ignore[no-any-return]
         finally:
             self._t.embed_s += time.perf_counter() - t0
+            self._t.embed_cpu_s += time.process_time() - c0
             self._t.embed_calls += 1
             self._t.embed_texts += len(texts)
 
@@ -105,11 +108,12 @@ class _TimedRepository:
         t, label = self._t, f"{self._name}.{attr}"
 
         async def timed(*args: Any, **kwargs: Any) -> Any:
-            e0, t0 = t.embed_s, time.perf_counter()
+            e0, ec0, t0, c0 = t.embed_s, t.embed_cpu_s, time.perf_counter(), time.process_time()
             try:
                 return await value(*args, **kwargs)
             finally:
                 t.persistence_s += time.perf_counter() - t0 - (t.embed_s - e0)
+                t.persistence_cpu_s += time.process_time() - c0 - (t.embed_cpu_s - ec0)
                 t.persistence_calls[label] += 1
 
         return timed
@@ -123,11 +127,12 @@ class TimedUnitOfWork:
         self._repos: dict[str, _TimedRepository] = {}
 
     async def _timed(self, label: str, call: Any) -> Any:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             return await call
         finally:
             self._t.persistence_s += time.perf_counter() - t0
+            self._t.persistence_cpu_s += time.process_time() - c0
             self._t.persistence_calls[label] += 1
 
     async def __aenter__(self) -> TimedUnitOfWork:
@@ -247,7 +252,7 @@ async def backtest(mode: str, *, url: str | None = None, pgdata: Path | None = N
                                end=end, cash=cash, n_symbols=n_symbols, seed=seed, calendar=NyseCalendar())
     build_s = time.perf_counter() - t_build
     embedder.embed(["warm-up: the first call allocates buffers"])  # not part of any simulated day
-    timings.embed_s, timings.embed_calls, timings.embed_texts = 0.0, 0, 0
+    timings.embed_s, timings.embed_cpu_s, timings.embed_calls, timings.embed_texts = 0.0, 0.0, 0, 0
     load_before = os.getloadavg()
     server_cpu0 = _server_cpu_seconds(pgdata)
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -278,6 +283,9 @@ async def backtest(mode: str, *, url: str | None = None, pgdata: Path | None = N
         "rest_s": round(rest_s, 2),
         "shares": {"embedding": round(timings.embed_s / wall, 4), "database": round(db_s / wall, 4),
                    "rest": round(rest_s / wall, 4)},
+        "cpu_shares_this_process": {
+            "embedding": round(timings.embed_cpu_s / cpu, 4), "database": round(timings.persistence_cpu_s / cpu, 4),
+            "rest": round((cpu - timings.embed_cpu_s - timings.persistence_cpu_s) / cpu, 4)},
         "embed_calls": timings.embed_calls,
         "embedded_texts": timings.embed_texts,
         "embedded_texts_per_day": round(timings.embed_texts / days, 1),

@@ -17,7 +17,7 @@ from bench.common import Stopwatch, Target, trade_texts, write_result
 
 N_TEXTS = 2_000
 ROUNDS = 2
-CHUNK = 256  # a multiple of the batch size: both sides see the same batches
+CHUNK = 128  # a multiple of the batch size: both sides see the same batches
 TARGET_RATIO = 0.9
 
 

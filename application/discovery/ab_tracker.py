@@ -63,11 +63,11 @@ def welch_t_test(a: Sequence[float], b: Sequence[float]) -> WelchTest | None:
     qa, qb = va / len(a), vb / len(b)
     if qa + qb <= 0:
         return None
-    from scipy import stats  # imported here: it is slow to import and only this needs it
+    from scipy.special import stdtr  # Student's t CDF; imported here, where it is needed (scipy is slow to load)
 
     t = (ma - mb) / math.sqrt(qa + qb)
     df = (qa + qb) ** 2 / (qa**2 / (len(a) - 1) + qb**2 / (len(b) - 1))
-    return WelchTest(t, df, float(2.0 * stats.t.sf(abs(t), df)))
+    return WelchTest(t, df, float(2.0 * stdtr(df, -abs(t))))
 
 
 def closed_trades(fills: Sequence[Fill]) -> list[TradeReturn]:

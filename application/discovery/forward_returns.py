@@ -30,14 +30,14 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class ForwardReturnReport:
-    """What an update filled: horizon -> suggestions filled, and how many are still pending."""
+    """What an update did: horizon -> suggestions filled, and how many were due but had no bars yet."""
 
     filled: dict[int, int]
-    pending: int
+    missing: int
 
     def to_json(self) -> dict[str, object]:
         """JSON-safe view."""
-        return {"filled": {f"{h}d": n for h, n in sorted(self.filled.items())}, "pending": self.pending}
+        return {"filled": {f"{h}d": n for h, n in sorted(self.filled.items())}, "missing_bars": self.missing}
 
 
 def close_to_close(bars: BarSeries | None, start: date, end: date) -> float | None:
@@ -87,12 +87,13 @@ class ForwardReturnUpdater:
 
     async def update(self, as_of: datetime) -> ForwardReturnReport:
         """Fill every forward return whose horizon has closed by `as_of`, in one transaction."""
+        last_closed = self._calendar.previous_session(as_of)
         async with self._uow_factory() as uow:
-            pending = {h: await uow.suggestions.pending_forward_returns(self._scope, h, since=as_of - self._max_age,
-                                                                       until=as_of) for h in self._horizons}
+            pending = {h: await uow.suggestions.pending_forward_returns(
+                self._scope, h, since=as_of - self._max_age, until=self._due_before(last_closed, h, as_of))
+                for h in self._horizons}
             run_ids = {s.run_id for rows in pending.values() for s in rows}
             runs = {r: run for r in sorted(run_ids) if (run := await uow.suggestions.get_run(r)) is not None}
-        last_closed = self._calendar.previous_session(as_of)
         due: dict[int, list[tuple[Suggestion, date, date]]] = defaultdict(list)
         for h, rows in pending.items():
             for s in rows:
@@ -101,7 +102,7 @@ class ForwardReturnUpdater:
                 if end <= last_closed and self._calendar.session_close(end) <= as_of:
                     due[h].append((s, start, end))
         if not due:
-            return ForwardReturnReport({h: 0 for h in self._horizons}, sum(len(r) for r in pending.values()))
+            return ForwardReturnReport({h: 0 for h in self._horizons}, 0)
         first = min(start for items in due.values() for _, start, _ in items)
         lookback = len(self._calendar.sessions(first, last_closed)) + 1
         symbols = {s.symbol for items in due.values() for s, _, _ in items}
@@ -125,9 +126,17 @@ class ForwardReturnUpdater:
             async with self._uow_factory() as uow:
                 await uow.suggestions.set_forward_returns(updates)
                 await uow.commit()
-        still = sum(len(r) for r in pending.values()) - len(updates)
-        log.info("forward_returns_updated", as_of=as_of.isoformat(), filled=filled, pending=still)
-        return ForwardReturnReport(filled, still)
+        missing = sum(len(items) for items in due.values()) - len(updates)
+        log.info("forward_returns_updated", as_of=as_of.isoformat(), filled=filled, missing_bars=missing)
+        return ForwardReturnReport(filled, missing)
+
+    def _due_before(self, last_closed: date, horizon: int, as_of: datetime) -> datetime:
+        """Suggestions made before this time may have their `horizon` closed by `last_closed` (later ones cannot)."""
+        recent = self._calendar.sessions(last_closed - timedelta(days=2 * horizon + 10), last_closed)
+        if len(recent) <= horizon:
+            return as_of
+        start = recent[-1 - horizon]  # the latest start session whose horizon has closed
+        return min(as_of, self._calendar.session_close(self._calendar.next_session(start)))
 
     def _start(self, s: Suggestion, run: DiscoveryRun | None) -> date:
         day = None if run is None else run.stats.get("snapshot_day")

@@ -3,10 +3,11 @@
 How the figures are fed:
 - Trading figures (cycles, orders, fills, rejects by limit) and LLM figures (latency, cost,
   tokens, calls by provider) are read from the event log and the llm_calls table on each
-  scrape (`ApiMetrics.refresh`): every event and call of the last `overlap` (24 h) not counted
-  yet is added, so cycles run by another process (the arq worker) are counted too. Counters
-  start at the process start minus `overlap` and only go up; when several API replicas are
-  scraped, aggregate them with max(), not sum().
+  scrape (`ApiMetrics.refresh`): every event and call stamped within `overlap` (2 h) before the
+  previous scrape and not counted yet (events by id, calls by content) is added, so cycles run
+  by another process (the arq worker) are counted too, and a cycle that commits its events a
+  while after its `as_of` is not missed. Counters start at the process start minus `overlap`
+  and only go up; when several API replicas are scraped, aggregate them with max(), not sum().
 - The breaker state and the pause switch are gauges read from their state documents.
 - Job durations come from whoever runs jobs in this process (`observe_job`); HTTP request
   durations from `HttpMetricsMiddleware`.
@@ -38,6 +39,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _TYPES = (EventType.CYCLE_STARTED, EventType.CYCLE_SKIPPED, EventType.SYSTEM_ERROR, EventType.ORDER_SUBMITTED,
           EventType.ORDER_REJECTED, EventType.ORDER_FILLED, EventType.SHADOW_FILL, EventType.PROPOSAL_REJECTED)
 _PAGE = 500
+_MAX_CALLS = 128_000
 _LLM_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 _JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 _HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -59,7 +61,7 @@ class ApiMetrics:
     """
 
     def __init__(self, uow_factory: UnitOfWorkFactory, scope: str, clock: Clock, *,
-                 overlap: timedelta = timedelta(hours=24)) -> None:
+                 overlap: timedelta = timedelta(hours=2)) -> None:
         self._uow_factory, self._scope, self._clock, self._overlap = uow_factory, scope, clock, overlap
         self._lock = asyncio.Lock()
         self._last_refresh: datetime | None = None
@@ -113,7 +115,7 @@ class ApiMetrics:
             try:
                 async with self._uow_factory() as uow:
                     events = await self._events_since(uow, since)
-                    calls = [c for c in await uow.llm_calls.list(self._scope, limit=100_000) if c.at >= since]
+                    calls = await self._calls_since(uow, since)
                     breaker = await uow.state.load(self._scope, BREAKER_DOC)
                     control = await uow.state.load(self._scope, CONTROL_DOC)
             except Exception as exc:  # noqa: BLE001 - the scrape must still answer; the error is counted
@@ -140,6 +142,14 @@ class ApiMetrics:
             if len(batch) < _PAGE:
                 return out
             offset += _PAGE
+
+    async def _calls_since(self, uow: UnitOfWork, since: datetime) -> list[LLMCallRecord]:
+        limit = _PAGE
+        while True:
+            calls = await uow.llm_calls.list(self._scope, limit=limit)
+            if len(calls) < limit or calls[-1].at < since or limit >= _MAX_CALLS:
+                return [c for c in calls if c.at >= since]
+            limit *= 4
 
     def _count_events(self, events: Iterable[Event]) -> None:
         started: dict[str, str] = {}

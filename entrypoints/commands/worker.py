@@ -122,7 +122,7 @@ async def _run_worker(settings: Settings, container: Container, redis_url: str, 
     try:
         pool = await create_pool(rs)
     except Exception as exc:  # noqa: BLE001 - any connection failure gets the same clear message
-        fail(f"cannot reach Redis at REDIS_URL ({type(exc).__name__}): is it running? {NO_REDIS}", 1)
+        fail(f"cannot reach Redis at {rs.host}:{rs.port} (REDIS_URL): {type(exc).__name__}; is it running?", 1)
     live = await build_live_app(settings, container)
     deps = build_worker_deps(settings, container, live, discovery_service(settings, container, live))
     worker = Worker(**worker_settings(deps, redis_pool=pool, burst=burst, max_jobs=max_jobs,
