@@ -229,7 +229,7 @@ async def test_forward_returns_and_performance_follow_the_runs(env: Env, market:
 async def test_a_backtest_with_discovery_trades_the_watchlist_and_reports_picker_performance(tmp_path: Path) -> None:
     settings = load_settings(env="test")
     container = build_container(settings, "test")
-    start, end, scope = date(2024, 3, 1), date(2024, 4, 30), "backtest:discovery"
+    start, end, scope = date(2024, 3, 1), date(2024, 4, 10), "backtest:discovery"
     app = await build_backtest(settings, uow_factory=container.uow_factory(), embedder=container.embedder(),
                                scope=scope, start=start, end=end, cash=Decimal(650), n_symbols=30, seed=3,
                                calendar=CAL, discovery=True)
