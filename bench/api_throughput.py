@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing as mp
+import os
 import socket
 import string
 import time
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from bench.common import Target, percentiles_ms, write_result
@@ -136,6 +138,7 @@ class Scenario:
     method: str
     path: Callable[[int], str]
     expect: int
+    pid: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -176,38 +179,62 @@ async def _drive(s: Scenario, *, n: int, offset: int) -> tuple[list[float], int,
     return latencies, errors, time.perf_counter() - start
 
 
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _measure(scenarios: list[Scenario]) -> dict[str, dict[str, Any]]:
-    """Warm up each scenario, then run ROUNDS interleaved rounds (rotating the order) so load hits all alike."""
+    """Warm up each scenario, then run ROUNDS interleaved rounds (rotating the order) so load hits all alike.
+
+    Besides latency and throughput, the server process's CPU time per request: unlike wall-clock
+    figures it hardly depends on what else the machine is doing.
+    """
     for s in scenarios:
         asyncio.run(_drive(s, n=WARMUP, offset=100_000))
     per_round = N_REQUESTS // ROUNDS
-    acc = {s.name: ([], 0, 0.0) for s in scenarios}
+    lat: dict[str, list[float]] = {s.name: [] for s in scenarios}
+    errors = dict.fromkeys(lat, 0)
+    wall = dict.fromkeys(lat, 0.0)
+    cpu: dict[str, float | None] = dict.fromkeys(lat, 0.0)
     for r in range(ROUNDS):
         for s in scenarios[r % len(scenarios):] + scenarios[:r % len(scenarios)]:
-            lat, err, wall = asyncio.run(_drive(s, n=per_round, offset=r * per_round))
-            old = acc[s.name]
-            acc[s.name] = (old[0] + lat, old[1] + err, old[2] + wall)
-    return {name: {"requests": len(lat), "errors": err, "seconds": wall, "rps": len(lat) / wall,
-                   "latency_ms": percentiles_ms(lat)} for name, (lat, err, wall) in acc.items()}
+            cpu0 = _cpu_seconds(s.pid)
+            latencies, err, seconds = asyncio.run(_drive(s, n=per_round, offset=r * per_round))
+            cpu1, used = _cpu_seconds(s.pid), cpu[s.name]
+            cpu[s.name] = None if used is None or cpu0 is None or cpu1 is None else used + cpu1 - cpu0
+            lat[s.name] += latencies
+            errors[s.name] += err
+            wall[s.name] += seconds
+    return {name: {"requests": len(lat[name]), "errors": errors[name], "seconds": wall[name],
+                   "rps": len(lat[name]) / wall[name], "latency_ms": percentiles_ms(lat[name]),
+                   "server_cpu_us_per_request": None if cpu[name] is None else cpu[name] / len(lat[name]) * 1e6}
+            for name in lat}
 
 
 def _summary(name: str, r: dict[str, Any]) -> str:
     lat = r["latency_ms"]
-    return f"[api_throughput] {name:<26} {r['rps']:8.0f} req/s  p50 {lat['p50']:6.2f} ms  p99 {lat['p99']:6.2f} ms"
+    cpu = r["server_cpu_us_per_request"]
+    line = f"[api_throughput] {name:<24} {r['rps']:6.0f} req/s  p50 {lat['p50']:6.2f} ms  p99 {lat['p99']:6.2f} ms"
+    return line if cpu is None else f"{line}  server CPU {cpu:5.0f} us/req"
 
 
 def run() -> dict[str, Any]:
     started = datetime.now(UTC)
     servers = [_start("quorum"), _start("hello")]
-    (_, api_url), (_, hello_url) = servers
+    (api_proc, api_url), (hello_proc, hello_url) = servers
     key = {"X-API-Key": API_KEY}
     scenarios = [
-        Scenario("hello_world", hello_url, "GET", lambda i: "/hello", 200),
-        Scenario("portfolio", api_url, "GET", lambda i: "/api/portfolio", 200),
+        Scenario("hello_world", hello_url, "GET", lambda i: "/hello", 200, hello_proc.pid),
+        Scenario("portfolio", api_url, "GET", lambda i: "/api/portfolio", 200, api_proc.pid),
         Scenario("cycles_run_new", api_url, "POST", lambda i: f"/api/cycles/run?type=manual&symbol={_ticker(i)}",
-                 202, key),
+                 202, api_proc.pid, key),
         Scenario("cycles_run_event_dedupe", api_url, "POST",
-                 lambda i: f"/api/cycles/run?type=event&symbol={_ticker(i % EVENT_SYMBOLS)}", 202, key),
+                 lambda i: f"/api/cycles/run?type=event&symbol={_ticker(i % EVENT_SYMBOLS)}", 202, api_proc.pid, key),
     ]
     try:
         results = _measure(scenarios)
@@ -224,6 +251,8 @@ def run() -> dict[str, Any]:
     for name, r in figures.items():
         ratios[f"{name}_rps_vs_hello"] = r["rps"] / hello["rps"]
         ratios[f"{name}_p99_vs_hello"] = r["latency_ms"]["p99"] / hello["latency_ms"]["p99"]
+        if r["server_cpu_us_per_request"] and hello["server_cpu_us_per_request"]:
+            ratios[f"{name}_server_cpu_vs_hello"] = r["server_cpu_us_per_request"] / hello["server_cpu_us_per_request"]
     errors = sum(r["errors"] for r in (hello, *figures.values()))
     return write_result(
         "api_throughput",

@@ -22,7 +22,9 @@ def _finite(x: float, default: float = 0.0) -> float:
     return x if math.isfinite(x) else default
 
 
-def compute_features(bars: BarSeries, *, held_qty: float = 0.0, avg_entry: float | None = None) -> SymbolFeatures | None:
+def compute_features(
+    bars: BarSeries, *, held_qty: float = 0.0, avg_entry: float | None = None
+) -> SymbolFeatures | None:
     """Features of the newest bar of `bars`, or None with fewer than `MIN_BARS` bars.
 
     Args:

@@ -105,7 +105,7 @@ class TradingCycle:
                 await self._gateway.flush(uow)
                 await uow.commit()
             return result
-        except Exception as exc:  # noqa: BLE001 - a cycle must never take the process down
+        except Exception as exc:
             log.exception("cycle_failed", error=str(exc))
             return await self._record_failure(as_of, cid, kind, symbol, exc)
         finally:

@@ -90,7 +90,10 @@ class FillRepository(Protocol):
         self, scope: str, *, since: datetime | None = None, until: datetime | None = None,
         shadow: bool | None = False, limit: int = 100_000,
     ) -> list[FillRecord]:
-        """Fills of `scope` oldest first (real ones only unless `shadow` is None or True)."""
+        """Fills of `scope` with since <= at < until, oldest first.
+
+        `shadow`: False = real fills only, True = shadow fills only, None = both.
+        """
         ...
 
 
@@ -121,11 +124,13 @@ class EquityRepository(Protocol):
     """Equity history."""
 
     async def add(self, scope: str, point: EquityPoint) -> None:
-        """Append a point."""
+        """Add a point; a second point at the same time replaces the first."""
         ...
 
-    async def list(self, scope: str, *, since: datetime | None = None, until: datetime | None = None) -> list[EquityPoint]:
-        """Points oldest first."""
+    async def list(
+        self, scope: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[EquityPoint]:
+        """Points with since <= at < until, oldest first."""
         ...
 
 
@@ -160,7 +165,10 @@ class CycleRepository(Protocol):
 
 
 class StateRepository(Protocol):
-    """Small JSON documents keyed by (scope, name): breaker state, trading pause, settings snapshots."""
+    """Small JSON documents keyed by (scope, name): breaker state, trading pause, settings snapshots.
+
+    Values must be JSON-compatible and come back as JSON (Decimals and datetimes as strings).
+    """
 
     async def load(self, scope: str, name: str) -> dict[str, Any] | None:
         """The stored document, or None."""

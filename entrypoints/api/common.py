@@ -13,6 +13,11 @@ API_KEY_SCHEME = "ApiKeyHeader"
 WRITE_SECURITY: list[dict[str, list[str]]] = [{API_KEY_SCHEME: []}]
 READ_SECURITY: list[dict[str, list[str]]] = [{}, {API_KEY_SCHEME: []}]
 
+CYCLE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,200}$"
+CycleId = Annotated[str, Parameter(pattern=CYCLE_ID_PATTERN, description="e.g. c-20240612-1100-f5041e29ab")]
+CycleIdFilter = Annotated[str | None, Parameter(pattern=CYCLE_ID_PATTERN, description="only this cycle's events")]
+FilterSymbol = Annotated[str | None, Parameter(pattern=r"^[A-Za-z0-9./-]{1,20}$", description="only this symbol "
+                                                                                              "(case-insensitive)")]
 Limit = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description=f"page size, 1..{MAX_PAGE}")]
 Offset = Annotated[int, Parameter(ge=0, le=10**9, description="items to skip")]
 Since = Annotated[datetime | None, Parameter(description="ISO 8601 time, inclusive (UTC when no offset is given)")]

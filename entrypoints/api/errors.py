@@ -1,8 +1,9 @@
 """Exception handlers: every error body is {"error": "<what went wrong>", "detail": <more or null>}.
 
 Bad input is 400 (Litestar validation, ValueError from the use cases), a missing thing 404,
-a refused breaker resume 409, an unavailable dependency 502/503. A 500 is a bug: it is
-logged with its traceback and answered without internals.
+a refused breaker resume 409, an unavailable dependency 502/503 (broker errors, the queue,
+a database that cannot be reached, a refused connection). A 500 is a bug: it is logged with
+its traceback and answered without internals.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from application.cycle_requests import CycleEnqueueError
 from domain.breaker import BreakerNotEligibleError
@@ -78,6 +80,16 @@ def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
     return error_response(503, str(exc) or type(exc).__name__)
 
 
+def _database_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.warning("api_database_unavailable", error=type(exc).__name__)
+    return error_response(503, f"database unavailable ({type(exc).__name__}); try again")
+
+
+def _connection(_: Request[Any, Any, Any], exc: OSError) -> Response[dict[str, Any]]:
+    log.warning("api_connection_failed", error=f"{type(exc).__name__}: {exc}")
+    return error_response(503, f"a dependency is unreachable ({type(exc).__name__}); try again")
+
+
 def _broker(request: Request[Any, Any, Any], exc: BrokerError) -> Response[dict[str, Any]]:
     if isinstance(exc, BrokerUnavailableError | RateLimitedError):
         return _unavailable(request, exc)
@@ -99,6 +111,10 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Handler] = {
     BreakerNotEligibleError: _not_eligible,
     CycleEnqueueError: _unavailable,
     DatabaseError: _unavailable,
+    OperationalError: _database_down,
+    InterfaceError: _database_down,
+    DisconnectionError: _database_down,
+    OSError: _connection,
     BrokerError: _broker,
     Exception: _unexpected,
 }

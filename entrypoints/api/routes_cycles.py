@@ -8,7 +8,7 @@ from litestar import get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import Parameter
 
-from entrypoints.api.common import READ_SECURITY, WRITE_SECURITY
+from entrypoints.api.common import READ_SECURITY, WRITE_SECURITY, CycleId
 from entrypoints.api.errors import error_responses
 from entrypoints.api.services import ApiServices
 
@@ -35,7 +35,7 @@ async def run_cycle(
 
 @get("/cycles/{cycle_id:str}", security=READ_SECURITY, tags=["cycles"], responses=error_responses(401, 404),
      summary="One cycle")
-async def get_cycle(services: ApiServices, cycle_id: Annotated[str, Parameter(max_length=200)]) -> dict[str, Any]:
+async def get_cycle(services: ApiServices, cycle_id: CycleId) -> dict[str, Any]:
     """A cycle's status (queued, completed, skipped, failed), summary and error."""
     found = await services.read_models.cycle(cycle_id)
     if found is None:

@@ -7,15 +7,22 @@ from typing import Annotated, Any, Literal
 from litestar import get
 from litestar.params import Parameter
 
-from application.cycle_requests import normalize_symbol
 from application.performance_report import performance_report
 from domain.events import EventType, Severity
 from domain.ports.repositories import EventQuery
-from entrypoints.api.common import READ_SECURITY, Limit, Offset, Since, Until, as_utc, check_range
+from entrypoints.api.common import (
+    READ_SECURITY,
+    CycleIdFilter,
+    FilterSymbol,
+    Limit,
+    Offset,
+    Since,
+    Until,
+    as_utc,
+    check_range,
+)
 from entrypoints.api.errors import error_responses
 from entrypoints.api.services import ApiServices
-
-Symbol = Annotated[str | None, Parameter(max_length=20, description="only this symbol")]
 
 
 @get("/portfolio", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(401, 502, 503),
@@ -28,30 +35,30 @@ async def portfolio(services: ApiServices) -> dict[str, Any]:
 @get("/trades", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(400, 401),
      summary="Fills, newest first")
 async def trades(services: ApiServices, limit: Limit = 50, offset: Offset = 0, since: Since = None,
-                 until: Until = None, symbol: Symbol = None,
+                 until: Until = None, symbol: FilterSymbol = None,
                  include_shadow: Annotated[bool, Parameter(description="also the shadow book's fills")] = False,
                  ) -> dict[str, Any]:
     """Executions of the account, newest first, paged."""
     start, end = as_utc(since, "since"), as_utc(until, "until")
     check_range(start, end)
     return await services.read_models.trades(limit=limit, offset=offset, since=start, until=end,
-                                             symbol=None if symbol is None else normalize_symbol(symbol),
+                                             symbol=None if symbol is None else symbol.upper(),
                                              include_shadow=include_shadow)
 
 
 @get("/events", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(400, 401),
      summary="The event log, newest first")
 async def events(services: ApiServices, limit: Limit = 50, offset: Offset = 0, since: Since = None,
-                 until: Until = None, symbol: Symbol = None,
+                 until: Until = None, symbol: FilterSymbol = None,
                  types: Annotated[list[EventType] | None, Parameter(query="type", description="event types "
                                                                     "(repeat for several)")] = None,
-                 cycle_id: Annotated[str | None, Parameter(max_length=200)] = None,
+                 cycle_id: CycleIdFilter = None,
                  min_severity: Annotated[Severity | None, Parameter(description="debug, info, warning, critical")]
                  = None) -> dict[str, Any]:
     """Events filtered by type, symbol, cycle, severity and time, newest first, paged."""
     start, end = as_utc(since, "since"), as_utc(until, "until")
     check_range(start, end)
-    sym = None if symbol is None else normalize_symbol(symbol)
+    sym = None if symbol is None else symbol.upper()
     q = EventQuery(services.scope, types=tuple(types or ()), symbol=sym, cycle_id=cycle_id, min_severity=min_severity,
                    since=start, until=end, limit=limit, offset=offset)
     return await services.read_models.events(q)

@@ -13,8 +13,10 @@ from entrypoints.api.common import READ_SECURITY, WRITE_SECURITY
 from entrypoints.api.errors import error_responses
 from entrypoints.api.services import ApiServices
 
-Who = Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="who asks (kept in the event log)")]
-Text = Annotated[str, msgspec.Meta(max_length=1000)]
+PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # no control characters (Postgres refuses NUL)
+Who = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=PRINTABLE,
+                                  description="who asks (kept in the event log)")]
+Text = Annotated[str, msgspec.Meta(max_length=1000, pattern=PRINTABLE)]
 
 
 class PauseRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -142,6 +144,30 @@ def build_app(settings: Settings, container: Container, live: LiveApp, queue: Cy
     return create_app(build_api_services(settings, container, live, queue, discovery=discovery))
 
 
+def _server(config: Any) -> Any:
+    """A uvicorn server that stops gracefully on SIGINT/SIGTERM and then lets `_serve` clean up.
+
+    (uvicorn re-raises the signal once it has stopped, which would kill the process before the
+    in-process jobs and the broker connections are closed.)
+    """
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server(config)
+
+
 async def _serve(settings: Settings, container: Container, host: str, port: int, tick: float) -> None:
     import uvicorn
 
@@ -160,8 +186,8 @@ async def _serve(settings: Settings, container: Container, host: str, port: int,
         background.append(asyncio.create_task(in_process.scheduler_loop(tick), name="scheduler"))
         log.info("serve_mode", mode="all in one: API, scheduler and jobs in this process",
                  cycle_minutes=settings.schedule.cycle_minutes)
-    server = uvicorn.Server(uvicorn.Config(build_app(settings, container, live, queue, discovery), host=host, port=port,
-                                           log_config=None, lifespan="on"))
+    server = _server(uvicorn.Config(build_app(settings, container, live, queue, discovery), host=host, port=port,
+                                    log_config=None, lifespan="on"))
     try:
         await server.serve()
     finally:
@@ -173,6 +199,7 @@ async def _serve(settings: Settings, container: Container, host: str, port: int,
         if isinstance(queue, ArqCycleQueue):
             await queue.close()
         await live.close()
+        log.info("serve_stopped")
 
 
 def serve(

@@ -19,6 +19,7 @@ from litestar.testing import AsyncTestClient
 
 from adapters.inmemory.clock import SimClock
 from application.cycle.trading_cycle import BREAKER_DOC
+from application.queries import ReadModels
 from domain import breaker as brk
 from domain.events import EventType
 from domain.models.trading import Fill, Side
@@ -201,9 +202,9 @@ async def test_schema_is_valid_openapi_3_listing_every_endpoint(client: AsyncTes
     assert expected <= {(m, p) for p, ops in schema["paths"].items() for m in ops}
     assert schema["components"]["securitySchemes"]["ApiKeyHeader"]["name"] == "X-API-Key"
     assert schema["paths"]["/api/cycles/run"]["post"]["security"] == [{"ApiKeyHeader": []}]
+    assert (await client.get("/schema")).status_code == 200
     definitions = pytest.importorskip("schemathesis.specs.openapi.definitions", reason="schemathesis not installed")
     definitions.OPENAPI_31_VALIDATOR.validate(schema)
-    assert (await client.get("/schema")).status_code == 200
 
 
 # ---------------------------------------------------------------- cycles
@@ -264,8 +265,10 @@ async def test_queue_failure_is_503_and_can_be_retried(api: Api, client: AsyncTe
     assert [j.symbol for j in api.queue.jobs] == ["TSLA"]
 
 
-async def test_unknown_cycle_is_404(client: AsyncTestClient[Any]) -> None:
+async def test_unknown_cycle_is_404_and_a_malformed_id_400(client: AsyncTestClient[Any]) -> None:
     assert_error(await client.get("/api/cycles/c-nope"), 404, "no cycle")
+    assert_error(await client.get("/api/cycles/c%00x"), 400, "cycle_id")
+    assert_error(await client.get("/api/events?cycle_id=a%20b"), 400, "cycle_id")
 
 
 # ---------------------------------------------------------------- auth
@@ -336,7 +339,8 @@ async def test_pause_and_resume_trading(api: Api, client: AsyncTestClient[Any]) 
     assert [e["type"] for e in events["items"]] == ["trading_resumed", "trading_paused"]
 
 
-@pytest.mark.parametrize("body", [{"by": ""}, {"by": "x" * 101}, {"by": "a", "unknown": 1}, [1, 2], "text"])
+@pytest.mark.parametrize("body", [{"by": ""}, {"by": "x" * 101}, {"by": "a", "unknown": 1}, [1, 2], "text",
+                                  {"reason": "nul \x00 byte"}, {"by": "bell\x07"}])
 async def test_pause_bad_body_is_400(client: AsyncTestClient[Any], body: Any) -> None:
     assert_error(await client.post("/api/system/pause", json=body), 400)
 
@@ -547,6 +551,22 @@ async def test_discovery_endpoints(market: MarketData) -> None:
         assert_error(await c.post("/api/discovery/watchlist/add", json={}), 400, "symbol")
         assert_error(await anonymous.post("/api/discovery/run"), 401)
     assert discovery.watchlist == ["BRK.B"] and discovery.runs == 1
+
+
+async def test_unreachable_database_is_503_not_500(api: Api, client: AsyncTestClient[Any]) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def refused() -> Any:
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+    def reset() -> Any:
+        raise ConnectionResetError("connection reset by peer")
+
+    rm = api.services.read_models
+    api.services.read_models = ReadModels(refused, rm.scope, rm.broker, rm.calendar, rm.market)
+    assert_error(await client.get("/api/system/status"), 503, "database unavailable")
+    api.services.read_models = ReadModels(reset, rm.scope, rm.broker, rm.calendar, rm.market)
+    assert_error(await client.get("/api/trades"), 503, "unreachable")
 
 
 async def test_unknown_route_method_and_malformed_json_get_error_bodies(client: AsyncTestClient[Any]) -> None:

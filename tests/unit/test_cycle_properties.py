@@ -56,7 +56,8 @@ class FuzzLLM:
                                     "reasoning": "fuzz"} for _ in real]}
         elif isinstance(ctx, ValidatorContext):
             real = [c.symbol for c in ctx.candidates]
-            raw = {"verdicts": [{"symbol": self._symbol(real), "approve": self.data.draw(st.sampled_from([True] * 4 + [False])),
+            approve = st.sampled_from([True] * 4 + [False])
+            raw = {"verdicts": [{"symbol": self._symbol(real), "approve": self.data.draw(approve),
                                  "confidence_adjustment": self._num(-1, 0), "warnings": [],
                                  "reasoning": "fuzz"} for _ in real]}
         else:

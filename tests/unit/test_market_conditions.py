@@ -82,10 +82,14 @@ def test_trend_up_down_and_sideways() -> None:
     mixed = [110.0] * 30 + [100.0] * 19 + [115.0]
     assert np.mean(mixed[-20:]) < np.mean(mixed) < mixed[-1]
     sideways = compute_conditions(bars("SPY", mixed), None, {})
-    assert up is not None and down is not None and sideways is not None
+    mirrored = [90.0] * 30 + [100.0] * 19 + [85.0]  # below the 50-day average, 20-day average above it
+    assert np.mean(mirrored[-20:]) > np.mean(mirrored) > mirrored[-1]
+    sideways_below = compute_conditions(bars("SPY", mirrored), None, {})
+    assert up is not None and down is not None and sideways is not None and sideways_below is not None
     assert (up.spy_trend, up.spy_above_sma_50) == ("up", True)
     assert (down.spy_trend, down.spy_above_sma_50) == ("down", False)
     assert (sideways.spy_trend, sideways.spy_above_sma_50) == ("sideways", True)
+    assert (sideways_below.spy_trend, sideways_below.spy_above_sma_50) == ("sideways", False)
     assert "SPY uptrend" in up.text and "above its 50-day average" in up.text
     assert "SPY downtrend" in down.text and "below its 50-day average" in down.text
     assert "SPY sidewaystrend" in sideways.text
@@ -156,7 +160,7 @@ async def _record(db: InMemoryDatabase, service: MarketConditionService, at: dat
     return stored
 
 
-async def _items(db: InMemoryDatabase, service: MarketConditionService, at: datetime):  # type: ignore[no-untyped-def]
+async def _items(db: InMemoryDatabase, at: datetime):  # type: ignore[no-untyped-def]
     async with InMemoryUnitOfWork(db) as uow:
         return await uow.condition_memory.similar("Market on", k=50, as_of=at, filters=MemoryFilters(scope=SCOPE))
 
@@ -178,17 +182,18 @@ async def test_record_stores_one_condition_per_session() -> None:
 async def test_forward_outcome_is_filled_only_once_five_later_sessions_are_known(move: float, label: str) -> None:
     base = 100
     spy = rising(len(DAYS), step=0.1)
-    spy[base + 1:] = spy[base] * (1 + move)  # flat after a jump on the next session: the 5-session move is `move`
+    spy[base + 1:base + 6] = spy[base] * (1 + move * np.arange(1, 6) / 5)  # `move` spread over 5 sessions
+    spy[base + 6:] = spy[base + 5]
     db, service = _db(), MarketConditionService(_market(spy), scope=SCOPE)
     closes = [CAL.session_close(DAYS[base + i]) for i in range(7)]
     for at in closes[:5]:  # the base session and 4 later ones
         await _record(db, service, at)
     far = closes[-1] + timedelta(days=60)
-    first = [i for i in await _items(db, service, far) if i.record.metadata["day"] == DAYS[base].isoformat()]
+    first = [i for i in await _items(db, far) if i.record.metadata["day"] == DAYS[base].isoformat()]
     assert len(first) == 1 and first[0].record.outcome is None, "4 later sessions are not enough"
 
     await _record(db, service, closes[5])  # the 5th later session closes: the outcome becomes known
-    by_day = {i.record.metadata["day"]: i.record for i in await _items(db, service, far)}
+    by_day = {i.record.metadata["day"]: i.record for i in await _items(db, far)}
     rec = by_day[DAYS[base].isoformat()]
     assert rec.outcome == label
     assert rec.return_pct == pytest.approx(move, abs=1e-6)
@@ -196,7 +201,7 @@ async def test_forward_outcome_is_filled_only_once_five_later_sessions_are_known
     assert all(by_day[DAYS[base + i].isoformat()].outcome is None for i in range(1, 6))
 
     just_before = closes[5] - timedelta(minutes=1)
-    before = {i.record.metadata["day"]: i.record for i in await _items(db, service, just_before)}
+    before = {i.record.metadata["day"]: i.record for i in await _items(db, just_before)}
     hidden = before[DAYS[base].isoformat()]
     assert (hidden.outcome, hidden.return_pct, hidden.outcome_at) == (None, None, None)
     recalled = await _recall(db, service, closes[5])
