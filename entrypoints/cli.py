@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from entrypoints.commands import backtest, breaker, db, memory, monitor, preflight
+from entrypoints.commands import backtest, breaker, db, memory, monitor, preflight, serve, worker
 
 app = typer.Typer(help="Quorum: an LLM-driven trading agent held inside hard risk limits.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -14,6 +14,8 @@ app.command("backtest")(backtest.backtest)
 app.add_typer(breaker.app, name="breaker")
 app.command("monitor")(monitor.monitor)
 app.command("preflight")(preflight.preflight)
+app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 
 if __name__ == "__main__":
     app()
