@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from entrypoints.commands import backtest, breaker, db, memory, monitor, preflight, serve, worker
+from entrypoints.commands import backtest, breaker, db, discover, memory, monitor, preflight, serve, worker
 
 app = typer.Typer(help="Quorum: an LLM-driven trading agent held inside hard risk limits.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -16,6 +16,8 @@ app.command("monitor")(monitor.monitor)
 app.command("preflight")(preflight.preflight)
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
+app.command("discover")(discover.discover)
+app.add_typer(discover.watchlist_app, name="watchlist")
 
 if __name__ == "__main__":
     app()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -15,10 +14,6 @@ from typing import Any
 from adapters.inmemory.codec import PRICE_SCALE, decimal_or_none, json_document, utc, utc_or_none
 from adapters.inmemory.journal import Journal
 from domain.ports.discovery import (
-    HORIZONS,
-    SUGGESTION_PICKERS,
-    WATCHLIST_CHANGES,
-    WATCHLIST_SOURCES,
     DiscoveredAsset,
     DiscoveredSymbolRepository,
     DiscoveryRun,
@@ -28,6 +23,12 @@ from domain.ports.discovery import (
     WatchlistChange,
     WatchlistEntry,
     WatchlistRepository,
+    check_asset,
+    check_change,
+    check_entry,
+    check_forward_return,
+    check_horizon,
+    check_suggestion,
 )
 
 _MISSING: Any = object()
@@ -49,16 +50,6 @@ def _in_range(at: datetime, since: datetime | None, until: datetime | None) -> b
     return (since is None or at >= since) and (until is None or at < until)
 
 
-def _check_score(score: float | None, what: str) -> None:
-    if score is not None and not (math.isfinite(score) and 0.0 <= score <= 1.0):
-        raise ValueError(f"{what} must be within 0..1, got {score}")
-
-
-def _check_horizon(horizon: int) -> None:
-    if horizon not in HORIZONS:
-        raise ValueError(f"unknown horizon {horizon}; known: {', '.join(map(str, HORIZONS))}")
-
-
 class InMemoryWatchlistRepository(WatchlistRepository):
     """Implements `WatchlistRepository` in memory."""
 
@@ -74,11 +65,7 @@ class InMemoryWatchlistRepository(WatchlistRepository):
 
     async def upsert(self, scope: str, entry: WatchlistEntry) -> None:
         """Insert or replace the entry of `entry.symbol`."""
-        if entry.source not in WATCHLIST_SOURCES:
-            raise ValueError(f"unknown watchlist source {entry.source!r}; known: manual, discovered")
-        if not entry.symbol.strip() or not entry.reason.strip():
-            raise ValueError("a watchlist entry needs a symbol and a reason")
-        _check_score(entry.score, "watchlist score")
+        check_entry(entry)
         stored = replace(entry, added_at=utc(entry.added_at, what="added_at"),
                          score=None if entry.score is None else float(entry.score))
         key = (scope, entry.symbol)
@@ -97,8 +84,7 @@ class InMemoryWatchlistRepository(WatchlistRepository):
 
     async def add_change(self, change: WatchlistChange) -> WatchlistChange:
         """Append to the change log; returns the change with its id."""
-        if change.change not in WATCHLIST_CHANGES or change.source not in WATCHLIST_SOURCES:
-            raise ValueError(f"unknown change {change.change!r} or source {change.source!r}")
+        check_change(change)
         stored = replace(change, at=utc(change.at, what="change time"), id=next(self._ids))
         self._changes.append(stored)
         n = len(self._changes) - 1
@@ -165,13 +151,7 @@ class InMemorySuggestionRepository(SuggestionRepository):
 
     @staticmethod
     def _prepare(s: Suggestion) -> Suggestion:
-        if s.picker not in SUGGESTION_PICKERS:
-            raise ValueError(f"unknown picker {s.picker!r}; known: {', '.join(SUGGESTION_PICKERS)}")
-        _check_score(s.score, "suggestion score")
-        if s.rank < 1:
-            raise ValueError(f"rank must be at least 1, got {s.rank}")
-        for h in (*s.forward_returns, *s.universe_returns):
-            _check_horizon(h)
+        check_suggestion(s)
         doc = json_document({"reasons": list(s.reasons), "details": s.details}, what="suggestion reasons")
         return replace(s, as_of=utc(s.as_of, what="suggestion as_of"), score=float(s.score),
                        reasons=tuple(doc["reasons"]), details=doc["details"],
@@ -187,7 +167,7 @@ class InMemorySuggestionRepository(SuggestionRepository):
         limit: int = 100_000,
     ) -> list[Suggestion]:
         """Suggestions whose forward return at `horizon` is still unknown (since <= as_of < until), oldest first."""
-        _check_horizon(horizon)
+        check_horizon(horizon)
         _check_limit(limit)
         since, until = utc_or_none(since, what="since"), utc_or_none(until, what="until")
         rows = [s for s in self._rows.values() if s.scope == scope and horizon not in s.forward_returns
@@ -198,10 +178,7 @@ class InMemorySuggestionRepository(SuggestionRepository):
     async def set_forward_returns(self, updates: Sequence[ForwardReturn]) -> None:
         """Record forward returns (and the universe's) of stored suggestions."""
         for u in updates:
-            _check_horizon(u.horizon)
-            for value in (u.value, u.universe):
-                if value is not None and not math.isfinite(value):
-                    raise ValueError(f"forward return must be finite, got {value}")
+            check_forward_return(u)
             if u.suggestion_id not in self._rows:
                 raise KeyError(f"no suggestion with id {u.suggestion_id}")
         for u in updates:
@@ -239,10 +216,7 @@ class InMemoryDiscoveredSymbolRepository(DiscoveredSymbolRepository):
         """Insert new assets (first and last seen `at`) and refresh known ones."""
         at = utc(at, what="at")
         for a in assets:
-            if not a.symbol.strip():
-                raise ValueError("an asset needs a symbol")
-            if a.market_cap is not None and not math.isfinite(a.market_cap):
-                raise ValueError(f"{a.symbol}: market_cap must be finite, got {a.market_cap}")
+            check_asset(a)
         for a in {a.symbol: a for a in assets}.values():
             old = self._assets.get(a.symbol, _MISSING)
             if old is _MISSING:

@@ -6,12 +6,11 @@ A suggestion's `reasons` column holds {"reasons": [...], "details": {...}}. Time
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,9 +26,6 @@ from adapters.postgres.tables import (
 )
 from domain.ports.discovery import (
     HORIZONS,
-    SUGGESTION_PICKERS,
-    WATCHLIST_CHANGES,
-    WATCHLIST_SOURCES,
     DiscoveredAsset,
     DiscoveredSymbolRepository,
     DiscoveryRun,
@@ -39,6 +35,12 @@ from domain.ports.discovery import (
     WatchlistChange,
     WatchlistEntry,
     WatchlistRepository,
+    check_asset,
+    check_change,
+    check_entry,
+    check_forward_return,
+    check_horizon,
+    check_suggestion,
 )
 
 _ASSET_FLAGS = ("name", "exchange", "asset_class", "tradable", "shortable", "fractionable", "status")
@@ -47,16 +49,6 @@ _ASSET_FLAGS = ("name", "exchange", "asset_class", "tradable", "shortable", "fra
 def _check_limit(limit: int) -> None:
     if limit < 0:
         raise ValueError(f"limit must not be negative, got {limit}")
-
-
-def _check_score(score: float | None, what: str) -> None:
-    if score is not None and not (math.isfinite(score) and 0.0 <= score <= 1.0):
-        raise ValueError(f"{what} must be within 0..1, got {score}")
-
-
-def _check_horizon(horizon: int) -> None:
-    if horizon not in HORIZONS:
-        raise ValueError(f"unknown horizon {horizon}; known: {', '.join(map(str, HORIZONS))}")
 
 
 def _range(column: Any, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
@@ -83,11 +75,7 @@ class PgWatchlistRepository(WatchlistRepository):
 
     async def upsert(self, scope: str, entry: WatchlistEntry) -> None:
         """Insert or replace the entry of `entry.symbol`."""
-        if entry.source not in WATCHLIST_SOURCES:
-            raise ValueError(f"unknown watchlist source {entry.source!r}; known: manual, discovered")
-        if not entry.symbol.strip() or not entry.reason.strip():
-            raise ValueError("a watchlist entry needs a symbol and a reason")
-        _check_score(entry.score, "watchlist score")
+        check_entry(entry)
         row = {"scope": scope, "symbol": entry.symbol, "source": entry.source,
                "score": None if entry.score is None else float(entry.score), "reason": entry.reason,
                "added_at": utc(entry.added_at, what="added_at")}
@@ -104,8 +92,7 @@ class PgWatchlistRepository(WatchlistRepository):
 
     async def add_change(self, change: WatchlistChange) -> WatchlistChange:
         """Append to the change log; returns the change with its id."""
-        if change.change not in WATCHLIST_CHANGES or change.source not in WATCHLIST_SOURCES:
-            raise ValueError(f"unknown change {change.change!r} or source {change.source!r}")
+        check_change(change)
         at = utc(change.at, what="change time")
         row = {"scope": change.scope, "symbol": change.symbol, "change": change.change, "source": change.source,
                "reason": change.reason, "at": at}
@@ -175,16 +162,11 @@ class PgSuggestionRepository(SuggestionRepository):
             )).scalars().all()
         except IntegrityError as exc:
             raise ValueError(f"suggestions refused by the database: {exc.orig}") from exc
-        stmt = select(picker_suggestions).where(picker_suggestions.c.id.in_(ids)).order_by(picker_suggestions.c.id)
-        return [self._suggestion(r) for r in (await self._session.execute(stmt)).mappings().all()]
+        return [self._suggestion({**row, "id": i}) for row, i in zip(rows, ids, strict=True)]
 
     @staticmethod
     def _row(s: Suggestion) -> dict[str, Any]:
-        if s.picker not in SUGGESTION_PICKERS:
-            raise ValueError(f"unknown picker {s.picker!r}; known: {', '.join(SUGGESTION_PICKERS)}")
-        _check_score(s.score, "suggestion score")
-        if s.rank < 1:
-            raise ValueError(f"rank must be at least 1, got {s.rank}")
+        check_suggestion(s)
         row: dict[str, Any] = {
             "run_id": s.run_id, "scope": s.scope, "picker": s.picker, "symbol": s.symbol, "score": float(s.score),
             "rank": s.rank, "as_of": utc(s.as_of, what="suggestion as_of"),
@@ -194,8 +176,6 @@ class PgSuggestionRepository(SuggestionRepository):
         for h in HORIZONS:
             row[f"fwd_return_{h}d"] = s.forward_returns.get(h)
             row[f"universe_return_{h}d"] = s.universe_returns.get(h)
-        for h in (*s.forward_returns, *s.universe_returns):
-            _check_horizon(h)
         return row
 
     async def pending_forward_returns(
@@ -203,7 +183,7 @@ class PgSuggestionRepository(SuggestionRepository):
         limit: int = 100_000,
     ) -> list[Suggestion]:
         """Suggestions whose forward return at `horizon` is still unknown (since <= as_of < until), oldest first."""
-        _check_horizon(horizon)
+        check_horizon(horizon)
         _check_limit(limit)
         t = picker_suggestions
         stmt = (select(t).where(t.c.scope == scope, t.c[f"fwd_return_{horizon}d"].is_(None),
@@ -214,17 +194,21 @@ class PgSuggestionRepository(SuggestionRepository):
     async def set_forward_returns(self, updates: Sequence[ForwardReturn]) -> None:
         """Record forward returns (and the universe's) of stored suggestions."""
         for u in updates:
-            _check_horizon(u.horizon)
-            for value in (u.value, u.universe):
-                if value is not None and not math.isfinite(value):
-                    raise ValueError(f"forward return must be finite, got {value}")
+            check_forward_return(u)
         t = picker_suggestions
-        for u in updates:
-            values = {f"fwd_return_{u.horizon}d": float(u.value),
-                      f"universe_return_{u.horizon}d": None if u.universe is None else float(u.universe)}
-            stmt = update(t).where(t.c.id == u.suggestion_id).values(values).returning(t.c.id)
-            if (await self._session.execute(stmt)).first() is None:
-                raise KeyError(f"no suggestion with id {u.suggestion_id}")
+        wanted = {u.suggestion_id for u in updates}
+        if not wanted:
+            return
+        found = set((await self._session.execute(select(t.c.id).where(t.c.id.in_(wanted)))).scalars().all())
+        if missing := sorted(wanted - found):
+            raise KeyError(f"no suggestion with id {missing[0]}")
+        for h in HORIZONS:
+            params = [{"sid": u.suggestion_id, "fwd": float(u.value),
+                       "uni": None if u.universe is None else float(u.universe)} for u in updates if u.horizon == h]
+            if params:
+                stmt = (update(t).where(t.c.id == bindparam("sid"))
+                        .values({f"fwd_return_{h}d": bindparam("fwd"), f"universe_return_{h}d": bindparam("uni")}))
+                await self._session.execute(stmt, params)
 
     @staticmethod
     def _run(row: Any) -> DiscoveryRun:
@@ -273,10 +257,7 @@ class PgDiscoveredSymbolRepository(DiscoveredSymbolRepository):
         at = utc(at, what="at")
         by_symbol: dict[str, dict[str, Any]] = {}
         for a in assets:
-            if not a.symbol.strip():
-                raise ValueError("an asset needs a symbol")
-            if a.market_cap is not None and not math.isfinite(a.market_cap):
-                raise ValueError(f"{a.symbol}: market_cap must be finite, got {a.market_cap}")
+            check_asset(a)
             by_symbol[a.symbol] = {
                 "symbol": a.symbol, "name": a.name, "exchange": a.exchange, "asset_class": a.asset_class,
                 "tradable": a.tradable, "shortable": a.shortable, "fractionable": a.fractionable, "status": a.status,

@@ -1,16 +1,18 @@
 """What a discovery run stores and reports: suggestion rows, discovery events and JSON views.
 
 Suggestions: per picker, its best `per_picker` passing symbols; for the ensemble, its best
-`per_picker` symbols with a score above 0. Divergence events are kept useful: at most
-`MAX_DIVERGENCE_EVENTS` per run, the widest disagreement (spread of picker scores) first.
+`per_picker` symbols with a score above 0. Divergence is kept useful: one DISCOVERY_DIVERGENCE event per
+run at most, naming only divergent symbols some picker suggested, at most `MAX_DIVERGENT` of them, the
+widest disagreement (spread of picker scores) first, with how much the pickers' suggestions overlap.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +23,7 @@ from domain.money import price
 from domain.ports.discovery import ENSEMBLE, DiscoveryRun, Suggestion, WatchlistChange, WatchlistEntry
 
 NY = ZoneInfo("America/New_York")
-MAX_DIVERGENCE_EVENTS = 5
+MAX_DIVERGENT = 5
 
 
 def run_id_for(scope: str, as_of: datetime) -> str:
@@ -39,7 +41,7 @@ def suggestions_for(run: DiscoveryRun, by_picker: Mapping[str, Sequence[PickerRe
                     prices: Mapping[str, float | None]) -> list[Suggestion]:
     """The suggestion rows of a run (see the module docstring)."""
 
-    def entry(symbol: str) -> Any:
+    def entry(symbol: str) -> Decimal | None:
         px = prices.get(symbol)
         return None if px is None else price(px)
 
@@ -64,23 +66,37 @@ def ensemble_details(r: EnsembleResult, min_score: float) -> dict[str, Any]:
             "qualified": r.score >= min_score}
 
 
-def strongest_divergences(ranked: Sequence[EnsembleResult], limit: int = MAX_DIVERGENCE_EVENTS) -> list[EnsembleResult]:
-    """Divergent symbols, widest spread of picker scores first, then best rank; at most `limit`."""
-
-    def spread(r: EnsembleResult) -> float:
-        values = list(r.components.values())
-        return max(values) - min(values) if values else 0.0
-
-    return sorted((r for r in ranked if r.divergent), key=lambda r: (-spread(r), r.rank))[:limit]
+def _spread(r: EnsembleResult) -> float:
+    values = list(r.components.values())
+    return max(values) - min(values) if values else 0.0
 
 
-def divergence_events(run: DiscoveryRun, divergent: Sequence[EnsembleResult]) -> list[Event]:
-    """One DISCOVERY_DIVERGENCE event per symbol."""
-    return [Event(EventType.DISCOVERY_DIVERGENCE, run.as_of, f"{r.symbol}: pickers disagree: {r.divergence_reason}",
-                  Severity.INFO, None, r.symbol, {"run_id": run.id, "rank": r.rank, "score": r.score,
-                                                   "components": dict(r.components), "agreed": list(r.agreed),
-                                                   "dissent": list(r.dissent)}, run.scope)
-            for r in divergent]
+def strongest_divergences(ranked: Sequence[EnsembleResult], suggested: Collection[str],
+                          limit: int = MAX_DIVERGENT) -> list[EnsembleResult]:
+    """Divergent symbols among `suggested`, widest spread of picker scores first, then best rank; at most `limit`."""
+    return sorted((r for r in ranked if r.divergent and r.symbol in suggested),
+                  key=lambda r: (-_spread(r), r.rank))[:limit]
+
+
+def divergence_events(run: DiscoveryRun, divergent: Sequence[EnsembleResult],
+                      suggestions: Sequence[Suggestion]) -> list[Event]:
+    """The run's DISCOVERY_DIVERGENCE event (none without divergent symbols).
+
+    Payload: pickers, overlap (Jaccard overlap of the pickers' suggestions), only_in (picker -> symbols no
+    other picker suggested), symbols and spread (symbol -> spread of picker scores), run_id.
+    """
+    if not divergent:
+        return []
+    sets = {p: {s.symbol for s in suggestions if s.picker == p} for p in PICKER_ORDER if p in run.pickers}
+    union = set().union(*sets.values()) if sets else set()
+    common = set.intersection(*sets.values()) if sets else set()
+    only_in = {p: sorted(mine - set().union(*(v for q, v in sets.items() if q != p))) for p, mine in sets.items()}
+    text = "; ".join(f"{r.symbol}: {r.divergence_reason}" for r in divergent)
+    return [Event(EventType.DISCOVERY_DIVERGENCE, run.as_of, f"pickers disagree on {len(divergent)} suggested "
+                  f"symbol(s): {text}", Severity.INFO, None, divergent[0].symbol if len(divergent) == 1 else None,
+                  {"run_id": run.id, "pickers": list(sets), "overlap": len(common) / len(union) if union else 0.0,
+                   "only_in": {p: v for p, v in only_in.items() if v}, "symbols": [r.symbol for r in divergent],
+                   "spread": {r.symbol: round(_spread(r), 4) for r in divergent}}, run.scope)]
 
 
 def run_event(run: DiscoveryRun, ranked: Sequence[EnsembleResult], changes: Sequence[WatchlistChange],

@@ -11,7 +11,7 @@ run returns the stored outcome instead of running twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -32,10 +32,11 @@ from domain.discovery.fuzzy_picker import FuzzyPicker
 from domain.discovery.metric_picker import MetricPicker
 from domain.discovery.picker import PickerContext, PickerResult
 from domain.features import MIN_BARS, compute_features
+from domain.models.market import Asset
 from domain.ports.clock import MarketCalendar
 from domain.ports.discovery import DiscoveredAsset, DiscoveryRun, Suggestion, WatchlistChange, WatchlistEntry
 from domain.ports.embedder import Embedder
-from domain.ports.market_data import Fundamentals, MarketData
+from domain.ports.market_data import Fundamentals, FundamentalsRecord, MarketData
 from domain.ports.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -145,11 +146,11 @@ class DiscoveryRunner:
                                      prices, market.fundamentals)
 
     async def _store(self, run: DiscoveryRun, by_picker: dict[str, list[PickerResult]], ranked: list[EnsembleResult],
-                     llm: LLMPickerRun, assets: Any, prices: dict[str, float | None],
-                     fundamentals: Any) -> DiscoveryOutcome:
-        divergent = records.strongest_divergences(ranked)
+                     llm: LLMPickerRun, assets: Mapping[str, Asset], prices: dict[str, float | None],
+                     fundamentals: Mapping[str, FundamentalsRecord]) -> DiscoveryOutcome:
         rows = records.suggestions_for(run, by_picker, ranked, per_picker=self._per_picker,
                                        min_score=self.settings.min_score, prices=prices)
+        divergent = records.strongest_divergences(ranked, {s.symbol for s in rows})
         try:
             async with self._uow_factory() as uow:
                 changes = await self.watchlist.apply_discovery(uow, ranked, as_of=run.as_of)
@@ -161,7 +162,7 @@ class DiscoveryRunner:
                     await uow.discovered.upsert([self._asset(a, fundamentals.get(s)) for s, a in assets.items()],
                                                 at=run.as_of)
                 events = [records.run_event(run, ranked, changes, min_score=self.settings.min_score,
-                                            llm_error=llm.error), *records.divergence_events(run, divergent),
+                                            llm_error=llm.error), *records.divergence_events(run, divergent, rows),
                           *llm.events]
                 await uow.events.add(events)
                 await self._gateway.flush(uow)
@@ -175,7 +176,7 @@ class DiscoveryRunner:
         return DiscoveryOutcome(run, stored, changes, watchlist, ranked, divergent, llm.error)
 
     @staticmethod
-    def _asset(a: Any, record: Any) -> DiscoveredAsset:
+    def _asset(a: Asset, record: FundamentalsRecord | None) -> DiscoveredAsset:
         return DiscoveredAsset(a.symbol, a.tradable, a.name, a.exchange, a.asset_class, a.shortable, a.fractionable,
                                a.status, None if record is None else record.sector,
                                None if record is None else record.market_cap)

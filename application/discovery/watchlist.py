@@ -9,8 +9,10 @@ Rules (`plan_discovery_update` is the pure part):
   its score drops below that, when the metric picker's hard filter rejects it, or when it is no longer
   in the universe; when the list is full, the lowest-scoring discovered symbols make room for better ones;
 - a symbol a person removed is not re-added by discovery for `manual_removal_block` (7 days);
-- every addition and removal is recorded in the change log with its reason and written to the event
-  log as WATCHLIST_CHANGED.
+- every addition and removal is recorded in the change log with its reason and written to the event log as
+  a WATCHLIST_CHANGED event of its own (DEBUG, with the symbol); each discovery run or manual edit that changed
+  anything also writes one INFO WATCHLIST_CHANGED summary (payload: added, removed, reasons, size), the one that
+  is alerted, so a run that swaps ten symbols sends one alert, not ten.
 """
 
 from __future__ import annotations
@@ -164,6 +166,7 @@ class WatchlistManager:
             await uow.watchlist.upsert(self.scope, entry)
             changes.append(await self._record(uow, entry.symbol, "add", "discovered", entry.reason, as_of,
                                               entry.score))
+        await self._summarise(uow, changes, "by discovery", as_of)
         return changes
 
     async def add_manual(self, uow: UnitOfWork, symbol: str, *, reason: str, as_of: datetime) -> list[WatchlistChange]:
@@ -196,6 +199,7 @@ class WatchlistManager:
                                               f"{symbol}", as_of, out.score))
         await uow.watchlist.upsert(self.scope, WatchlistEntry(symbol, "manual", reason.strip(), as_of))
         changes.append(await self._record(uow, symbol, "add", "manual", reason.strip(), as_of, None))
+        await self._summarise(uow, changes, "by hand", as_of)
         return changes
 
     async def remove_manual(self, uow: UnitOfWork, symbol: str, *, reason: str, as_of: datetime) -> WatchlistChange:
@@ -211,7 +215,9 @@ class WatchlistManager:
         if entry is None:
             raise ValueError(f"{symbol} is not on the watchlist")
         await uow.watchlist.remove(self.scope, symbol)
-        return await self._record(uow, symbol, "remove", "manual", reason.strip(), as_of, entry.score)
+        change = await self._record(uow, symbol, "remove", "manual", reason.strip(), as_of, entry.score)
+        await self._summarise(uow, [change], "by hand", as_of)
+        return change
 
     async def _record(self, uow: UnitOfWork, symbol: str, kind: WatchlistChangeKind, source: WatchlistSource,
                       reason: str, at: datetime, score: float | None) -> WatchlistChange:
@@ -219,9 +225,24 @@ class WatchlistManager:
         verb = "added to" if kind == "add" else "removed from"
         who = "by hand" if source == "manual" else "by discovery"
         await uow.events.add([Event(EventType.WATCHLIST_CHANGED, at, f"{symbol} {verb} the watchlist {who}: {reason}",
-                                    Severity.INFO, None, symbol, {"change": kind, "source": source, "reason": reason,
-                                                                  "score": score}, self.scope)])
+                                    Severity.DEBUG, None, symbol, {"change": kind, "source": source, "reason": reason,
+                                                                   "score": score}, self.scope)])
         return stored
+
+    async def _summarise(self, uow: UnitOfWork, changes: Sequence[WatchlistChange], who: str, at: datetime) -> None:
+        """One INFO event for all `changes` (nothing when there are none)."""
+        if not changes:
+            return
+        added = [c.symbol for c in changes if c.change == "add"]
+        removed = [c.symbol for c in changes if c.change == "remove"]
+        size = len(await uow.watchlist.list(self.scope))
+        lines = "; ".join(f"{'+' if c.change == 'add' else '-'}{c.symbol} ({c.reason})" for c in changes)
+        symbol = changes[0].symbol if len(changes) == 1 else None
+        await uow.events.add([Event(
+            EventType.WATCHLIST_CHANGED, at, f"watchlist changed {who} (+{len(added)} -{len(removed)}, now {size} "
+            f"symbols): {lines}", Severity.INFO, None, symbol,
+            {"added": added, "removed": removed, "reasons": {c.symbol: c.reason for c in changes}, "size": size,
+             "source": "manual" if who == "by hand" else "discovered"}, self.scope)])
 
 
 def watchlist_universe(scope: str, fallback: Universe | None = None) -> Universe:

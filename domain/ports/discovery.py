@@ -6,6 +6,7 @@ Every method works inside the caller's unit of work and never commits.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -267,3 +268,56 @@ class DiscoveredSymbolRepository(Protocol):
                    limit: int = 100_000) -> list[DiscoveredAsset]:
         """Assets by symbol, optionally only tradable ones or ones seen at or after `seen_since`."""
         ...
+
+
+def _check_score(score: float | None, what: str) -> None:
+    if score is not None and not (math.isfinite(score) and 0.0 <= score <= 1.0):
+        raise ValueError(f"{what} must be within 0..1, got {score}")
+
+
+def check_horizon(horizon: int) -> None:
+    """Raise ValueError unless `horizon` is one of `HORIZONS`."""
+    if horizon not in HORIZONS:
+        raise ValueError(f"unknown horizon {horizon}; known: {', '.join(map(str, HORIZONS))}")
+
+
+def check_entry(entry: WatchlistEntry) -> None:
+    """Raise ValueError for an unknown source, an empty symbol or reason, or a score outside 0..1."""
+    if entry.source not in WATCHLIST_SOURCES:
+        raise ValueError(f"unknown watchlist source {entry.source!r}; known: manual, discovered")
+    if not entry.symbol.strip() or not entry.reason.strip():
+        raise ValueError("a watchlist entry needs a symbol and a reason")
+    _check_score(entry.score, "watchlist score")
+
+
+def check_change(change: WatchlistChange) -> None:
+    """Raise ValueError for an unknown change kind or source."""
+    if change.change not in WATCHLIST_CHANGES or change.source not in WATCHLIST_SOURCES:
+        raise ValueError(f"unknown change {change.change!r} or source {change.source!r}")
+
+
+def check_suggestion(s: Suggestion) -> None:
+    """Raise ValueError for an unknown picker, a score outside 0..1, a rank below 1 or an unknown horizon."""
+    if s.picker not in SUGGESTION_PICKERS:
+        raise ValueError(f"unknown picker {s.picker!r}; known: {', '.join(SUGGESTION_PICKERS)}")
+    _check_score(s.score, "suggestion score")
+    if s.rank < 1:
+        raise ValueError(f"rank must be at least 1, got {s.rank}")
+    for h in (*s.forward_returns, *s.universe_returns):
+        check_horizon(h)
+
+
+def check_forward_return(u: ForwardReturn) -> None:
+    """Raise ValueError for an unknown horizon or a value that is not finite."""
+    check_horizon(u.horizon)
+    for value in (u.value, u.universe):
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"forward return must be finite, got {value}")
+
+
+def check_asset(a: DiscoveredAsset) -> None:
+    """Raise ValueError for an empty symbol or a market cap that is not finite."""
+    if not a.symbol.strip():
+        raise ValueError("an asset needs a symbol")
+    if a.market_cap is not None and not math.isfinite(a.market_cap):
+        raise ValueError(f"{a.symbol}: market_cap must be finite, got {a.market_cap}")

@@ -64,6 +64,10 @@ def discover(
     except DataError as exc:
         fail(f"--fundamentals: {exc}")
 
+    if funds is None and settings.broker.provider == "alpaca" and settings.discovery.filters.min_market_cap:
+        err.print("[yellow]warning:[/] no --fundamentals: market caps are unknown, so the metric picker's market-cap "
+                  "filter rejects every symbol")
+
     async def go() -> dict[str, Any]:
         app = await build_live_app(settings, container)
         try:

@@ -25,7 +25,7 @@ from application.discovery.service import DiscoveryService
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
 from domain.discovery.config import DiscoverySettings
-from domain.events import EventType
+from domain.events import EventType, Severity
 from domain.features import compute_features, setup_text
 from domain.memory import MemoryKind, MemoryRecord
 from domain.ports.llm import LLM, Decision, LLMRequest, OutputT
@@ -79,7 +79,8 @@ async def events(env: Env, *types: EventType) -> list:
         return await uow.events.query(EventQuery(SCOPE, types=types, limit=1000))
 
 
-async def test_a_run_stores_suggestions_updates_the_watchlist_and_emits_events(env: Env) -> None:
+async def test_a_run_stores_suggestions_updates_the_watchlist_and_emits_events(env: Env,
+                                                                             market: SyntheticMarket) -> None:
     out = await env.service.run(CAL.session_open(DAY))
     assert out["status"] == "completed" and out["universe_size"] == 30
     async with env.uow() as uow:
@@ -100,12 +101,22 @@ async def test_a_run_stores_suggestions_updates_the_watchlist_and_emits_events(e
     (run_event,) = await events(env, EventType.DISCOVERY_RUN)
     assert run_event.payload["run_id"] == out["run_id"] and run_event.payload["added"]
     changed = await events(env, EventType.WATCHLIST_CHANGED)
-    assert sorted(e.symbol for e in changed) == sorted(qualified)
-    divergent = await events(env, EventType.DISCOVERY_DIVERGENCE)
-    assert 1 <= len(divergent) <= 5
-    spreads = [max(e.payload["components"].values()) - min(e.payload["components"].values())
-               for e in sorted(divergent, key=lambda e: e.id)]
+    each = [e for e in changed if e.severity == Severity.DEBUG]
+    (summary,) = [e for e in changed if e.severity == Severity.INFO]  # the one alerted
+    assert sorted(e.symbol for e in each) == sorted(qualified)
+    assert all(e.payload["reason"].startswith("discovered: ensemble score") for e in each)
+    assert sorted(summary.payload["added"]) == sorted(qualified) and summary.payload["removed"] == []
+    assert summary.payload["size"] == len(qualified) and set(summary.payload["reasons"]) == set(qualified)
+    (divergence,) = await events(env, EventType.DISCOVERY_DIVERGENCE)  # one per run, a handful of symbols
+    suggested = {s.symbol for s in rows}
+    assert 1 <= len(divergence.payload["symbols"]) <= 5 and set(divergence.payload["symbols"]) <= suggested
+    spreads = [divergence.payload["spread"][s] for s in divergence.payload["symbols"]]
     assert spreads == sorted(spreads, reverse=True)  # strongest first
+    assert 0.0 <= divergence.payload["overlap"] <= 1.0 and divergence.payload["pickers"] == ["metric", "fuzzy", "llm"]
+    fresh = await make_env(market, market.fundamentals()).service.discover(CAL.session_open(DAY))
+    spread = {r.symbol: max(r.components.values()) - min(r.components.values()) for r in fresh.ranked
+              if r.divergent and r.symbol in suggested}
+    assert divergence.payload["symbols"] == sorted(spread, key=lambda s: -spread[s])[:5]
 
     async with env.uow() as uow:
         assert await env.service.universe()(uow, CAL.session_open(DAY)) == sorted(qualified)

@@ -12,7 +12,7 @@ from adapters.inmemory.uow import InMemoryDatabase, InMemoryUnitOfWork
 from application.discovery.watchlist import WatchlistManager, plan_discovery_update, watchlist_universe
 from domain.discovery.config import DiscoverySettings
 from domain.discovery.ensemble import HARD_REJECTION_NOTE, EnsembleResult
-from domain.events import EventType
+from domain.events import EventType, Severity
 from domain.ports.discovery import WatchlistEntry
 from domain.ports.repositories import EventQuery
 from domain.ports.uow import UnitOfWork
@@ -77,10 +77,14 @@ async def test_a_run_adds_at_most_top_n_symbols_at_or_above_min_score_each_with_
         entries = {e.symbol: e for e in await uow.watchlist.list(SCOPE)}
     assert sorted(c.symbol for c in log) == ["AAA", "BBB", "CCC"]
     assert all(c.source == "discovered" and c.change == "add" and c.at == T0 for c in log)
-    assert sorted(e.symbol for e in events) == ["AAA", "BBB", "CCC"]
-    aaa = next(e for e in events if e.symbol == "AAA")
+    each = [e for e in events if e.severity == Severity.DEBUG]
+    assert sorted(e.symbol for e in each) == ["AAA", "BBB", "CCC"]  # every change is an event with its reason
+    aaa = next(e for e in each if e.symbol == "AAA")
     assert aaa.payload["reason"] == changes["AAA"][1] and aaa.payload["change"] == "add"
     assert changes["AAA"][1] in aaa.message
+    (summary,) = [e for e in events if e.severity == Severity.INFO]  # one alert for the whole run
+    assert summary.payload == {"added": ["AAA", "BBB", "CCC"], "removed": [], "size": 3, "source": "discovered",
+                               "reasons": {s: changes[s][1] for s in ("AAA", "BBB", "CCC")}}
     assert entries["AAA"].score == 0.91
 
 
@@ -179,6 +183,19 @@ async def test_removal_by_hand_is_recorded_and_discovery_leaves_the_symbol_alone
     assert await symbols(db) == {}
     assert await discover(db, m, ranked(("AAA", 0.95)), T0 + timedelta(days=3)) == {}
     assert set(await discover(db, m, ranked(("AAA", 0.95)), T0 + timedelta(days=8))) == {"AAA"}
+
+
+async def test_a_manual_edit_is_one_alerted_summary_with_every_change(db: InMemoryDatabase) -> None:
+    m = manager(top_n=10, min_score=0.5, max_watchlist_size=2)
+    await discover(db, m, ranked(("AAA", 0.9), ("BBB", 0.6)))
+    await add_manual(db, m, "MSFT", T0 + timedelta(minutes=1))
+    async with InMemoryUnitOfWork(db) as uow:
+        latest = (await uow.events.query(EventQuery(SCOPE, types=(EventType.WATCHLIST_CHANGED,),
+                                                    min_severity=Severity.INFO)))[0]
+    assert latest.payload["added"] == ["MSFT"] and latest.payload["removed"] == ["BBB"]
+    assert latest.payload["reasons"] == {"BBB": "watchlist full (2 symbols): displaced by manual MSFT",
+                                         "MSFT": "I follow MSFT"}
+    assert latest.payload["source"] == "manual" and latest.payload["size"] == 2
 
 
 @pytest.mark.parametrize(("symbol", "reason", "message"), [
