@@ -117,7 +117,7 @@ class BacktestRunner:
         rows: list[EquityRow] = []
         decisions: list[dict[str, Any]] = []
         failed = 0
-        tracked = sorted(set(symbols) | {BENCHMARK})
+        tracked = sorted(set(symbols) | {BENCHMARK} | {a.symbol for a in await self._market.assets() if a.tradable})
         for i, day in enumerate(sessions):
             open_at, close_at = self._calendar.session_open(day), self._calendar.session_close(day)
             bars = await self._market.daily_bars(tracked, as_of=close_at, lookback=1)
@@ -144,6 +144,7 @@ class BacktestRunner:
                 await self._discovery.update_forward_returns(close_at)
             if self._progress:
                 self._progress(i + 1, len(sessions), day, account.equity)
+        await self._cycle.reconcile(as_of=self._calendar.session_close(sessions[-1]))  # fills at the last close
         fills = await self._broker.fills_since(self._calendar.session_open(sessions[0]) - timedelta(days=1))
         async with self._uow_factory() as uow:
             calls = await uow.llm_calls.list(scope, limit=1_000_000)

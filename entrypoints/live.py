@@ -21,7 +21,6 @@ from adapters.inmemory.broker import InMemoryBroker
 from adapters.inmemory.fundamentals import InMemoryFundamentals
 from adapters.inmemory.market_data import DailyBarMarketData, SyntheticMarket
 from application.agents import Agents
-from application.cycle.reconcile import reconcile
 from application.cycle.trading_cycle import CycleResult, CycleSettings, TradingCycle, Universe
 from application.discovery.service import DiscoveryService
 from application.discovery.watchlist import watchlist_universe
@@ -103,13 +102,7 @@ class LiveApp:
         """Start-up reconciliation with the broker in its own transaction; returns the number of differences."""
         at = self.clock.now()
         await self.feed_sim_broker(at)
-        async with self.container.uow_factory()() as uow:
-            account = await self.broker.account()
-            diffs = await reconcile(uow, self.broker, scope=self.scope, as_of=at, cycle_id=None,
-                                    equity=account.equity,
-                                    large_change_pct=self.settings.alerts.large_position_change_pct)
-            await uow.commit()
-        return len(diffs)
+        return await self.cycle.reconcile(as_of=at)
 
     async def close(self) -> None:
         """Release network clients."""

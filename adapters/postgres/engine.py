@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -26,8 +26,11 @@ def resolve_database_url(url: str | None, embedded_dir: Path) -> tuple[str, str]
 
 
 def describe_url(url: str) -> str:
-    """host:port/database of a URL, without user or password."""
+    """host:port/database of a URL (or socket directory and database), without user or password."""
     parts = urlsplit(url)
+    socket = parse_qs(parts.query).get("host")
+    if not parts.hostname and socket:
+        return f"socket {socket[0]}{parts.path}"
     host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""
     return f"{host}{port}{parts.path}"

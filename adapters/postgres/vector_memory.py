@@ -106,16 +106,18 @@ class PgVectorMemory:
         vec = np.asarray(self._query_vector(query), dtype=np.float32)
         t = self.table
         distance = t.c.embedding.cosine_distance(vec).label("distance")
-        stmt = select(t, distance).where(t.c.scope == f.scope, t.c.as_of <= as_of)
+        columns = [c for c in t.c if c.name != "embedding"]
+        stmt = select(*columns, distance).where(t.c.scope == f.scope, t.c.as_of <= as_of)
         if f.symbol is not None:
             stmt = stmt.where(t.c.symbol == f.symbol)
         if f.action is not None:
             stmt = stmt.where(t.c.action == f.action)
         if f.outcome is not None:
-            stmt = stmt.where(t.c.outcome == f.outcome, t.c.outcome_at <= as_of)
+            stmt = stmt.where(t.c.outcome == f.outcome, func.coalesce(t.c.outcome_at, t.c.as_of) <= as_of)
         stmt = stmt.order_by(distance).limit(k)
-        await self._session.execute(text(f"SET LOCAL hnsw.ef_search = {int(max(self._ef_search, k))}"))
-        await self._session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
+        await self._session.execute(
+            text("SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'strict_order', "
+                 "true)"), {"ef": str(int(max(self._ef_search, k)))})
         rows = (await self._session.execute(stmt)).mappings().all()
         return [SimilarItem(self._record(row).visible_at(as_of), float(row["distance"])) for row in rows]
 

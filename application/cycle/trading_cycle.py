@@ -111,6 +111,20 @@ class TradingCycle:
         finally:
             structlog.contextvars.unbind_contextvars("cycle_id")
 
+    async def reconcile(self, *, as_of: datetime) -> int:
+        """Reconcile with the broker in a transaction of its own (start-up, end of a backtest).
+
+        Returns:
+            The number of differences found (each one is in the event log).
+        """
+        async with self._uow_factory() as uow:
+            account = await self._broker.account()
+            diffs = await reconcile(uow, self._broker, scope=self.scope, as_of=as_of, cycle_id=None,
+                                    equity=account.equity,
+                                    large_change_pct=self.settings.large_position_change_pct)
+            await uow.commit()
+        return len(diffs)
+
     async def _record_failure(self, as_of: datetime, cid: str, kind: str, symbol: str | None,
                               exc: Exception) -> CycleResult:
         error = f"{type(exc).__name__}: {exc}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class FeeSettings(BaseModel):
@@ -75,7 +75,7 @@ class RiskSettings(BaseModel):
     market_hours_only: bool = True
     default_stop_pct: float = Field(0.05, gt=0, lt=1, description="stop distance when the risk agent gives none")
     min_stop_pct: float = Field(0.01, gt=0, lt=1)
-    max_stop_pct: float = Field(0.15, gt=0, lt=1)
+    max_stop_pct: float = Field(0.15, gt=0, lt=1, validate_default=True)
     min_order_notional: Decimal = Field(Decimal("1"), gt=0, description="Alpaca's minimum for fractional orders")
     pdt_equity_threshold: Decimal = Field(Decimal("25000"), ge=0)
     pdt_max_day_trades: int = Field(3, ge=0, description="day trades allowed in 5 business days under the threshold")
@@ -84,8 +84,10 @@ class RiskSettings(BaseModel):
     breaker: BreakerSettings = BreakerSettings()
     validator: ValidatorSettings = ValidatorSettings()
 
-    @model_validator(mode="after")
-    def _stops_ordered(self) -> RiskSettings:
-        if not self.min_stop_pct <= self.default_stop_pct <= self.max_stop_pct:
-            raise ValueError("need min_stop_pct <= default_stop_pct <= max_stop_pct")
-        return self
+    @field_validator("max_stop_pct")
+    @classmethod
+    def _stops_ordered(cls, v: float, info: ValidationInfo) -> float:
+        low, default = info.data.get("min_stop_pct"), info.data.get("default_stop_pct")
+        if low is not None and default is not None and not low <= default <= v:
+            raise ValueError(f"need min_stop_pct ({low}) <= default_stop_pct ({default}) <= max_stop_pct ({v})")
+        return v

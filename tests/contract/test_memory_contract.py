@@ -252,11 +252,6 @@ async def test_outcome_filter_does_not_look_ahead(memory: VectorMemory, kind: Me
 async def test_outcome_stored_without_outcome_at_is_known_with_the_record(
     memory: VectorMemory, kind: MemoryKind, scope: str, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    if backend == "postgres":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "bug in adapters/postgres/vector_memory.py PgVectorMemory.similar: the outcome filter "
-            "`outcome_at <= as_of` drops rows whose outcome_at is NULL; use "
-            "coalesce(outcome_at, as_of) <= as_of like the in-memory fake and MemoryRecord.visible_at")))
     # A record carrying an outcome but no outcome_at: MemoryRecord.visible_at treats the outcome as known
     # from the record's own as_of, so the outcome filter must find it too.
     [r] = await memory.store([rec(kind, "labelled", scope, outcome="RISK_OFF", embedding=at_angle(0.0))])

@@ -134,9 +134,6 @@ async def test_every_fill_has_a_trade_memory_and_entries_get_their_outcome_at_th
     assert ("SELL", exit_.symbol, exit_.at) not in before_exit
 
 
-@pytest.mark.xfail(strict=True, reason="BacktestRunner never syncs fills made at the last session's close: a "
-                                        "protective stop filled then has no fills row and no trade memory, and its "
-                                        "entry never gets an outcome")
 async def test_a_stop_filled_at_the_last_close_still_reaches_trade_memory() -> None:
     world = await whole_share_world()
     result = await backtest(world, end=date(2024, 2, 2))  # protective stops of S0007 and S0009 fill at this close

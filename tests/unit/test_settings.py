@@ -133,7 +133,7 @@ def test_llm_model_string_with_a_provider_is_accepted(monkeypatch: pytest.Monkey
 
 def test_min_stop_above_max_stop_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     message = _error(monkeypatch, QUORUM_RISK__MIN_STOP_PCT="0.2", QUORUM_RISK__MAX_STOP_PCT="0.1")
-    assert "QUORUM_RISK" in message
+    assert "QUORUM_RISK__MAX_STOP_PCT" in message
     assert "min_stop_pct" in message and "max_stop_pct" in message
 
 
