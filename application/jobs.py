@@ -2,6 +2,7 @@
 
 - `run_cycle_job`: one queued trading cycle (queued -> running -> completed/failed/skipped);
 - `market_conditions_job`, `daily_summary_job`, `discovery_job`, `forward_returns_job`: the daily jobs;
+- `alerts_job`: every minute, forward the event log's new alerts; every five, retry undelivered ones;
 - `with_retries`: retry with exponential back-off, then a final-failure hook (`job_failure_recorder`
   writes a SYSTEM_ERROR event, which the alert service forwards);
 - `schedule_tick`: dispatch whatever `application.schedule` says is due and remember the slots.
@@ -11,19 +12,21 @@ The nightly backup is I/O on the database server: see `adapters.postgres.backup`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import structlog
 
+from application.alerts import DeliveryResult
 from application.cycle.trading_cycle import CycleResult, cycle_id_for
 from application.market_conditions import MarketConditionService
-from application.schedule import JobKind, ScheduleConfig, due_jobs
+from application.schedule import JobKind, ScheduleConfig, alert_retry_due, due_jobs
 from domain.events import Event, EventType, Severity
 from domain.models.trading import Side
 from domain.money import ZERO, money
+from domain.ports.alerts import AlertStatus
 from domain.ports.clock import MarketCalendar
 from domain.ports.queue import CycleJob, CycleQueue
 from domain.ports.repositories import CycleRecord, EventQuery
@@ -55,6 +58,18 @@ class Discovery(Protocol):
 
     async def update_forward_returns(self, as_of: datetime) -> object:
         """Fill in the forward returns of past picks known at `as_of`."""
+        ...
+
+
+class AlertForwarder(Protocol):
+    """Forwards the event log's alerts to the channels (`application.alerts.AlertService` is one)."""
+
+    async def dispatch_new_events(self) -> Sequence[DeliveryResult]:
+        """Store and deliver the alerts of the alert-worthy events logged since the last call."""
+        ...
+
+    async def retry_undelivered(self) -> Sequence[DeliveryResult]:
+        """Try once more each stored alert that is still pending or undeliverable."""
         ...
 
 
@@ -214,6 +229,50 @@ async def forward_returns_job(discovery: Discovery | None, as_of: datetime) -> b
         return False
     await discovery.update_forward_returns(as_of)
     return True
+
+
+@dataclass(frozen=True)
+class AlertsJobOutcome:
+    """What one run of the alerts job did.
+
+    Attributes:
+        sent: alerts of new events tried on a channel (alerts already stored before are not counted).
+        retried: stored undelivered alerts tried again (0 when no retry was due).
+        delivered: of those sent or retried, how many were delivered.
+        retry_due: whether this run retried undelivered alerts.
+    """
+
+    sent: int
+    retried: int
+    delivered: int
+    retry_due: bool
+
+
+async def alerts_job(alerts: AlertForwarder | None, slot: datetime,
+                     config: ScheduleConfig = ScheduleConfig()) -> AlertsJobOutcome | None:
+    """Forward the alerts of new events; on the retry cadence (`alert_retry_due`) also retry undelivered ones.
+
+    Args:
+        alerts: the alert service (None: nothing to do; logged).
+        slot: the schedule slot this run is for.
+        config: the alert cadences.
+
+    Returns:
+        What was done, or None when alerts are not configured. An exception (the database is down)
+        propagates so that the caller retries the job; a channel failing is not one (the alert is kept).
+    """
+    if alerts is None:
+        log.info("alerts not configured", job="alerts", slot=slot.isoformat())
+        return None
+    sent = [r for r in await alerts.dispatch_new_events() if not r.duplicate]
+    retry = alert_retry_due(slot, config)
+    retried = list(await alerts.retry_undelivered()) if retry else []
+    delivered = sum(1 for r in (*sent, *retried) if r.status is AlertStatus.DELIVERED)
+    outcome = AlertsJobOutcome(len(sent), len(retried), delivered, retry)
+    if sent or retried:
+        log.info("alerts_forwarded", slot=slot.isoformat(), sent=outcome.sent, retried=outcome.retried,
+                 delivered=delivered)
+    return outcome
 
 
 async def daily_summary_job(uow_factory: UnitOfWorkFactory, scope: str, calendar: MarketCalendar,

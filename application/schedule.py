@@ -6,7 +6,9 @@ Every job kind has *slots*, the instants it is meant to run at:
 - ``discovery``: at the open, then every ``discovery_hours`` hours, until the close;
 - ``forward_returns``, ``market_conditions``, ``daily_summary``: once per session, ``after_close_delay``
   after the close (early closes included);
-- ``backup``: every night at ``backup_time`` New York time, trading day or not.
+- ``backup``: every night at ``backup_time`` New York time, trading day or not;
+- ``alerts``: every ``alerts_minutes`` (on the minute, UTC), day and night, market open or not; the slots
+  that reach a multiple of ``alert_retry_minutes`` also retry undelivered alerts (`alert_retry_due`).
 
 A job is due when its latest slot at or before ``now`` is later than the slot it last ran for and not
 older than the kind's grace period (a scheduler that was down does not fire a stale cycle, but does
@@ -18,16 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
 from domain.ports.clock import MarketCalendar
 
 NY = ZoneInfo("America/New_York")
-JobKind = Literal["cycle", "discovery", "forward_returns", "market_conditions", "daily_summary", "backup"]
+JobKind = Literal["cycle", "discovery", "forward_returns", "market_conditions", "daily_summary", "backup", "alerts"]
 JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
 AFTER_CLOSE_KINDS: frozenset[JobKind] = frozenset({"forward_returns", "market_conditions", "daily_summary"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LOOKBACK_DAYS = 10
 _LOOKAHEAD_DAYS = 14
 
@@ -42,6 +45,8 @@ class ScheduleConfig:
         discovery_hours: hours between two discovery runs in market hours.
         after_close_delay: forward returns, market conditions and the daily summary run this long after the close.
         backup_time: New York wall time of the nightly database backup.
+        alerts_minutes: minutes between two runs of the alerts job (forwarding new events to the channels).
+        alert_retry_minutes: undelivered alerts are tried again every this many minutes (by the alerts job).
         cycle_grace: a cycle slot older than this (or than `cycle_minutes`, if shorter) is skipped, not caught up.
         discovery_grace: a discovery slot older than this is skipped.
         after_close_grace: an after-close slot older than this is skipped.
@@ -53,6 +58,8 @@ class ScheduleConfig:
     discovery_hours: int = 4
     after_close_delay: timedelta = timedelta(minutes=15)
     backup_time: time = time(2, 0)
+    alerts_minutes: int = 1
+    alert_retry_minutes: int = 5
     cycle_grace: timedelta = timedelta(minutes=10)
     discovery_grace: timedelta = timedelta(hours=1)
     after_close_grace: timedelta = timedelta(hours=20)
@@ -63,6 +70,9 @@ class ScheduleConfig:
             raise ValueError(f"cycle_minutes must be at least 1, got {self.cycle_minutes}")
         if self.discovery_hours < 1:
             raise ValueError(f"discovery_hours must be at least 1, got {self.discovery_hours}")
+        if self.alerts_minutes < 1 or self.alert_retry_minutes < 1:
+            raise ValueError(f"alerts_minutes and alert_retry_minutes must be at least 1, got {self.alerts_minutes} "
+                             f"and {self.alert_retry_minutes}")
         if self.open_delay < timedelta(0) or self.after_close_delay < timedelta(0):
             raise ValueError("open_delay and after_close_delay must not be negative")
 
@@ -74,6 +84,8 @@ class ScheduleConfig:
             return self.discovery_grace
         if kind == "backup":
             return self.backup_grace
+        if kind == "alerts":
+            return timedelta(minutes=self.alerts_minutes)
         return self.after_close_grace
 
 
@@ -110,10 +122,30 @@ def _backup_slot(day: date, config: ScheduleConfig) -> datetime:
     return datetime.combine(day, config.backup_time, NY).astimezone(ZoneInfo("UTC"))
 
 
+def _minute_slot(now: datetime, minutes: int) -> datetime:
+    """The latest instant at or before `now` that is a whole multiple of `minutes` since the Unix epoch (UTC)."""
+    step = timedelta(minutes=minutes)
+    return _EPOCH + ((now - _EPOCH) // step) * step
+
+
+def alert_retry_due(slot: datetime, config: ScheduleConfig = ScheduleConfig()) -> bool:
+    """Whether the alerts job of `slot` also retries undelivered alerts.
+
+    It does when a multiple of `alert_retry_minutes` (since the Unix epoch, so on the hour and every five
+    minutes past it by default) falls in the slot's own period, ``(slot - alerts_minutes, slot]``.
+    """
+    _require_aware(slot, "slot")
+    retry = timedelta(minutes=config.alert_retry_minutes)
+    since_epoch = slot - _EPOCH
+    return since_epoch // retry != (since_epoch - timedelta(minutes=config.alerts_minutes)) // retry
+
+
 def latest_slot(kind: JobKind, now: datetime, calendar: MarketCalendar,
                 config: ScheduleConfig = ScheduleConfig()) -> datetime | None:
     """The latest slot of `kind` at or before `now` within the last ten days, or None."""
     _require_aware(now, "now")
+    if kind == "alerts":
+        return _minute_slot(now, config.alerts_minutes)
     today = now.astimezone(NY).date()
     if kind == "backup":
         slot = _backup_slot(today, config)
@@ -129,6 +161,8 @@ def next_slot(kind: JobKind, now: datetime, calendar: MarketCalendar,
               config: ScheduleConfig = ScheduleConfig()) -> datetime | None:
     """The first slot of `kind` strictly after `now` within the next two weeks, or None."""
     _require_aware(now, "now")
+    if kind == "alerts":
+        return _minute_slot(now, config.alerts_minutes) + timedelta(minutes=config.alerts_minutes)
     today = now.astimezone(NY).date()
     if kind == "backup":
         slot = _backup_slot(today, config)

@@ -2,11 +2,12 @@
 
 `worker_settings(deps, ...)` returns the keyword arguments of `arq.Worker` (usable as arq
 `WorkerSettings` too). Functions: run_cycle, discovery, forward_returns, market_conditions,
-daily_summary, backup. One cron job, `schedule_tick`, runs every minute on one worker (arq makes a
+daily_summary, backup, alerts. One cron job, `schedule_tick`, runs every minute on one worker (arq makes a
 cron run unique across workers) and enqueues what `application.schedule` says is due, with job ids
 derived from the slot, so nothing is enqueued twice. A failing job raises `arq.Retry` with
 exponential back-off until `policy.max_tries`, then the final-failure hook writes a SYSTEM_ERROR
-event. Every cycle runs under a Redis lock, so two cycles never run at once, even across workers.
+event. Every cycle runs under a Redis lock, so two cycles never run at once, even across workers; the
+alerts job (every minute) runs under a lock of its own and is skipped while another worker holds it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ log = structlog.get_logger(__name__)
 Body = Callable[[], Awaitable[Any]]
 FailureNotifier = Callable[[Event], Awaitable[object]]
 SCHEDULED_KINDS: tuple[JobKind, ...] = tuple(k for k in JOB_KINDS if k != "cycle")
+ALERTS_LOCKED = "skipped: another worker holds the alerts lock"
 
 
 @dataclass
@@ -51,11 +53,13 @@ class WorkerDeps:
         conditions: market conditions service (None: the job only logs).
         discovery: the discovery use case (None: its jobs only log "discovery not configured").
         backup: `await backup(as_of)` makes the nightly backup (None: the job only logs).
+        alerts: forwards the event log's alerts to the channels (None: the alerts job is not scheduled).
         schedule: when jobs are due.
         policy: tries and back-off of every job.
         cycle_max_delay: a cycle job later than this is skipped (None: never).
         cycle_timeout: the longest a cycle may run.
         job_timeout: the longest any other job may run.
+        alerts_timeout: the longest one run of the alerts job may take (its lock lives a minute longer).
         lock_wait: how long a cycle waits for the lock before the job is retried.
         lock_poll: seconds between two tries for the lock.
         on_failure: called with the SYSTEM_ERROR event of a job's final failure (e.g. to alert at once).
@@ -69,11 +73,13 @@ class WorkerDeps:
     conditions: MarketConditionService | None = None
     discovery: jobs.Discovery | None = None
     backup: Callable[[datetime], Awaitable[object]] | None = None
+    alerts: jobs.AlertForwarder | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     policy: jobs.JobPolicy = field(default_factory=jobs.JobPolicy)
     cycle_max_delay: timedelta | None = timedelta(minutes=15)
     cycle_timeout: timedelta = timedelta(minutes=10)
     job_timeout: timedelta = timedelta(minutes=30)
+    alerts_timeout: timedelta = timedelta(minutes=10)
     lock_wait: timedelta = timedelta(minutes=10)
     lock_poll: float = 0.1
     on_failure: FailureNotifier | None = None
@@ -82,6 +88,16 @@ class WorkerDeps:
         """The lock every cycle of this scope runs under."""
         return RedisLock(redis, f"quorum:lock:cycle:{self.scope}", ttl=self.cycle_timeout + timedelta(minutes=1),
                          poll_interval=self.lock_poll)
+
+    def alerts_lock(self, redis: Any) -> RedisLock:
+        """The lock every run of the alerts job of this scope runs under (one dispatcher at a time)."""
+        return RedisLock(redis, f"quorum:lock:alerts:{self.scope}", ttl=self.alerts_timeout + timedelta(minutes=1),
+                         poll_interval=self.lock_poll)
+
+    @property
+    def kinds(self) -> tuple[JobKind, ...]:
+        """The job kinds to schedule: all of them, but the alerts job only when `alerts` is set."""
+        return tuple(k for k in JOB_KINDS if k != "alerts" or self.alerts is not None)
 
 
 async def _attempt(ctx: dict[str, Any], deps: WorkerDeps, name: str, body: Body, *, limit: timedelta,
@@ -124,6 +140,8 @@ async def run_scheduled_job(deps: WorkerDeps, kind: JobKind, at: datetime) -> An
             log.info("backup not configured", as_of=at.isoformat())
             return None
         return await deps.backup(at)
+    if kind == "alerts":
+        return await jobs.alerts_job(deps.alerts, at, deps.schedule)
     raise ValueError(f"{kind!r} is not a scheduled job with a body of its own")
 
 
@@ -148,9 +166,26 @@ def _functions(deps: WorkerDeps) -> list[Any]:
 
         return func(job, name=kind, max_tries=deps.policy.max_tries, timeout=deps.job_timeout + timedelta(seconds=30))
 
+    async def alerts(ctx: dict[str, Any], as_of: str) -> str:
+        at = datetime.fromisoformat(as_of)
+
+        async def body() -> Any:
+            lock = deps.alerts_lock(ctx["redis"])
+            if not await lock.try_acquire():
+                log.info("alerts_skipped", slot=as_of, reason="another worker is dispatching alerts")
+                return ALERTS_LOCKED
+            try:
+                return await run_scheduled_job(deps, "alerts", at)
+            finally:
+                await lock.release()
+
+        return repr(await _attempt(ctx, deps, "alerts", body, limit=deps.alerts_timeout))
+
     cycle_timeout = deps.cycle_timeout + deps.lock_wait + timedelta(seconds=30)
     return [func(run_cycle, name=RUN_CYCLE, max_tries=deps.policy.max_tries, timeout=cycle_timeout),
-            *(scheduled(kind) for kind in SCHEDULED_KINDS)]
+            *(scheduled(kind) for kind in SCHEDULED_KINDS if kind != "alerts"),
+            func(alerts, name="alerts", max_tries=deps.policy.max_tries, keep_result=3600,
+                 timeout=deps.alerts_timeout + timedelta(seconds=30))]
 
 
 def job_id(kind: JobKind, slot: datetime) -> str:
@@ -172,7 +207,8 @@ def _tick(deps: WorkerDeps, queue_name: str) -> Any:
             return queued is not None
 
         done = await jobs.schedule_tick(deps.clock.now(), uow_factory=deps.uow_factory, scope=deps.scope,
-                                        calendar=deps.calendar, config=deps.schedule, dispatch=dispatch)
+                                        calendar=deps.calendar, config=deps.schedule, dispatch=dispatch,
+                                        kinds=deps.kinds)
         return [f"{k}@{s.isoformat()}" for k, s in done]
 
     return schedule_tick
@@ -208,4 +244,5 @@ def worker_settings(deps: WorkerDeps, *, redis_settings: Any = None, redis_pool:
     return settings
 
 
-__all__ = ["SCHEDULED_KINDS", "LockNotAcquiredError", "WorkerDeps", "job_id", "run_scheduled_job", "worker_settings"]
+__all__ = ["ALERTS_LOCKED", "SCHEDULED_KINDS", "LockNotAcquiredError", "WorkerDeps", "job_id", "run_scheduled_job",
+           "worker_settings"]

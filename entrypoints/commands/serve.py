@@ -1,8 +1,9 @@
 """`quorum serve`: the HTTP API, and without Redis also the scheduler and every job, in one process.
 
-- No REDIS_URL (the embedded default): cycles go to an in-process queue (one at a time, under a lock),
-  a scheduler loop ticks every `--tick` seconds and the daily jobs run as tasks of this process,
-  each with retries and a SYSTEM_ERROR event after the last try. Nothing else has to run.
+- No REDIS_URL (the embedded default): the database is first reconciled with the broker, then cycles go
+  to an in-process queue (one at a time, under a lock), a scheduler loop ticks every `--tick` seconds and
+  the daily jobs and the every-minute alerts job run as tasks of this process, each with retries and a
+  SYSTEM_ERROR event after the last try. Nothing else has to run.
 - REDIS_URL set: the API queues cycles on Redis and `quorum worker` processes run them and the
   schedule; this process serves the API only (that is how docker-compose runs it).
 """
@@ -27,17 +28,20 @@ from application.schedule import JobKind
 from domain.events import Event
 from domain.ports.queue import CycleJob, CycleQueue
 from entrypoints.bootstrap import run, start
-from entrypoints.commands.worker import build_worker_deps, discovery_service
+from entrypoints.commands.worker import build_worker_deps, discovery_service, startup_reconcile
 from entrypoints.container import Container
 from entrypoints.live import LiveApp, build_live_app
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
+REMEMBER_DISPATCHED = 10_000
 
 
 class InProcessJobs:
     """Runs Quorum's jobs inside this process: cycles through an `InProcessCycleQueue`, the rest as tasks.
+
+    The alerts job runs under a lock of its own: a run due while the previous one is still going is skipped.
 
     Args:
         deps: what the jobs run on (the same as the arq worker's).
@@ -49,7 +53,8 @@ class InProcessJobs:
         self._sleep = sleep
         self.queue = InProcessCycleQueue(self.run_cycle)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._dispatched: set[str] = set()
+        self._dispatched: dict[str, None] = {}      # insertion-ordered, the oldest forgotten first
+        self.alerts_lock = asyncio.Lock()
 
     def _hook(self, name: str, cycle_id: str | None = None) -> jobs.FinalFailureHook:
         record = jobs.job_failure_recorder(self.deps.uow_factory, self.deps.scope, name, self.deps.clock.now,
@@ -76,14 +81,24 @@ class InProcessJobs:
                                        sleep=self._sleep, name="run_cycle")
 
     async def run_job(self, kind: JobKind, at: datetime) -> Any:
-        """Run one scheduled job (not a cycle) with retries."""
+        """Run one scheduled job (not a cycle) with retries; the alerts job only if no other run holds its lock."""
+        limit = self.deps.alerts_timeout if kind == "alerts" else self.deps.job_timeout
 
         async def attempt() -> Any:
-            async with asyncio.timeout(self.deps.job_timeout.total_seconds()):
+            async with asyncio.timeout(limit.total_seconds()):
                 return await run_scheduled_job(self.deps, kind, at)
 
-        return await jobs.with_retries(attempt, policy=self.deps.policy, on_final_failure=self._hook(kind),
-                                       sleep=self._sleep, name=kind)
+        async def with_retries() -> Any:
+            return await jobs.with_retries(attempt, policy=self.deps.policy, on_final_failure=self._hook(kind),
+                                           sleep=self._sleep, name=kind)
+
+        if kind != "alerts":
+            return await with_retries()
+        if self.alerts_lock.locked():
+            log.info("alerts_skipped", slot=at.isoformat(), reason="the previous alerts run is still going")
+            return None
+        async with self.alerts_lock:
+            return await with_retries()
 
     async def dispatch(self, kind: JobKind, slot: datetime) -> bool:
         """Start the job due at `slot` (once per kind and slot). Returns whether it was started."""
@@ -93,7 +108,9 @@ class InProcessJobs:
         key = f"{kind}:{slot.isoformat()}"
         if key in self._dispatched:
             return False
-        self._dispatched.add(key)
+        self._dispatched[key] = None
+        while len(self._dispatched) > REMEMBER_DISPATCHED:
+            del self._dispatched[next(iter(self._dispatched))]
         task = asyncio.create_task(self._run_logged(kind, slot), name=key)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -107,7 +124,7 @@ class InProcessJobs:
         """Dispatch whatever is due now."""
         d = self.deps
         return await jobs.schedule_tick(d.clock.now(), uow_factory=d.uow_factory, scope=d.scope, calendar=d.calendar,
-                                        config=d.schedule, dispatch=self.dispatch)
+                                        config=d.schedule, dispatch=self.dispatch, kinds=d.kinds)
 
     async def scheduler_loop(self, every: float) -> None:
         """Tick every `every` seconds until cancelled."""
@@ -180,6 +197,7 @@ async def _serve(settings: Settings, container: Container, host: str, port: int,
         queue = await ArqCycleQueue.connect(settings.redis_url)
         log.info("serve_mode", mode="api only: cycles go to Redis, run `quorum worker` for them and the schedule")
     else:
+        await startup_reconcile(container, live)
         in_process = InProcessJobs(build_worker_deps(settings, container, live, discovery))
         in_process.start()
         queue = in_process.queue

@@ -1,7 +1,8 @@
 """`quorum worker`: the arq worker on Redis. Runs queued cycles and the scheduled jobs; several may run at once.
 
 Also the job wiring shared with `quorum serve` (`build_worker_deps`): the live system, the schedule
-from settings, the nightly backup, the discovery hook and the alert service for final failures.
+from settings, the nightly backup, the discovery hook and the alert service (the every-minute alerts job
+and final failures), and the start-up reconciliation with the broker (`startup_reconcile`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from arq.constants import default_queue_name
 
 from adapters.postgres.backup import backup_database
 from adapters.queue import WorkerDeps, redis_settings, worker_settings
+from application.alerts import AlertService
 from application.jobs import Discovery, JobPolicy
 from application.schedule import ScheduleConfig
+from application.startup import reconcile_at_startup
 from domain.events import Event
 from entrypoints.alerts_wiring import build_alert_service
 from entrypoints.bootstrap import fail, run, start
@@ -63,18 +66,16 @@ def discovery_service(settings: Settings, container: Container, live: LiveApp) -
     return build_discovery(settings, container, live.market, live.calendar, clock=live.clock)
 
 
-def alert_notifier(settings: Settings, container: Container, live: LiveApp,
-                   ) -> Callable[[Event], Awaitable[object]]:
+def alert_notifier(service: AlertService) -> Callable[[Event], Awaitable[object]]:
     """Forwards a job's final-failure event to the alert channels at once.
 
-    The event monitor forwards it too from the event log; the alert service never sends one alert twice.
+    The alerts job forwards it too from the event log; the alert service never sends one alert twice.
     """
-    service = build_alert_service(settings, container.uow_factory(), live.scope, clock=live.clock)
 
     async def notify(event: Event) -> object:
         try:
             return await service.dispatch([event])
-        except Exception as exc:  # noqa: BLE001 - the event is in the log; the monitor retries the alert
+        except Exception as exc:  # noqa: BLE001 - the event is in the log; the alerts job forwards it later
             log.error("alert_dispatch_failed", error=f"{type(exc).__name__}: {exc}")
             return None
 
@@ -84,6 +85,7 @@ def alert_notifier(settings: Settings, container: Container, live: LiveApp,
 def build_worker_deps(settings: Settings, container: Container, live: LiveApp,
                       discovery: Discovery | None) -> WorkerDeps:
     """Everything the job functions need, on the live system."""
+    alerts = build_alert_service(settings, container.uow_factory(), live.scope, clock=live.clock)
     return WorkerDeps(
         runner=live,
         uow_factory=container.uow_factory(),
@@ -95,8 +97,19 @@ def build_worker_deps(settings: Settings, container: Container, live: LiveApp,
         backup=make_backup(settings, container),
         schedule=schedule_config(settings),
         policy=JobPolicy(),
-        on_failure=alert_notifier(settings, container, live),
+        alerts=alerts,
+        on_failure=alert_notifier(alerts),
     )
+
+
+async def startup_reconcile(container: Container, live: LiveApp) -> int | None:
+    """Reconcile the database with the broker once at start-up (see `application.startup`).
+
+    Returns:
+        The number of differences, or None when the broker could not be read (logged, SYSTEM_ERROR event).
+    """
+    return await reconcile_at_startup(live, uow_factory=container.uow_factory(), scope=live.scope,
+                                      now=live.clock.now)
 
 
 def health_key() -> str:
@@ -124,6 +137,7 @@ async def _run_worker(settings: Settings, container: Container, redis_url: str, 
     except Exception as exc:  # noqa: BLE001 - any connection failure gets the same clear message
         fail(f"cannot reach Redis at {rs.host}:{rs.port} (REDIS_URL): {type(exc).__name__}; is it running?", 1)
     live = await build_live_app(settings, container)
+    await startup_reconcile(container, live)
     deps = build_worker_deps(settings, container, live, discovery_service(settings, container, live))
     worker = Worker(**worker_settings(deps, redis_pool=pool, burst=burst, max_jobs=max_jobs,
                                       health_check_key=health_key(), health_check_interval=HEALTH_INTERVAL_S))
@@ -143,7 +157,8 @@ def worker(
                                f"last {HEALTH_INTERVAL_S} s, 1 otherwise (for container health checks)"),
 ) -> None:
     """Run the arq worker: queued cycles, scheduled cycles, discovery, forward returns, market conditions,
-    the daily summary and the nightly backup. Needs REDIS_URL; start more workers to scale out."""
+    the daily summary, the nightly backup and alert forwarding. Reconciles with the broker at start-up.
+    Needs REDIS_URL; start more workers to scale out."""
     settings, container = start()
     if not settings.redis_url:
         fail(NO_REDIS)

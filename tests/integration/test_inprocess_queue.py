@@ -149,6 +149,40 @@ async def test_the_in_process_scheduler_runs_due_jobs_once_with_retries(uow_fact
     await inproc.stop()
 
 
+async def test_the_in_process_alerts_job_runs_every_minute_but_never_twice_at_once(uow_factory: Any) -> None:
+    gate, calls = asyncio.Event(), []
+
+    class Alerts:
+        async def dispatch_new_events(self) -> list[Any]:
+            calls.append("dispatch")
+            await gate.wait()              # the 11:00 run is slow
+            return []
+
+        async def retry_undelivered(self) -> list[Any]:
+            calls.append("retry")
+            return []
+
+    sat = date(2024, 3, 9)
+    clock = SimClock(ny(sat, 11, 0, 5))
+    inproc = InProcessJobs(WorkerDeps(runner=Runner(uow_factory), uow_factory=uow_factory, calendar=CAL, clock=clock,
+                                      scope=SCOPE, alerts=Alerts()))
+    assert ("alerts", ny(sat, 11)) in await inproc.tick()
+    await spin()
+    assert calls == ["dispatch"] and inproc.alerts_lock.locked()
+    clock.set(ny(sat, 11, 1, 5))
+    assert await inproc.tick() == [("alerts", ny(sat, 11, 1))]
+    await spin()
+    assert calls == ["dispatch"]           # 11:01 found 11:00 still dispatching: skipped
+    gate.set()
+    await inproc.drain()
+    assert calls == ["dispatch", "retry"]  # 11:00 finishes, with its retry of undelivered alerts
+    clock.set(ny(sat, 11, 2, 5))
+    await inproc.tick()
+    await inproc.drain()
+    assert calls == ["dispatch", "retry", "dispatch"]
+    await inproc.stop()
+
+
 @pytest.fixture(scope="module")
 def serve_database(pg_url: str) -> Iterator[str]:
     """A migrated database of this module's own (the process under test writes scope `live`)."""
@@ -170,7 +204,8 @@ def serve_database(pg_url: str) -> Iterator[str]:
 @pytest.mark.slow
 def test_quorum_serve_runs_api_and_cycles_in_one_process_without_redis(serve_database: str,
                                                                         tmp_path: Path) -> None:
-    """The real `serve` command in a subprocess: /health answers, a requested cycle completes, no Redis."""
+    """The real `serve` command in a subprocess: reconciles at start-up, /health answers, a requested cycle
+    completes, no Redis."""
     import os
     import signal
     import socket
@@ -223,3 +258,4 @@ def test_quorum_serve_runs_api_and_cycles_in_one_process_without_redis(serve_dat
             out, _ = proc.communicate()
     assert proc.returncode == 0, out[-3000:]
     assert "all in one" in out and "serve_stopped" in out and "serve-test-key-123456" not in out
+    assert out.index("startup_reconciled") < out.index("all in one")      # reconciled before scheduling

@@ -2,7 +2,8 @@
 
 Jobs run against a fake cycle runner on in-memory repositories; what is asserted is what Redis and arq
 do: de-duplication by cycle id, retries with back-off then the final-failure event, the cycle lock
-across two workers, and the schedule tick enqueuing what is due exactly once.
+across two workers, the schedule tick enqueuing what is due exactly once, and the alerts job (once per
+minute, under a lock of its own).
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ import pytest
 
 from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.clock import SimClock
-from adapters.queue import ArqCycleQueue, RedisLock, WorkerDeps, redis_settings, worker_settings
+from adapters.queue import (
+    ALERTS_LOCKED,
+    ArqCycleQueue,
+    RedisLock,
+    WorkerDeps,
+    job_id,
+    redis_settings,
+    worker_settings,
+)
 from application import jobs
 from application.cycle.trading_cycle import CycleResult
 from domain.events import Event, EventType
@@ -254,3 +263,133 @@ async def test_the_schedule_tick_enqueues_due_jobs_once(redis: Any, uow_factory:
     async with uow_factory() as uow:
         summaries = await uow.events.query(EventQuery(SCOPE, types=(EventType.DAILY_SUMMARY,)))
     assert sorted(e.payload["day"] for e in summaries) == ["2024-03-04", "2024-03-05"]
+
+
+class FakeAlerts:
+    """An alert service that records its calls; `dispatch_new_events` runs `during_dispatch` when set."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.active = 0
+        self.max_active = 0
+        self.during_dispatch: Any = None
+
+    async def dispatch_new_events(self) -> list[Any]:
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        self.calls.append("dispatch")
+        try:
+            if self.during_dispatch is not None:
+                await self.during_dispatch()
+        finally:
+            self.active -= 1
+        return []
+
+    async def retry_undelivered(self) -> list[Any]:
+        self.calls.append("retry")
+        return []
+
+
+async def result_of(queue: ArqCycleQueue, job: str) -> Any:
+    from arq.jobs import Job
+
+    info = await Job(job, queue.pool).result_info()
+    return None if info is None else info.result
+
+
+async def test_each_schedule_tick_runs_the_alerts_job_once_and_skips_it_while_the_lock_is_held(
+        queue: ArqCycleQueue, redis: Any, uow_factory: Any) -> None:
+    alerts = FakeAlerts()
+    clock = SimClock(ny(TUE, 20, 4, 20))        # evening: the market is closed, alerts still go out
+    deps = make_deps(Runner(uow_factory), uow_factory, clock, alerts=alerts)
+
+    async def tick_at(at: datetime) -> None:
+        clock.set(at)
+        worker = make_worker(deps, schedule=True)
+        await worker.async_run()
+        await worker.close()
+
+    await tick_at(ny(TUE, 20, 4, 20))
+    await tick_at(ny(TUE, 20, 4, 40))          # a second worker start in the same minute finds nothing to do
+    assert alerts.calls == ["dispatch"]
+    await tick_at(ny(TUE, 20, 5, 1))
+    assert alerts.calls == ["dispatch", "dispatch", "retry"]     # 20:05: undelivered alerts are retried too
+
+    other = deps.alerts_lock(redis)                             # another worker is dispatching
+    assert await other.try_acquire()
+    await tick_at(ny(TUE, 20, 6, 1))
+    assert alerts.calls == ["dispatch", "dispatch", "retry"]
+    assert await result_of(queue, job_id("alerts", ny(TUE, 20, 6))) == repr(ALERTS_LOCKED)
+    await other.release()
+    await tick_at(ny(TUE, 20, 7, 1))
+    assert alerts.calls == ["dispatch", "dispatch", "retry", "dispatch"]
+    assert await redis.get(other.key) is None
+
+
+async def test_two_alerts_jobs_on_two_workers_never_dispatch_at_the_same_time(
+        queue: ArqCycleQueue, redis: Any, uow_factory: Any) -> None:
+    """A slow run (the 20:01 slot) still dispatching when the next one (20:02) starts on another worker."""
+    alerts = FakeAlerts()
+    slots = [ny(TUE, 20, 1), ny(TUE, 20, 2)]
+    ids = [job_id("alerts", s) for s in slots]
+
+    async def until_the_other_run_is_over() -> None:
+        for _ in range(5000):   # Redis round trips, not sleeps; without the lock both runs would wait here
+            if any([await redis.exists(f"arq:result:{i}") for i in ids]):
+                return
+
+    alerts.during_dispatch = until_the_other_run_is_over
+    for slot, jid in zip(slots, ids, strict=True):
+        assert await queue.pool.enqueue_job("alerts", slot.isoformat(), _job_id=jid) is not None
+    deps = make_deps(Runner(uow_factory), uow_factory, SimClock(ny(TUE, 20, 2, 1)), alerts=alerts)
+    w1, w2 = make_worker(deps, max_jobs=2), make_worker(deps, max_jobs=2)
+    await asyncio.gather(w1.async_run(), w2.async_run())
+    await asyncio.gather(w1.close(), w2.close())
+    assert alerts.calls == ["dispatch"] and alerts.max_active == 1
+    assert sorted([await result_of(queue, i) for i in ids]).count(repr(ALERTS_LOCKED)) == 1
+    assert w1.jobs_complete + w2.jobs_complete == 2 and w1.jobs_failed + w2.jobs_failed == 0
+    assert await redis.get(deps.alerts_lock(redis).key) is None
+
+
+async def test_quorum_worker_reconciles_at_start_up_and_keeps_going_when_the_broker_is_down(
+        redis: Any, uow_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`quorum worker` (its `_run_worker`, burst mode) with a broker that cannot be read at start-up."""
+    from domain.errors import BrokerUnavailableError
+    from entrypoints.commands import worker as worker_command
+
+    order: list[str] = []
+    clock = SimClock(ny(TUE, 20, 4, 20))
+    alerts = FakeAlerts()
+
+    class Live:
+        scope, calendar = SCOPE, CAL
+
+        def __init__(self) -> None:
+            self.clock = clock
+
+        async def reconcile_now(self) -> int:
+            order.append("reconcile")
+            raise BrokerUnavailableError("could not connect to Alpaca for account: ConnectError")
+
+        async def close(self) -> None:
+            order.append("closed")
+
+    async def live_app(*_: Any, **__: Any) -> Live:
+        return Live()
+
+    def deps(*_: Any) -> WorkerDeps:
+        order.append("deps")
+        return make_deps(Runner(uow_factory), uow_factory, clock, alerts=alerts)
+
+    class Container:
+        def uow_factory(self) -> Any:
+            return uow_factory
+
+    monkeypatch.setattr(worker_command, "build_live_app", live_app)
+    monkeypatch.setattr(worker_command, "build_worker_deps", deps)
+    monkeypatch.setattr(worker_command, "discovery_service", lambda *_: None)
+    await worker_command._run_worker(load_settings(env="test"), Container(), REDIS_URL, burst=True, max_jobs=2)  # type: ignore[arg-type]
+    assert order == ["reconcile", "deps", "closed"] and alerts.calls == ["dispatch"]
+    async with uow_factory() as uow:
+        [event] = await uow.events.query(EventQuery(SCOPE, types=(EventType.SYSTEM_ERROR,)))
+    assert event.payload["job"] == "startup_reconcile" and "could not connect to Alpaca" in event.message

@@ -12,10 +12,12 @@ import pytest
 
 from adapters.calendar.nyse import NyseCalendar
 from application import jobs
+from application.alerts import DeliveryResult
 from application.cycle.trading_cycle import CycleResult
 from application.schedule import JobKind, ScheduleConfig
 from domain.events import Event, EventType, Severity
 from domain.models.trading import Fill, Side
+from domain.ports.alerts import AlertStatus
 from domain.ports.queue import CycleJob
 from domain.ports.repositories import CycleRecord, EquityPoint, EventQuery, FillRecord, LLMCallRecord
 from entrypoints.container import build_container
@@ -232,7 +234,78 @@ async def test_schedule_tick_dispatches_due_jobs_once_and_retries_a_failed_dispa
                             "dispatch": dispatch}
     done = await jobs.schedule_tick(ny(TUE, 9, 35), **args)
     assert ("cycle", ny(TUE, 9, 35)) in done and all(k != "discovery" for k, _ in done)
-    assert await jobs.schedule_tick(ny(TUE, 9, 36), **args) == []
+    assert await jobs.schedule_tick(ny(TUE, 9, 35), **args) == []
+    assert await jobs.schedule_tick(ny(TUE, 9, 36), **args) == [("alerts", ny(TUE, 9, 36))]
     broken.clear()
-    assert await jobs.schedule_tick(ny(TUE, 9, 37), **args) == [("discovery", ny(TUE, 9, 30))]
+    assert await jobs.schedule_tick(ny(TUE, 9, 37), **args) == [("discovery", ny(TUE, 9, 30)),
+                                                                ("alerts", ny(TUE, 9, 37))]
     assert sorted(k for k, _ in sent).count("cycle") == 1
+
+
+def delivery(n: int, status: AlertStatus = AlertStatus.DELIVERED, *, duplicate: bool = False) -> DeliveryResult:
+    return DeliveryResult(n, "discord", status, 1, None, "breaker_tripped", duplicate)
+
+
+class FakeAlerts:
+    """Records the calls of the alerts job; can fail a number of times first."""
+
+    def __init__(self, *, fail: int = 0) -> None:
+        self.calls: list[str] = []
+        self.fail = fail
+        self.new: list[DeliveryResult] = []
+        self.undelivered: list[DeliveryResult] = []
+
+    async def dispatch_new_events(self) -> list[DeliveryResult]:
+        self.calls.append("dispatch")
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("database went away")
+        return self.new
+
+    async def retry_undelivered(self) -> list[DeliveryResult]:
+        self.calls.append("retry")
+        return self.undelivered
+
+
+async def test_the_alerts_job_forwards_new_events_every_minute_and_retries_every_five() -> None:
+    alerts = FakeAlerts()
+    calls_by_minute: dict[int, list[str]] = {}
+    for minute in range(11):
+        alerts.calls.clear()
+        await jobs.alerts_job(alerts, ny(TUE, 10, minute))
+        calls_by_minute[minute] = list(alerts.calls)
+    assert calls_by_minute == {m: ["dispatch", "retry"] if m % 5 == 0 else ["dispatch"] for m in range(11)}
+    assert await jobs.alerts_job(None, ny(TUE, 10)) is None
+
+
+async def test_the_alerts_job_counts_what_it_sent_retried_and_delivered() -> None:
+    alerts = FakeAlerts()
+    alerts.new = [delivery(1), delivery(2, AlertStatus.UNDELIVERABLE), delivery(3, duplicate=True)]
+    alerts.undelivered = [delivery(4), delivery(5, AlertStatus.UNDELIVERABLE)]
+    assert await jobs.alerts_job(alerts, ny(TUE, 10, 1)) == jobs.AlertsJobOutcome(2, 0, 1, retry_due=False)
+    assert await jobs.alerts_job(alerts, ny(TUE, 10, 5)) == jobs.AlertsJobOutcome(2, 2, 2, retry_due=True)
+
+
+async def test_a_failing_alerts_job_is_retried_then_recorded_like_any_job(uow_factory: Any) -> None:
+    sleeps: list[float] = []
+
+    async def sleep(s: float) -> None:
+        sleeps.append(s)
+
+    policy = jobs.JobPolicy(max_tries=3, backoff_base=5)
+    hook = jobs.job_failure_recorder(uow_factory, SCOPE, "alerts", lambda: ny(TUE, 10, 6))
+    flaky = FakeAlerts(fail=2)
+    out = await jobs.with_retries(lambda: jobs.alerts_job(flaky, ny(TUE, 10, 5)), policy=policy,
+                                  on_final_failure=hook, sleep=sleep, name="alerts")
+    assert out == jobs.AlertsJobOutcome(0, 0, 0, retry_due=True)
+    assert flaky.calls == ["dispatch", "dispatch", "dispatch", "retry"] and sleeps == [5.0, 10.0]
+    assert await events_of(uow_factory, EventType.SYSTEM_ERROR) == []
+
+    broken = FakeAlerts(fail=99)
+    with pytest.raises(ConnectionError):
+        await jobs.with_retries(lambda: jobs.alerts_job(broken, ny(TUE, 10, 5)), policy=policy,
+                                on_final_failure=hook, sleep=sleep, name="alerts")
+    assert broken.calls == ["dispatch"] * 3
+    [event] = await events_of(uow_factory, EventType.SYSTEM_ERROR)
+    assert event.severity is Severity.CRITICAL
+    assert event.payload == {"job": "alerts", "tries": 3, "error": "ConnectionError: database went away"}

@@ -10,6 +10,7 @@ import pytest
 from adapters.calendar.nyse import NyseCalendar
 from application.schedule import (
     ScheduleConfig,
+    alert_retry_due,
     due_jobs,
     due_slot,
     latest_slot,
@@ -117,8 +118,10 @@ def test_due_jobs_lists_every_kind_due_with_its_slot() -> None:
     last = {"cycle": ny(TUE, 15, 30), "discovery": ny(TUE, 13, 30)}
     assert due_jobs(ny(TUE, 16, 15, 5), CAL, last) == [
         ("forward_returns", ny(TUE, 16, 15)), ("market_conditions", ny(TUE, 16, 15)),
-        ("daily_summary", ny(TUE, 16, 15))]                      # this morning's backup slot is past its grace
-    assert due_jobs(ny(TUE, 2, 0, 5), CAL, {"forward_returns": ny(TUE - timedelta(days=1), 16, 15)}) == [
+        ("daily_summary", ny(TUE, 16, 15)),                      # this morning's backup slot is past its grace
+        ("alerts", ny(TUE, 16, 15))]
+    assert due_jobs(ny(TUE, 2, 0, 5), CAL, {"forward_returns": ny(TUE - timedelta(days=1), 16, 15),
+                                            "alerts": ny(TUE, 2)}) == [
         ("market_conditions", ny(TUE - timedelta(days=1), 16, 15)),
         ("daily_summary", ny(TUE - timedelta(days=1), 16, 15)), ("backup", ny(TUE, 2))]
 
@@ -140,6 +143,47 @@ def test_ticking_through_two_days_fires_every_slot_exactly_once() -> None:
     monday = TUE - timedelta(days=1)
     assert fired["daily_summary"] == [ny(d, 16, 15) for d in [monday, *days]]  # Monday's caught up at start
     assert fired["backup"] == [ny(d, 2) for d in days]                        # Monday's was too old
+    assert fired["alerts"] == [ny(TUE, 0) + timedelta(minutes=m) for m in range(2 * 24 * 60)]
+
+
+@pytest.mark.parametrize("now", [
+    ny(TUE, 11, 42, 31),       # market hours
+    ny(TUE, 3, 7, 0),          # night
+    ny(SAT, 14, 0, 59),        # weekend
+    ny(JULY_4, 23, 59, 59),    # holiday
+])
+def test_alerts_are_due_every_minute_whatever_the_market(now: datetime) -> None:
+    minute = now.replace(second=0)
+    assert due_slot("alerts", now, CAL, None) == minute
+    assert due_slot("alerts", now, CAL, minute - timedelta(minutes=1)) == minute
+    assert not should_run("alerts", now, CAL, minute)                        # once per minute
+    assert due_slot("alerts", minute + timedelta(minutes=1), CAL, minute) == minute + timedelta(minutes=1)
+    assert next_slot("alerts", now, CAL) == minute + timedelta(minutes=1)
+
+
+def test_a_scheduler_down_for_an_hour_runs_the_alerts_job_once_for_the_current_minute() -> None:
+    assert due_slot("alerts", ny(SAT, 10, 30, 5), CAL, ny(SAT, 9, 30)) == ny(SAT, 10, 30)
+    assert not should_run("alerts", ny(SAT, 10, 30, 50), CAL, ny(SAT, 10, 30))   # the missed minutes are not replayed
+
+
+def test_undelivered_alerts_are_retried_every_five_minutes_on_the_clock() -> None:
+    hour = [ny(SAT, 9) + timedelta(minutes=m) for m in range(60)]
+    assert [s for s in hour if alert_retry_due(s)] == [ny(SAT, 9, m) for m in range(0, 60, 5)]
+    assert alert_retry_due(ny(TUE, 9, 35)) and not alert_retry_due(ny(TUE, 9, 36))
+    hourly = ScheduleConfig(alert_retry_minutes=60)
+    assert [s for s in hour if alert_retry_due(s, hourly)] == [ny(SAT, 9)]
+
+
+def test_every_retry_mark_is_covered_once_when_the_alerts_job_runs_less_often() -> None:
+    config = ScheduleConfig(alerts_minutes=2, alert_retry_minutes=5)
+    start = ny(SAT, 9)
+    slots = [due_slot("alerts", start + timedelta(seconds=20 * i), CAL, None, config) for i in range(3 * 60)]
+    distinct = sorted({s for s in slots if s is not None})
+    assert distinct == [start + timedelta(minutes=m) for m in range(0, 60, 2)]
+    retried = [s for s in distinct if alert_retry_due(s, config)]
+    assert retried == [start + timedelta(minutes=m) for m in (0, 6, 10, 16, 20, 26, 30, 36, 40, 46, 50, 56)]
+    marks = [start + timedelta(minutes=m) for m in range(0, 60, 5)]
+    assert all(sum(1 for s in retried if s - timedelta(minutes=2) < mark <= s) == 1 for mark in marks)
 
 
 def test_naive_times_and_bad_config_are_refused() -> None:
@@ -147,3 +191,7 @@ def test_naive_times_and_bad_config_are_refused() -> None:
         should_run("cycle", datetime(2024, 3, 5, 15, 0), CAL, None)
     with pytest.raises(ValueError, match="cycle_minutes"):
         ScheduleConfig(cycle_minutes=0)
+    with pytest.raises(ValueError, match="alert_retry_minutes"):
+        ScheduleConfig(alert_retry_minutes=0)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        alert_retry_due(datetime(2024, 3, 5, 15, 0))

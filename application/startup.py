@@ -1,0 +1,67 @@
+"""Start-up reconciliation: before a process that trades serves or schedules anything, read positions, open
+orders and cash from the broker and reconcile the database with them (the broker is the truth).
+
+A broker that cannot be reached at that moment does not stop the process: the failure is logged and written
+to the event log as a SYSTEM_ERROR (which the alerts job forwards), and the next cycle reconciles again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+import structlog
+
+from domain.errors import BrokerError
+from domain.events import Event, EventType, Severity
+from domain.ports.uow import UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+
+
+class Reconciler(Protocol):
+    """Reconciles the database with the broker (`entrypoints.live.LiveApp` is one)."""
+
+    async def reconcile_now(self) -> int:
+        """Reconcile in a transaction of its own; returns the number of differences written to the event log."""
+        ...
+
+
+async def reconcile_at_startup(live: Reconciler, *, uow_factory: UnitOfWorkFactory, scope: str,
+                               now: Callable[[], datetime]) -> int | None:
+    """Reconcile with the broker once, at start-up.
+
+    Args:
+        live: what reconciles.
+        uow_factory: where the SYSTEM_ERROR event goes when the broker cannot be reached.
+        scope: the event log scope.
+        now: the current time.
+
+    Returns:
+        The number of differences found (each one is in the event log), or None when the broker failed: the
+        error is then logged and recorded as a SYSTEM_ERROR event (CRITICAL when retrying cannot help, e.g.
+        refused credentials; WARNING otherwise), and the process goes on.
+
+    Raises:
+        Exception: any error that is not a broker error (the database is down, a bug): the process should stop.
+    """
+    try:
+        differences = await live.reconcile_now()
+    except BrokerError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        severity = Severity.WARNING if exc.retryable else Severity.CRITICAL
+        log.error("startup_reconcile_failed", error=error, retryable=exc.retryable,
+                  next_step="continuing; the next trading cycle reconciles with the broker again")
+        message = (f"start-up reconciliation failed, the broker could not be read: {error}; "
+                   "the next trading cycle reconciles again")
+        try:
+            async with uow_factory() as uow:
+                await uow.events.add([Event(EventType.SYSTEM_ERROR, now(), message, severity, None, None,
+                                            {"job": "startup_reconcile", "error": error}, scope)])
+                await uow.commit()
+        except Exception as db_exc:  # noqa: BLE001 - the log line above already says what went wrong
+            log.error("startup_reconcile_event_not_written", error=f"{type(db_exc).__name__}: {db_exc}")
+        return None
+    log.info("startup_reconciled", differences=differences)
+    return differences
