@@ -8,6 +8,17 @@ fully or rolls back fully" without copying whole stores.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+MISSING: Any = object()
+
+
+def restore(store: dict[Any, Any], key: Any, old: Any) -> None:
+    """Undo a dict write: put `old` back under `key`, or remove the key when it was `MISSING`."""
+    if old is MISSING:
+        store.pop(key, None)
+    else:
+        store[key] = old
 
 
 class Journal:

@@ -6,10 +6,10 @@ import copy
 from dataclasses import replace
 from datetime import datetime
 
-from adapters.inmemory.codec import utc, utc_or_none
 from adapters.inmemory.journal import Journal
 from domain.events import EventType, Severity
 from domain.ports.alerts import Alert, AlertRepository, AlertStatus, StoredAlert
+from domain.storage import utc, utc_or_none
 
 _UNDELIVERED = (AlertStatus.PENDING, AlertStatus.UNDELIVERABLE)
 

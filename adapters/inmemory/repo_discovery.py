@@ -9,10 +9,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-from adapters.inmemory.codec import PRICE_SCALE, decimal_or_none, json_document, utc, utc_or_none
-from adapters.inmemory.journal import Journal
+from adapters.inmemory.journal import MISSING, Journal, restore
 from domain.ports.discovery import (
     DiscoveredAsset,
     DiscoveredSymbolRepository,
@@ -30,24 +28,7 @@ from domain.ports.discovery import (
     check_horizon,
     check_suggestion,
 )
-
-_MISSING: Any = object()
-
-
-def _restore(store: dict[Any, Any], key: Any, old: Any) -> None:
-    if old is _MISSING:
-        store.pop(key, None)
-    else:
-        store[key] = old
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 0:
-        raise ValueError(f"limit must not be negative, got {limit}")
-
-
-def _in_range(at: datetime, since: datetime | None, until: datetime | None) -> bool:
-    return (since is None or at >= since) and (until is None or at < until)
+from domain.storage import PRICE_SCALE, check_limit, decimal_or_none, in_range, json_document, utc, utc_or_none
 
 
 class InMemoryWatchlistRepository(WatchlistRepository):
@@ -69,17 +50,17 @@ class InMemoryWatchlistRepository(WatchlistRepository):
         stored = replace(entry, added_at=utc(entry.added_at, what="added_at"),
                          score=None if entry.score is None else float(entry.score))
         key = (scope, entry.symbol)
-        old = self._entries.get(key, _MISSING)
+        old = self._entries.get(key, MISSING)
         self._entries[key] = stored
-        self._journal.record(lambda: _restore(self._entries, key, old))
+        self._journal.record(lambda: restore(self._entries, key, old))
 
     async def remove(self, scope: str, symbol: str) -> bool:
         """Delete the entry; returns whether there was one."""
         key = (scope, symbol)
-        old = self._entries.pop(key, _MISSING)
-        if old is _MISSING:
+        old = self._entries.pop(key, MISSING)
+        if old is MISSING:
             return False
-        self._journal.record(lambda: _restore(self._entries, key, old))
+        self._journal.record(lambda: restore(self._entries, key, old))
         return True
 
     async def add_change(self, change: WatchlistChange) -> WatchlistChange:
@@ -93,9 +74,9 @@ class InMemoryWatchlistRepository(WatchlistRepository):
 
     async def changes(self, scope: str, *, since: datetime | None = None, limit: int = 100) -> list[WatchlistChange]:
         """Changes of `scope` at or after `since`, newest first."""
-        _check_limit(limit)
+        check_limit(limit)
         since = utc_or_none(since, what="since")
-        mine = [c for c in self._changes if c.scope == scope and _in_range(c.at, since, None)]
+        mine = [c for c in self._changes if c.scope == scope and in_range(c.at, since, None)]
         mine.sort(key=lambda c: (c.at, c.id or 0), reverse=True)
         return mine[:limit]
 
@@ -123,7 +104,7 @@ class InMemorySuggestionRepository(SuggestionRepository):
         stored = replace(run, as_of=utc(run.as_of, what="run as_of"), pickers=tuple(run.pickers),
                          stats=json_document(run.stats, what="run stats"))
         self._runs[run.id] = stored
-        self._journal.record(lambda: _restore(self._runs, run.id, _MISSING))
+        self._journal.record(lambda: restore(self._runs, run.id, MISSING))
 
     async def get_run(self, run_id: str) -> DiscoveryRun | None:
         """The run with this id."""
@@ -132,7 +113,7 @@ class InMemorySuggestionRepository(SuggestionRepository):
 
     async def runs(self, scope: str, *, limit: int = 20) -> list[DiscoveryRun]:
         """Runs of `scope`, newest first."""
-        _check_limit(limit)
+        check_limit(limit)
         mine = sorted((r for r in self._runs.values() if r.scope == scope), key=lambda r: (r.as_of, r.id),
                       reverse=True)
         return [replace(r, stats=copy.deepcopy(r.stats)) for r in mine[:limit]]
@@ -145,7 +126,7 @@ class InMemorySuggestionRepository(SuggestionRepository):
             sid = next(self._ids)
             self._rows[sid] = replace(s, id=sid, details={})
             self._details[sid] = json.dumps(s.details)
-            self._journal.record(lambda sid=sid: _restore(self._rows, sid, _MISSING))  # type: ignore[misc]
+            self._journal.record(lambda sid=sid: restore(self._rows, sid, MISSING))  # type: ignore[misc]
             out.append(self._copy(self._rows[sid]))
         return out
 
@@ -168,10 +149,10 @@ class InMemorySuggestionRepository(SuggestionRepository):
     ) -> list[Suggestion]:
         """Suggestions whose forward return at `horizon` is still unknown (since <= as_of < until), oldest first."""
         check_horizon(horizon)
-        _check_limit(limit)
+        check_limit(limit)
         since, until = utc_or_none(since, what="since"), utc_or_none(until, what="until")
         rows = [s for s in self._rows.values() if s.scope == scope and horizon not in s.forward_returns
-                and _in_range(s.as_of, since, until)]
+                and in_range(s.as_of, since, until)]
         rows.sort(key=lambda s: (s.as_of, s.id or 0))
         return [self._copy(s) for s in rows[:limit]]
 
@@ -197,9 +178,9 @@ class InMemorySuggestionRepository(SuggestionRepository):
         picker: str | None = None, run_id: str | None = None, limit: int = 1000,
     ) -> list[Suggestion]:
         """Suggestions of `scope` with since <= as_of < until, newest run first, then by picker and rank."""
-        _check_limit(limit)
+        check_limit(limit)
         since, until = utc_or_none(since, what="since"), utc_or_none(until, what="until")
-        rows = [s for s in self._rows.values() if s.scope == scope and _in_range(s.as_of, since, until)
+        rows = [s for s in self._rows.values() if s.scope == scope and in_range(s.as_of, since, until)
                 and (picker is None or s.picker == picker) and (run_id is None or s.run_id == run_id)]
         rows.sort(key=lambda s: (-s.as_of.timestamp(), s.run_id, s.picker, s.rank, s.id or 0))
         return [self._copy(s) for s in rows[:limit]]
@@ -218,15 +199,15 @@ class InMemoryDiscoveredSymbolRepository(DiscoveredSymbolRepository):
         for a in assets:
             check_asset(a)
         for a in {a.symbol: a for a in assets}.values():
-            old = self._assets.get(a.symbol, _MISSING)
-            if old is _MISSING:
+            old = self._assets.get(a.symbol, MISSING)
+            if old is MISSING:
                 new = replace(a, first_seen=at, last_seen=at)
             else:
                 new = replace(a, first_seen=min(old.first_seen, at), last_seen=max(old.last_seen, at),
                               sector=a.sector if a.sector is not None else old.sector,
                               market_cap=a.market_cap if a.market_cap is not None else old.market_cap)
             self._assets[a.symbol] = new
-            self._journal.record(lambda sym=a.symbol, old=old: _restore(self._assets, sym, old))  # type: ignore[misc]
+            self._journal.record(lambda sym=a.symbol, old=old: restore(self._assets, sym, old))  # type: ignore[misc]
 
     async def get(self, symbol: str) -> DiscoveredAsset | None:
         """The asset with this symbol."""
@@ -235,7 +216,7 @@ class InMemoryDiscoveredSymbolRepository(DiscoveredSymbolRepository):
     async def list(self, *, tradable_only: bool = False, seen_since: datetime | None = None,
                    limit: int = 100_000) -> list[DiscoveredAsset]:
         """Assets by symbol, optionally only tradable ones or ones seen at or after `seen_since`."""
-        _check_limit(limit)
+        check_limit(limit)
         since = utc_or_none(seen_since, what="seen_since")
         rows = [a for _, a in sorted(self._assets.items()) if (not tradable_only or a.tradable)
                 and (since is None or (a.last_seen is not None and a.last_seen >= since))]

@@ -6,10 +6,10 @@ import copy
 from collections.abc import Sequence
 from dataclasses import replace
 
-from adapters.inmemory.codec import json_document, utc, utc_or_none
 from adapters.inmemory.journal import Journal
 from domain.events import Event, EventType, Severity
 from domain.ports.repositories import EventQuery, EventRepository
+from domain.storage import json_document, utc, utc_or_none
 
 _RANK = {s: i for i, s in enumerate(Severity)}
 

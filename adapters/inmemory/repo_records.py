@@ -9,8 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from adapters.inmemory.codec import json_document, utc
-from adapters.inmemory.journal import Journal
+from adapters.inmemory.journal import MISSING, Journal, restore
 from domain.ports.repositories import (
     CycleRecord,
     CycleRepository,
@@ -18,15 +17,7 @@ from domain.ports.repositories import (
     LLMCallRepository,
     StateRepository,
 )
-
-_MISSING: Any = object()
-
-
-def _restore(store: dict[Any, Any], key: Any, old: Any) -> None:
-    if old is _MISSING:
-        store.pop(key, None)
-    else:
-        store[key] = old
+from domain.storage import json_document, utc
 
 
 class InMemoryCycleRepository(CycleRepository):
@@ -47,12 +38,12 @@ class InMemoryCycleRepository(CycleRepository):
             as_of=utc(record.as_of, what="cycle as_of"),
             summary=json_document(record.summary, what="cycle summary"),
         )
-        old = self._cycles.get(record.id, _MISSING)
-        if old is not _MISSING and old[1].scope != record.scope:
+        old = self._cycles.get(record.id, MISSING)
+        if old is not MISSING and old[1].scope != record.scope:
             raise ValueError(f"cycle id {record.id!r} belongs to another scope")
-        seq = next(self._seq) if old is _MISSING else old[0]
+        seq = next(self._seq) if old is MISSING else old[0]
         self._cycles[record.id] = (seq, rec)
-        self._journal.record(lambda: _restore(self._cycles, record.id, old))
+        self._journal.record(lambda: restore(self._cycles, record.id, old))
 
     async def get(self, cycle_id: str) -> CycleRecord | None:
         """The cycle with this id."""
@@ -88,9 +79,9 @@ class InMemoryStateRepository(StateRepository):
         doc = json_document(value, what=f"state document {name!r}")
         utc(at, what="at")
         key = (scope, name)
-        old = self._docs.get(key, _MISSING)
+        old = self._docs.get(key, MISSING)
         self._docs[key] = doc
-        self._journal.record(lambda: _restore(self._docs, key, old))
+        self._journal.record(lambda: restore(self._docs, key, old))
 
 
 class InMemoryLLMCallRepository(LLMCallRepository):

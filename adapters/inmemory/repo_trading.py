@@ -12,17 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from adapters.inmemory.codec import (
-    CASH_SCALE,
-    EXEC_PRICE_SCALE,
-    PRICE_SCALE,
-    QTY_SCALE,
-    decimal,
-    decimal_or_none,
-    utc,
-    utc_or_none,
-)
-from adapters.inmemory.journal import Journal
+from adapters.inmemory.journal import MISSING, Journal, restore
 from domain.models.trading import Fill, OrderStatus, OrderType, Position, Side, TimeInForce
 from domain.ports.repositories import (
     EquityPoint,
@@ -33,24 +23,18 @@ from domain.ports.repositories import (
     OrderRepository,
     PositionRepository,
 )
-
-_MISSING: Any = object()
-
-
-def _restore(store: dict[Any, Any], key: Any, old: Any) -> None:
-    if old is _MISSING:
-        store.pop(key, None)
-    else:
-        store[key] = old
-
-
-def _in_range(at: datetime, since: datetime | None, until: datetime | None) -> bool:
-    return (since is None or at >= since) and (until is None or at < until)
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 0:
-        raise ValueError(f"limit must not be negative, got {limit}")
+from domain.storage import (
+    CASH_SCALE,
+    EXEC_PRICE_SCALE,
+    PRICE_SCALE,
+    QTY_SCALE,
+    check_limit,
+    decimal,
+    decimal_or_none,
+    in_range,
+    utc,
+    utc_or_none,
+)
 
 
 class InMemoryOrderRepository(OrderRepository):
@@ -82,11 +66,11 @@ class InMemoryOrderRepository(OrderRepository):
             filled_avg_price=decimal_or_none(o.filled_avg_price, EXEC_PRICE_SCALE, what="filled average price"),
         )
         key = r.client_order_id
-        old = self._orders.get(key, _MISSING)
-        if old is not _MISSING and old.scope != record.scope:
+        old = self._orders.get(key, MISSING)
+        if old is not MISSING and old.scope != record.scope:
             raise ValueError(f"client order id {key!r} belongs to another scope")
         self._orders[key] = replace(record, order=order)
-        self._journal.record(lambda: _restore(self._orders, key, old))
+        self._journal.record(lambda: restore(self._orders, key, old))
 
     async def get(self, client_order_id: str) -> OrderRecord | None:
         """The order with this client order id."""
@@ -94,7 +78,7 @@ class InMemoryOrderRepository(OrderRepository):
 
     async def list(self, scope: str, *, status: Sequence[OrderStatus] = (), limit: int = 1000) -> list[OrderRecord]:
         """Orders of `scope`, newest submitted first, optionally of some statuses only."""
-        _check_limit(limit)
+        check_limit(limit)
         wanted = {OrderStatus(s) for s in status}
         found = [
             rec for rec in self._orders.values() if rec.scope == scope and (not wanted or rec.order.status in wanted)
@@ -155,12 +139,12 @@ class InMemoryFillRepository(FillRepository):
         limit: int = 100_000,
     ) -> list[FillRecord]:
         """Fills of `scope`, oldest first; `shadow` False: real only, True: shadow only, None: both."""
-        _check_limit(limit)
+        check_limit(limit)
         since, until = utc_or_none(since, what="since"), utc_or_none(until, what="until")
         found = [
             rec
             for rec in self._by_scope.get(scope, ())
-            if (shadow is None or rec.shadow == shadow) and _in_range(rec.fill.at, since, until)
+            if (shadow is None or rec.shadow == shadow) and in_range(rec.fill.at, since, until)
         ]
         found.sort(key=lambda rec: rec.fill.at)
         return found[:limit]
@@ -189,9 +173,9 @@ class InMemoryPositionRepository(PositionRepository):
             )
             for p in positions
         }
-        old = self._by_scope.get(scope, _MISSING)
+        old = self._by_scope.get(scope, MISSING)
         self._by_scope[scope] = new
-        self._journal.record(lambda: _restore(self._by_scope, scope, old))
+        self._journal.record(lambda: restore(self._by_scope, scope, old))
 
     async def list(self, scope: str) -> list[Position]:
         """Stored positions of `scope`, by symbol."""
@@ -216,9 +200,9 @@ class InMemoryEquityRepository(EquityRepository):
             net_deposits=decimal(point.net_deposits, CASH_SCALE, what="net deposits"),
         )
         points = self._by_scope.setdefault(scope, {})
-        old = points.get(p.at, _MISSING)
+        old = points.get(p.at, MISSING)
         points[p.at] = p
-        self._journal.record(lambda: _restore(points, p.at, old))
+        self._journal.record(lambda: restore(points, p.at, old))
 
     async def list(
         self, scope: str, *, since: datetime | None = None, until: datetime | None = None
@@ -226,4 +210,4 @@ class InMemoryEquityRepository(EquityRepository):
         """Points of `scope`, oldest first."""
         since, until = utc_or_none(since, what="since"), utc_or_none(until, what="until")
         points = self._by_scope.get(scope, {})
-        return [points[at] for at in sorted(points) if _in_range(at, since, until)]
+        return [points[at] for at in sorted(points) if in_range(at, since, until)]

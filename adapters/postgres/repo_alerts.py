@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.postgres.codec import json_document, utc, utc_or_none
 from adapters.postgres.tables import alerts as alerts_table
 from domain.events import EventType, Severity
 from domain.ports.alerts import Alert, AlertRepository, AlertStatus, StoredAlert
+from domain.storage import json_document, utc, utc_or_none
 
 _UNDELIVERED = [AlertStatus.PENDING.value, AlertStatus.UNDELIVERABLE.value]
 

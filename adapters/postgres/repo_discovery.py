@@ -15,9 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.postgres.codec import decimal_or_none, json_document, utc, utc_or_none
 from adapters.postgres.tables import (
-    PRICE_SCALE,
     discovered_symbols,
     discovery_runs,
     picker_suggestions,
@@ -42,13 +40,10 @@ from domain.ports.discovery import (
     check_horizon,
     check_suggestion,
 )
+from domain.storage import PRICE_SCALE, check_limit, decimal_or_none, json_document, utc, utc_or_none
 
 _ASSET_FLAGS = ("name", "exchange", "asset_class", "tradable", "shortable", "fractionable", "status")
 
-
-def _check_limit(limit: int) -> None:
-    if limit < 0:
-        raise ValueError(f"limit must not be negative, got {limit}")
 
 
 def _range(column: Any, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
@@ -103,7 +98,7 @@ class PgWatchlistRepository(WatchlistRepository):
 
     async def changes(self, scope: str, *, since: datetime | None = None, limit: int = 100) -> list[WatchlistChange]:
         """Changes of `scope` at or after `since`, newest first."""
-        _check_limit(limit)
+        check_limit(limit)
         t = watchlist_changes
         stmt = (select(t).where(t.c.scope == scope, *_range(t.c.at, since, None))
                 .order_by(t.c.at.desc(), t.c.id.desc()).limit(limit))
@@ -146,7 +141,7 @@ class PgSuggestionRepository(SuggestionRepository):
 
     async def runs(self, scope: str, *, limit: int = 20) -> list[DiscoveryRun]:
         """Runs of `scope`, newest first."""
-        _check_limit(limit)
+        check_limit(limit)
         t = discovery_runs
         stmt = select(t).where(t.c.scope == scope).order_by(t.c.as_of.desc(), t.c.id.collate("C").desc()).limit(limit)
         return [self._run(r) for r in (await self._session.execute(stmt)).mappings().all()]
@@ -184,7 +179,7 @@ class PgSuggestionRepository(SuggestionRepository):
     ) -> list[Suggestion]:
         """Suggestions whose forward return at `horizon` is still unknown (since <= as_of < until), oldest first."""
         check_horizon(horizon)
-        _check_limit(limit)
+        check_limit(limit)
         t = picker_suggestions
         stmt = (select(t).where(t.c.scope == scope, t.c[f"fwd_return_{horizon}d"].is_(None),
                                 *_range(t.c.as_of, since, until))
@@ -233,7 +228,7 @@ class PgSuggestionRepository(SuggestionRepository):
         picker: str | None = None, run_id: str | None = None, limit: int = 1000,
     ) -> list[Suggestion]:
         """Suggestions of `scope` with since <= as_of < until, newest run first, then by picker and rank."""
-        _check_limit(limit)
+        check_limit(limit)
         t = picker_suggestions
         where = [t.c.scope == scope, *_range(t.c.as_of, since, until)]
         if picker is not None:
@@ -286,7 +281,7 @@ class PgDiscoveredSymbolRepository(DiscoveredSymbolRepository):
     async def list(self, *, tradable_only: bool = False, seen_since: datetime | None = None,
                    limit: int = 100_000) -> list[DiscoveredAsset]:
         """Assets by symbol, optionally only tradable ones or ones seen at or after `seen_since`."""
-        _check_limit(limit)
+        check_limit(limit)
         t = discovered_symbols
         where = _range(t.c.last_seen, seen_since, None)
         if tradable_only:

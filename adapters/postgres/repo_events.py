@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.postgres.codec import json_document, utc, utc_or_none
 from adapters.postgres.tables import events as events_table
 from domain.events import Event, EventType, Severity
 from domain.ports.repositories import EventQuery, EventRepository
+from domain.storage import json_document, utc, utc_or_none
 
 _SEVERITIES = list(Severity)
 

@@ -10,7 +10,6 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.postgres.codec import json_document, utc
 from adapters.postgres.tables import cycles, llm_calls, state_documents
 from domain.ports.repositories import (
     CycleRecord,
@@ -19,6 +18,7 @@ from domain.ports.repositories import (
     LLMCallRepository,
     StateRepository,
 )
+from domain.storage import json_document, utc
 
 
 class PgCycleRepository(CycleRepository):

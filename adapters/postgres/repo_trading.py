@@ -14,12 +14,7 @@ from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.postgres.codec import decimal, decimal_or_none, utc, utc_or_none
 from adapters.postgres.tables import (
-    CASH_SCALE,
-    EXEC_PRICE_SCALE,
-    PRICE_SCALE,
-    QTY_SCALE,
     equity_points,
     fills,
     orders,
@@ -35,6 +30,17 @@ from domain.ports.repositories import (
     OrderRepository,
     PositionRepository,
 )
+from domain.storage import (
+    CASH_SCALE,
+    EXEC_PRICE_SCALE,
+    PRICE_SCALE,
+    QTY_SCALE,
+    check_limit,
+    decimal,
+    decimal_or_none,
+    utc,
+    utc_or_none,
+)
 
 
 def _time_range(column: Any, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
@@ -45,10 +51,6 @@ def _time_range(column: Any, since: datetime | None, until: datetime | None) -> 
         where.append(column < u)
     return where
 
-
-def _check_limit(limit: int) -> None:
-    if limit < 0:
-        raise ValueError(f"limit must not be negative, got {limit}")
 
 
 class PgOrderRepository(OrderRepository):
@@ -81,7 +83,7 @@ class PgOrderRepository(OrderRepository):
 
     async def list(self, scope: str, *, status: Sequence[OrderStatus] = (), limit: int = 1000) -> list[OrderRecord]:
         """Orders of `scope`, newest submitted first, optionally of some statuses only."""
-        _check_limit(limit)
+        check_limit(limit)
         stmt = select(orders).where(orders.c.scope == scope)
         if status:
             stmt = stmt.where(orders.c.status.in_([OrderStatus(s).value for s in status]))
@@ -161,7 +163,7 @@ class PgFillRepository(FillRepository):
         shadow: bool | None = False, limit: int = 100_000,
     ) -> list[FillRecord]:
         """Fills of `scope`, oldest first; `shadow` False: real only, True: shadow only, None: both."""
-        _check_limit(limit)
+        check_limit(limit)
         stmt = select(fills).where(fills.c.scope == scope, *_time_range(fills.c.at, since, until))
         if shadow is not None:
             stmt = stmt.where(fills.c.shadow == shadow)

@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from domain.storage import CASH_SCALE, EXEC_PRICE_SCALE, NUMERIC_PRECISION, PRICE_SCALE, QTY_SCALE
+
 EMBEDDING_DIM = 384
 metadata = MetaData()
 
@@ -129,11 +131,6 @@ picker_suggestions = Table(
 
 # Trading core (migration 0004). Quantities carry 9 decimals, prices Quorum sets 4, executed and
 # average prices 9, cash amounts and fees 4.
-QTY_SCALE = 9
-PRICE_SCALE = 4
-EXEC_PRICE_SCALE = 9
-CASH_SCALE = 4
-NUMERIC_PRECISION = 20
 
 
 def _numeric(scale: int) -> Numeric[Decimal]:

@@ -138,5 +138,9 @@ async def test_a_stop_filled_at_the_last_close_still_reaches_trade_memory() -> N
     world = await whole_share_world()
     result = await backtest(world, end=date(2024, 2, 2))  # protective stops of S0007 and S0009 fill at this close
     last_close = CALENDAR.session_close(date(2024, 2, 2))
-    assert any(f.side is Side.SELL and f.at == last_close for f in result.fills)
+    stopped = {f.symbol for f in result.fills if f.side is Side.SELL and f.at == last_close}
+    assert stopped
     assert await world.container.memory_db().trade_memory.count(scope=SCOPE) == len(result.fills)
+    entries = {m.symbol: m for m in await trade_memories(world) if m.action == "BUY" and m.symbol in stopped}
+    assert set(entries) == stopped
+    assert all(m.outcome in ("WIN", "LOSS") and m.outcome_at == last_close for m in entries.values())

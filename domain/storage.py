@@ -1,7 +1,8 @@
-"""Checks and conversions applied to values before they are stored, as if they went to a NUMERIC column.
+"""Storage rules every repository applies to the values it is given (part of the repository contract).
 
-The PostgreSQL repositories apply the very same rules (adapters/postgres/codec.py), so both
-adapters accept, refuse and round exactly the same values.
+Quantities, prices and cash are stored as NUMERIC(20, scale); times as UTC; documents as JSON.
+The PostgreSQL and the in-memory repositories both use these functions, so they accept, refuse
+and round exactly the same values.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
-# Column precision and scales of migration 0004 (see adapters/postgres/tables.py).
+# Column precision and scales (migration 0004 creates the columns with them).
 NUMERIC_PRECISION = 20
 QTY_SCALE = 9
 PRICE_SCALE = 4
@@ -103,3 +104,18 @@ def json_document(value: dict[str, Any], *, what: str = "document") -> dict[str,
         raise ValueError(f"{what} is not storable as JSON: {exc}") from exc
     assert isinstance(out, dict)
     return out
+
+
+def in_range(at: datetime, since: datetime | None, until: datetime | None) -> bool:
+    """Whether since <= at < until (a missing bound does not limit)."""
+    return (since is None or at >= since) and (until is None or at < until)
+
+
+def check_limit(limit: int) -> None:
+    """Refuse a negative page size.
+
+    Raises:
+        ValueError: `limit` is negative.
+    """
+    if limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit}")
