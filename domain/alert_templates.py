@@ -271,5 +271,13 @@ TEMPLATES: Mapping[EventType, Callable[[Event], Alert]] = {
 
 
 def render_alert(event: Event) -> Alert:
-    """The alert for `event`: its type's template, or the generic one."""
-    return TEMPLATES.get(EventType(event.type), generic)(event)
+    """The alert for `event`: its type's template, or the generic one.
+
+    A template that cannot read an unexpected payload falls back to the generic alert (message and
+    payload as they are), so one odd event never blocks the alerts behind it.
+    """
+    try:
+        return TEMPLATES.get(EventType(event.type), generic)(event)
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
+        return _alert(event, f"{str(event.type).replace('_', ' ').capitalize()} (unformatted)",
+                      event.message, {}, Severity.DEBUG)

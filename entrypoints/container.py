@@ -25,13 +25,17 @@ Mode = Literal["live", "backtest", "test"]
 
 
 def _sentence_transformer(settings: Settings) -> Embedder:
-    from adapters.embeddings.sentence_transformer import SentenceTransformerEmbedder
+    from adapters.embeddings.lazy import LazyEmbedder
 
-    e = settings.embeddings
-    return SentenceTransformerEmbedder(
-        e.model, dimension=e.dimension, batch_size=e.batch_size, device=e.device, allow_download=e.allow_download,
-        threads=e.threads or None,
-    )
+    def load() -> Embedder:
+        from adapters.embeddings.sentence_transformer import SentenceTransformerEmbedder
+
+        e = settings.embeddings
+        return SentenceTransformerEmbedder(
+            e.model, dimension=e.dimension, batch_size=e.batch_size, device=e.device,
+            allow_download=e.allow_download, threads=e.threads or None)
+
+    return LazyEmbedder(load, dimension=settings.embeddings.dimension)
 
 
 def _database_url(settings: Settings) -> tuple[str, str]:

@@ -43,17 +43,19 @@ def packaged_model_path() -> Path:
 
 
 def _load(name_or_path: str, *, device: str, allow_download: bool) -> SentenceTransformer:
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        raise ConfigurationError(
-            "sentence-transformers is not installed: install the 'ml' extra (pip install -e '.[ml]')"
-        ) from exc
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     if not allow_download:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+    except ImportError as exc:
+        raise ConfigurationError(
+            "sentence-transformers is not installed: install the 'ml' extra (pip install -e '.[ml]')"
+        ) from exc
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     kwargs: dict[str, Any] = {"device": device}
     if not allow_download:
         kwargs["local_files_only"] = True

@@ -23,7 +23,7 @@ class InMemoryVectorMemory:
 
     def __init__(self, embedder: Embedder, journal: Journal | None = None, *, dimension: int = 384) -> None:
         if embedder.dimension != dimension:
-            check_dimension([0.0] * embedder.dimension, dimension, what=f"embedder {embedder.model_name}")
+            check_dimension([0.0] * embedder.dimension, dimension, what=f"embedder of dimension {embedder.dimension}")
         self._embedder = embedder
         self._journal = journal or Journal()
         self._dimension = dimension

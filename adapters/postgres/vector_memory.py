@@ -34,7 +34,7 @@ class PgVectorMemory:
 
     def __init__(self, session: AsyncSession, embedder: Embedder, *, ef_search: int = 100) -> None:
         if embedder.dimension != EMBEDDING_DIM:
-            check_dimension([0.0] * embedder.dimension, EMBEDDING_DIM, what=f"embedder {embedder.model_name}")
+            check_dimension([0.0] * embedder.dimension, EMBEDDING_DIM, what="embedder")
         self._session = session
         self._embedder = embedder
         self._ef_search = ef_search

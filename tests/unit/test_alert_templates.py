@@ -187,3 +187,19 @@ def test_routes_follow_per_channel_minimum_severity_and_type_overrides() -> None
 ])
 def test_which_events_are_forwarded(t: EventType, severity: Severity, worthy: bool) -> None:
     assert is_alert_worthy(event(t, severity=severity)) is worthy
+
+
+def test_a_template_that_fails_falls_back_to_the_event_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from domain import alert_templates
+    from domain.events import Event, EventType, Severity
+
+    def broken(event: Event) -> Alert:
+        raise KeyError("pct_of_equity")
+
+    monkeypatch.setitem(alert_templates.TEMPLATES, EventType.LARGE_POSITION_CHANGE, broken)  # type: ignore[index]
+    odd = Event(EventType.LARGE_POSITION_CHANGE, datetime(2024, 3, 4, tzinfo=UTC), "bought 3 TSLA", Severity.WARNING)
+    alert = alert_templates.render_alert(odd)
+    assert alert.body == "bought 3 TSLA" and "unformatted" in alert.title
+    assert alert.severity is Severity.WARNING
