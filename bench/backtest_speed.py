@@ -166,8 +166,9 @@ def _statement_kind(statement: str) -> str:
     verb = words[0].upper()
     if verb in ("SELECT", "DELETE"):
         low = [w.lower() for w in words]
-        table = low[low.index("from") + 1] if "from" in low and low.index("from") + 1 < len(low) else "?"
-        return f"{verb} {table}"
+        if "from" not in low or low.index("from") + 1 >= len(low):
+            return " ".join(words[:2])[:40]  # e.g. SELECT set_config(...)
+        return f"{verb} {low[low.index('from') + 1]}"
     if verb in ("INSERT", "UPDATE"):
         return f"{verb} {words[2] if verb == 'INSERT' and len(words) > 2 else words[1]}"
     return " ".join(words[:3])
