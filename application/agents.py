@@ -8,6 +8,7 @@ logged; a symbol the answer left out is a HOLD.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -56,13 +57,18 @@ ROLES: dict[str, str] = {
 }
 
 
-def render(agent: AgentName, context: BaseModel, schema: type[BaseModel]) -> tuple[Message, ...]:
-    """System prompt with the output schema, user message with the typed context as JSON."""
-    system = (
+@functools.cache
+def system_prompt(agent: AgentName, schema: type[BaseModel]) -> str:
+    """The agent's role and its output schema (computed once per agent and schema)."""
+    return (
         f"{ROLES[agent]}\nAnswer with one JSON object and nothing else, matching this JSON schema:\n"
         f"{json.dumps(schema.model_json_schema(), sort_keys=True)}"
     )
-    return Message("system", system), Message("user", context.model_dump_json())
+
+
+def render(agent: AgentName, context: BaseModel, schema: type[BaseModel]) -> tuple[Message, ...]:
+    """System prompt with the output schema, user message with the typed context as JSON."""
+    return Message("system", system_prompt(agent, schema)), Message("user", context.model_dump_json())
 
 
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:

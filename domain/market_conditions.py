@@ -14,6 +14,7 @@ BENCHMARK = "SPY"
 VIX = "VIX"
 SECTOR_ETFS = ("XLB", "XLC", "XLE", "XLF", "XLI", "XLK", "XLP", "XLRE", "XLU", "XLV", "XLY")
 FORWARD_DAYS = 5
+TREND_WORDS = {"up": "uptrend", "down": "downtrend", "sideways": "no clear trend (sideways)"}
 
 
 def _ret(close: np.ndarray, days: int) -> float:
@@ -89,7 +90,7 @@ def conditions_text(c: MarketConditions, day: str) -> str:
     vix = f"{vix_label} {c.vix:.1f} ({vix_regime(c.vix)})" if c.vix is not None else "VIX unknown"
     parts = [
         f"Market on {day}: {vix}",
-        f"SPY {c.spy_trend}trend, {c.spy_return_20d:+.1%} over 20 days, "
+        f"SPY {TREND_WORDS[c.spy_trend]}, {c.spy_return_20d:+.1%} over 20 days, "
         f"{'above' if c.spy_above_sma_50 else 'below'} its 50-day average",
     ]
     if c.sector_returns_20d:

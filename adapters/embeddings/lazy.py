@@ -1,9 +1,11 @@
 """LazyEmbedder: loads the real model on first use, so commands that never embed (pause, status,
-breaker, watchlist) start in a second instead of loading torch."""
+breaker, watchlist) start in a second instead of loading torch; remembers recent texts, because a
+cycle embeds the same market-condition and setup texts again (recall at the open, storage at the close)."""
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -16,11 +18,13 @@ from domain.ports.embedder import Embedder
 class LazyEmbedder(Embedder):
     """Implements `Embedder` by building the wrapped embedder on the first call that needs it."""
 
-    def __init__(self, factory: Callable[[], Embedder], *, dimension: int) -> None:
+    def __init__(self, factory: Callable[[], Embedder], *, dimension: int, cache_size: int = 4096) -> None:
         self._factory = factory
         self._dimension = dimension
         self._inner: Embedder | None = None
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._cache_size = cache_size
 
     def _load(self) -> Embedder:
         if self._inner is None:
@@ -49,5 +53,15 @@ class LazyEmbedder(Embedder):
         return self._dimension
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Load the model if needed and embed."""
-        return self._load().embed(texts)
+        """Embed, reusing the vectors of recently seen texts; new texts go to the model in one batch."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for text, vec in zip(missing, self._load().embed(missing), strict=True):
+                self._cache[text] = vec
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        for text in texts:
+            self._cache.move_to_end(text)
+        return np.stack([self._cache[t] for t in texts]).astype(np.float32, copy=False)

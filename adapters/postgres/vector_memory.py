@@ -21,9 +21,8 @@ from domain.memory import MemoryFilters, MemoryKind, MemoryRecord, SimilarItem, 
 from domain.ports.embedder import Embedder
 from domain.ports.memory import ConditionMemory, Query, SymbolContextMemory, TradeMemory
 
+TIE_MARGIN = 8
 
-def _vector_literal(vec: Sequence[float]) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vec) + "]"
 
 
 class PgVectorMemory:
@@ -114,7 +113,8 @@ class PgVectorMemory:
             stmt = stmt.where(t.c.action == f.action)
         if f.outcome is not None:
             stmt = stmt.where(t.c.outcome == f.outcome, func.coalesce(t.c.outcome_at, t.c.as_of) <= as_of)
-        stmt = stmt.order_by(distance).limit(k)
+        nearest = stmt.order_by(distance).limit(k + TIE_MARGIN).subquery()  # the HNSW index serves this part
+        stmt = select(nearest).order_by(nearest.c.distance, nearest.c.id).limit(k)  # ties broken by id, like the fake
         await self._session.execute(
             text("SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'strict_order', "
                  "true)"), {"ef": str(int(max(self._ef_search, k)))})

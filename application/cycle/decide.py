@@ -85,12 +85,19 @@ class DecisionInputs:
     shadow_positions: dict[str, Any] = field(default_factory=dict)
 
 
+def trending(f: SymbolFeatures) -> bool:
+    """The cheap screen an entry must pass before any recall or LLM call: above its 50-day average
+    with a positive 20-day return (the system only buys strength; see the offline policy)."""
+    return f.price > f.sma_50 and f.return_20d > 0
+
+
 def prefilter(snap: Snapshot, universe: list[str], risk: RiskSettings, max_candidates: int) -> list[SymbolFeatures]:
-    """Cheap deterministic filter before any LLM call: held symbols plus liquid, priced watchlist symbols."""
+    """Cheap deterministic filter before any LLM call: held symbols plus liquid, priced, trending watchlist
+    symbols (LLM spend is a trading cost: only candidates that could become entries are sent)."""
     held = [snap.features[s] for s in sorted(snap.positions) if s in snap.features]
     fresh = [snap.features[s] for s in universe if s in snap.features and s not in snap.positions
              and Decimal(str(snap.features[s].price)) >= risk.min_price
-             and snap.adv.get(s, Decimal(0)) >= risk.min_avg_dollar_volume]
+             and snap.adv.get(s, Decimal(0)) >= risk.min_avg_dollar_volume and trending(snap.features[s])]
     fresh.sort(key=lambda f: (-f.avg_dollar_volume_20d, f.symbol))
     return held + fresh[: max(0, max_candidates - len(held))]
 
@@ -143,7 +150,8 @@ async def decide(
     outcomes = stop_exits(snap)
     stopped = {o.symbol for o in outcomes}
     candidates = [f for f in prefilter(snap, universe, risk, max_candidates) if f.symbol not in stopped]
-    memory = await recall_trades(uow, embedder, candidates, scope=d.scope, as_of=d.as_of, k=recall_k)
+    entries_only = [f for f in candidates if f.symbol not in snap.positions]
+    memory = await recall_trades(uow, embedder, entries_only, scope=d.scope, as_of=d.as_of, k=recall_k)
     candidates = [f.model_copy(update={"similar_trades": memory.get(f.symbol, ())}) for f in candidates]
     market = snap.market
     if market is None or not candidates:
