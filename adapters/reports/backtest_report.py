@@ -1,0 +1,117 @@
+"""Writes a backtest's report directory: summary.json, trades.csv, equity.csv, decisions.jsonl,
+equity.png and report.html."""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from application.backtest import BacktestResult
+
+TRADE_COLUMNS = ["time", "symbol", "side", "qty", "price", "fee", "client_order_id", "reason"]
+EQUITY_COLUMNS = ["date", "equity", "cash", "exposure"]
+
+
+def summary_dict(result: BacktestResult, settings: dict[str, Any]) -> dict[str, Any]:
+    """The fields of summary.json."""
+    p = result.performance
+    final = result.equity[-1].equity if result.equity else result.starting_cash
+    net_after_llm = float(final) - result.llm_cost_usd
+    return {
+        "run_id": result.run_id,
+        "scope": result.scope,
+        "start": result.start.isoformat(),
+        "end": result.end.isoformat(),
+        "sessions": len(result.equity),
+        "starting_cash": str(result.starting_cash),
+        "final_equity": str(final),
+        "total_return": p.total_return,
+        "annualized_return": p.annualized_return,
+        "sharpe": p.sharpe,
+        "sortino": p.sortino,
+        "max_drawdown": p.max_drawdown,
+        "win_rate": p.win_rate,
+        "profit_factor": p.profit_factor,
+        "exposure": p.exposure,
+        "alpha": p.alpha,
+        "beta": p.beta,
+        "trades": len(result.fills),
+        "round_trips": p.trades,
+        "fees": str(result.fees),
+        "llm_cost_usd": round(result.llm_cost_usd, 6),
+        "total_return_net_of_llm": (net_after_llm / float(result.starting_cash) - 1) if result.starting_cash else None,
+        "failed_cycles": result.failed_cycles,
+        "symbols": result.symbols,
+        "benchmarks": result.benchmarks,
+        "settings": settings,
+        **result.extra,
+    }
+
+
+def write_report(result: BacktestResult, directory: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """Write every report file into `directory` (created) and return the summary."""
+    directory.mkdir(parents=True, exist_ok=True)
+    summary = summary_dict(result, settings)
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    with (directory / "trades.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(TRADE_COLUMNS)
+        for f in result.fills:
+            w.writerow([f.at.isoformat(), f.symbol, f.side.value, str(f.qty), str(f.price), str(f.fee),
+                        f.client_order_id, f.reason])
+    with (directory / "equity.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(EQUITY_COLUMNS)
+        for r in result.equity:
+            w.writerow([r.day.isoformat(), str(r.equity), str(r.cash), str(r.exposure)])
+    with (directory / "decisions.jsonl").open("w") as fh:
+        for d in result.decisions:
+            fh.write(json.dumps(d, default=str) + "\n")
+    _plot(result, directory / "equity.png")
+    _html(summary, directory / "report.html")
+    return summary
+
+
+def _plot(result: BacktestResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
+    days: list[Any] = [r.day for r in result.equity]
+    ax.plot(days, [float(r.equity) for r in result.equity], label="Quorum equity", linewidth=1.6)
+    ax.plot(days, [float(r.cash) for r in result.equity], label="cash", linewidth=0.8, alpha=0.6)
+    ax.set_title(f"Backtest {result.start} to {result.end}")
+    ax.set_ylabel("USD")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return html.escape(str(v))
+
+
+def _html(summary: dict[str, Any], path: Path) -> None:
+    keys = ["start", "end", "starting_cash", "final_equity", "total_return", "annualized_return", "sharpe",
+            "sortino", "max_drawdown", "win_rate", "profit_factor", "trades", "fees", "llm_cost_usd"]
+    rows = "".join(f"<tr><th>{k}</th><td>{_fmt(summary.get(k))}</td></tr>" for k in keys)
+    bench = "".join(
+        f"<tr><th>{html.escape(name)}</th><td>{_fmt(v.get('total_return'))}</td><td>{_fmt(v.get('sharpe'))}</td>"
+        f"<td>{_fmt(v.get('max_drawdown'))}</td></tr>" for name, v in summary["benchmarks"].items())
+    path.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>Quorum backtest</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:left}</style></head><body>"
+        f"<h1>Quorum backtest {html.escape(summary['run_id'])}</h1><table>{rows}</table>"
+        "<h2>Benchmarks</h2><table><tr><th></th><th>total return</th><th>sharpe</th><th>max drawdown</th></tr>"
+        f"{bench}</table><h2>Equity</h2><img src='equity.png' alt='equity curve'>"
+        "<p>Files: summary.json, trades.csv, equity.csv, decisions.jsonl</p></body></html>")
