@@ -1,9 +1,12 @@
 """What a discovery run stores and reports: suggestion rows, discovery events and JSON views.
 
-Suggestions: per picker, its best `per_picker` passing symbols; for the ensemble, its best
-`per_picker` symbols with a score above 0. Divergence is kept useful: one DISCOVERY_DIVERGENCE event per
-run at most, naming only divergent symbols some picker suggested, at most `MAX_DIVERGENT` of them, the
-widest disagreement (spread of picker scores) first, with how much the pickers' suggestions overlap.
+Suggestions: per picker, its best `per_picker` passing symbols with a score above 0 (score, then symbol);
+for the ensemble, its best `per_picker` symbols with a score above 0 (ensemble rank). Nothing else of the
+universe is stored: its scores stay arrays, and result objects (with their reasons) are built only for
+the suggested symbols. Divergence is kept useful: one DISCOVERY_DIVERGENCE event per run at most, naming
+only divergent symbols some picker suggested, at most `MAX_DIVERGENT` of them, the widest disagreement
+(spread of picker scores) first, with how much the pickers' suggestions overlap. The DISCOVERY_RUN event
+counts the symbols at or above `min_score` and names the best ten.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from domain.discovery.ensemble import PICKER_ORDER, EnsembleResult
-from domain.discovery.picker import PickerResult
+import numpy as np
+
+from domain.discovery.ensemble import PICKER_ORDER, EnsembleResult, EnsembleScores
+from domain.discovery.picker_scores import PickerScores
 from domain.events import Event, EventType, Severity
 from domain.money import price
 from domain.ports.discovery import ENSEMBLE, DiscoveryRun, Suggestion, WatchlistChange, WatchlistEntry
@@ -36,9 +41,8 @@ def _finite(details: Mapping[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in details.items() if isinstance(v, int | float) and math.isfinite(v)}
 
 
-def suggestions_for(run: DiscoveryRun, by_picker: Mapping[str, Sequence[PickerResult]],
-                    ranked: Sequence[EnsembleResult], *, per_picker: int, min_score: float,
-                    prices: Mapping[str, float | None]) -> list[Suggestion]:
+def suggestions_for(run: DiscoveryRun, by_picker: Mapping[str, PickerScores], ensemble: EnsembleScores, *,
+                    per_picker: int, min_score: float, prices: Mapping[str, float | None]) -> list[Suggestion]:
     """The suggestion rows of a run (see the module docstring)."""
 
     def entry(symbol: str) -> Decimal | None:
@@ -49,11 +53,11 @@ def suggestions_for(run: DiscoveryRun, by_picker: Mapping[str, Sequence[PickerRe
     for name in PICKER_ORDER:
         if name not in by_picker:
             continue
-        best = sorted((r for r in by_picker[name] if r.passed and r.score > 0), key=lambda r: (-r.score, r.symbol))
-        for rank, r in enumerate(best[:per_picker], start=1):
+        scores = by_picker[name]
+        for rank, r in enumerate(scores.results(scores.best(per_picker)), start=1):
             out.append(Suggestion(run.id, run.scope, name, r.symbol, r.score, rank, run.as_of, r.reasons,
                                   {"measures": _finite(r.details)}, entry(r.symbol)))
-    for e in [e for e in ranked if e.score > 0][:per_picker]:
+    for e in [e for e in ensemble.top(per_picker) if e.score > 0]:
         out.append(Suggestion(run.id, run.scope, ENSEMBLE, e.symbol, e.score, e.rank, run.as_of, e.reasons,
                               ensemble_details(e, min_score), entry(e.symbol)))
     return out
@@ -99,20 +103,22 @@ def divergence_events(run: DiscoveryRun, divergent: Sequence[EnsembleResult],
                    "spread": {r.symbol: round(_spread(r), 4) for r in divergent}}, run.scope)]
 
 
-def run_event(run: DiscoveryRun, ranked: Sequence[EnsembleResult], changes: Sequence[WatchlistChange],
+def run_event(run: DiscoveryRun, ensemble: EnsembleScores, changes: Sequence[WatchlistChange],
               *, min_score: float, llm_error: str | None) -> Event:
     """The DISCOVERY_RUN summary event."""
-    qualified = [r for r in ranked if r.score >= min_score and r.score > 0]
-    top = ", ".join(f"{r.symbol} {r.score:.2f}" for r in qualified[:5]) or "none"
+    ranked = ensemble.score[ensemble.order]
+    n_qualified = int(np.count_nonzero((ranked >= min_score) & (ranked > 0)))  # a prefix: ranked by score first
+    qualified = [(ensemble.symbols[i], float(ensemble.score[i])) for i in ensemble.order[: min(10, n_qualified)]]
+    top = ", ".join(f"{symbol} {score:.2f}" for symbol, score in qualified[:5]) or "none"
     added = [c.symbol for c in changes if c.change == "add"]
     removed = [c.symbol for c in changes if c.change == "remove"]
-    text = (f"discovery scored {run.universe_size} symbols: {len(qualified)} at or above {min_score:.2f} "
+    text = (f"discovery scored {run.universe_size} symbols: {n_qualified} at or above {min_score:.2f} "
             f"(top {top}); watchlist +{len(added)} -{len(removed)}")
     if llm_error:
         text += f"; LLM picker gave nothing ({llm_error})"
     return Event(EventType.DISCOVERY_RUN, run.as_of, text, Severity.INFO, None, None,
-                 {"run_id": run.id, "universe_size": run.universe_size, "qualified": len(qualified),
-                  "top": [{"symbol": r.symbol, "score": r.score} for r in qualified[:10]], "added": added,
+                 {"run_id": run.id, "universe_size": run.universe_size, "qualified": n_qualified,
+                  "top": [{"symbol": symbol, "score": score} for symbol, score in qualified], "added": added,
                   "removed": removed, "llm_error": llm_error, "pickers": list(run.pickers)}, run.scope)
 
 

@@ -4,7 +4,9 @@ A run (`discover`) reads the book, builds the universe snapshot as of the run, s
 and fuzzy pickers (the fuzzy score adjusted by similar past trades recalled as of the run), asks the LLM
 picker about a capped shortlist in one prompt, merges everything in the ensemble, and then, in one
 transaction, stores the run and its suggestions, updates the watchlist and writes DISCOVERY_RUN,
-DISCOVERY_DIVERGENCE and WATCHLIST_CHANGED events. Run ids depend only on scope and time, so a retried
+DISCOVERY_DIVERGENCE and WATCHLIST_CHANGED events. Scoring and ranking are array work over the whole
+universe; result objects with reasons are built only for what is stored and reported (the suggestions, see
+`records`, and the ranks the watchlist update looks at). Run ids depend only on scope and time, so a retried
 run returns the stored outcome instead of running twice.
 """
 
@@ -22,15 +24,16 @@ from application.cycle.decide import recall_trades
 from application.discovery import records
 from application.discovery.inputs import load_market_inputs, portfolio_view, read_book
 from application.discovery.llm_picker import LLMPicker, LLMPickerRun
-from application.discovery.picking import llm_context, llm_shortlist, recall_candidates
+from application.discovery.picking import llm_context, llm_shortlist, recall_candidates, scores_of
 from application.discovery.watchlist import WatchlistManager
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
 from domain.discovery.config import DiscoverySettings
-from domain.discovery.ensemble import EnsembleCombiner, EnsembleResult
+from domain.discovery.ensemble import EnsembleCombiner, EnsembleResult, EnsembleScores
 from domain.discovery.fuzzy_picker import FuzzyPicker
 from domain.discovery.metric_picker import MetricPicker
-from domain.discovery.picker import PickerContext, PickerResult
+from domain.discovery.picker import PickerContext
+from domain.discovery.picker_scores import ListedScores, PickerScores
 from domain.features import MIN_BARS, compute_features
 from domain.models.market import Asset
 from domain.ports.clock import MarketCalendar
@@ -44,17 +47,37 @@ log = structlog.get_logger(__name__)
 
 @dataclass
 class DiscoveryOutcome:
-    """What a run produced (or, for a run that already existed, what it stored)."""
+    """What a run produced (or, for a run that already existed, what it stored).
+
+    Attributes:
+        run: the run.
+        suggestions: the stored suggestion rows.
+        changes: watchlist changes of the run.
+        watchlist: the watchlist after the run.
+        ensemble: the ensemble's scores of the whole universe (None for a stored or skipped run).
+        divergent: the divergent suggested symbols reported (DISCOVERY_DIVERGENCE), widest spread first.
+        llm_error: why the LLM picker gave nothing, if it did not.
+        skipped: why nothing was scored, if nothing was.
+        existing: the run had already been stored (a retry).
+    """
 
     run: DiscoveryRun
     suggestions: list[Suggestion]
     changes: list[WatchlistChange] = field(default_factory=list)
     watchlist: list[WatchlistEntry] = field(default_factory=list)
-    ranked: list[EnsembleResult] = field(default_factory=list)
+    ensemble: EnsembleScores | None = None
     divergent: list[EnsembleResult] = field(default_factory=list)
     llm_error: str | None = None
     skipped: str | None = None
     existing: bool = False
+
+    @property
+    def ranked(self) -> list[EnsembleResult]:
+        """Every scored symbol's ensemble result, best first, built on access (empty for a stored or skipped run).
+
+        Use `ensemble.top(n)` or `ensemble.result(symbol)` to build only what is needed.
+        """
+        return [] if self.ensemble is None else self.ensemble.ranked()
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe summary: the run, the ranked ensemble suggestions and the watchlist changes."""
@@ -109,9 +132,9 @@ class DiscoveryRunner:
             prices = {s: market.last_close(s) for s in set(market.bars) | set(held)}
             view = portfolio_view(book, prices, market.fundamentals)
             context = PickerContext(view.held_sectors, view.watchlist_sectors, {}, self.settings)
-            metric = MetricPicker(self.settings.filters).pick(market.snapshot, context)
+            metric = MetricPicker(self.settings.filters).evaluate(market.snapshot, context)
             fuzzy_picker = FuzzyPicker(self.settings.fuzzy)
-            prescore = fuzzy_picker.pick(market.snapshot, context)
+            prescore = fuzzy_picker.evaluate(market.snapshot, context)
             wanted = recall_candidates(metric, prescore, top=self.settings.llm_candidates, limit=self._recall_limit)
             features = {s: f for s in wanted if (f := compute_features(market.bars[s])) is not None}
             async with self._uow_factory() as uow:
@@ -122,8 +145,8 @@ class DiscoveryRunner:
                     conditions = conditions.model_copy(update={"similar_conditions": similar_conditions})
                 similar = await recall_trades(uow, self._embedder, list(features.values()), scope=self.scope,
                                               as_of=as_of, k=self._recall_k)
-            fuzzy = fuzzy_picker.pick(market.snapshot, replace(context, similar_trades=similar))
-            by_picker: dict[str, list[PickerResult]] = {}
+            fuzzy = fuzzy_picker.evaluate(market.snapshot, replace(context, similar_trades=similar))
+            by_picker: dict[str, PickerScores] = {}
             if "metric" in self.settings.pickers:
                 by_picker["metric"] = metric
             if "fuzzy" in self.settings.pickers:
@@ -132,28 +155,30 @@ class DiscoveryRunner:
             if "llm" in self.settings.pickers:
                 shortlist = llm_shortlist(metric, fuzzy, features, require_metric="metric" in self.settings.pickers,
                                           n=self.settings.llm_candidates)
-                ctx = llm_context(as_of, shortlist, features, similar, {r.symbol: r.score for r in fuzzy}, market,
+                ctx = llm_context(as_of, shortlist, features, similar, scores_of(fuzzy, shortlist), market,
                                   view.summary, conditions)
                 llm = await self._llm.pick(ctx, as_of=as_of)
-                by_picker["llm"] = llm.results
-            ranked = EnsembleCombiner(self.settings.weights, self.settings.divergence_threshold).combine(by_picker)
+                by_picker["llm"] = ListedScores.from_results("llm", market.snapshot.symbols, llm.results)
+            combiner = EnsembleCombiner(self.settings.weights, self.settings.divergence_threshold)
+            ensemble = combiner.combine_scores(by_picker)
             stats = {"universe": sorted(market.priced), "snapshot_day": market.day.isoformat(),
-                     "passed_metric": sum(r.passed for r in metric), "recalled": len(similar),
+                     "passed_metric": int(metric.passed.sum()), "recalled": len(similar),
                      "llm": {"asked": len(llm.asked), "answered": len(llm.results), "dropped": list(llm.dropped),
                              "error": llm.error}}
             run = DiscoveryRun(run_id, self.scope, as_of, tuple(by_picker), market.snapshot.n_symbols, stats)
-            return await self._store(run, by_picker, ranked, llm, market.assets if self._record_assets else {},
+            return await self._store(run, by_picker, ensemble, llm, market.assets if self._record_assets else {},
                                      prices, market.fundamentals)
 
-    async def _store(self, run: DiscoveryRun, by_picker: dict[str, list[PickerResult]], ranked: list[EnsembleResult],
+    async def _store(self, run: DiscoveryRun, by_picker: dict[str, PickerScores], ensemble: EnsembleScores,
                      llm: LLMPickerRun, assets: Mapping[str, Asset], prices: dict[str, float | None],
                      fundamentals: Mapping[str, FundamentalsRecord]) -> DiscoveryOutcome:
-        rows = records.suggestions_for(run, by_picker, ranked, per_picker=self._per_picker,
+        rows = records.suggestions_for(run, by_picker, ensemble, per_picker=self._per_picker,
                                        min_score=self.settings.min_score, prices=prices)
-        divergent = records.strongest_divergences(ranked, {s.symbol for s in rows})
+        suggested = list(dict.fromkeys(s.symbol for s in rows))
+        divergent = records.strongest_divergences(ensemble.results_for(suggested), set(suggested))
         try:
             async with self._uow_factory() as uow:
-                changes = await self.watchlist.apply_discovery(uow, ranked, as_of=run.as_of)
+                changes = await self.watchlist.apply_discovery(uow, ensemble, as_of=run.as_of)
                 run = replace(run, stats={**run.stats, "added": [c.symbol for c in changes if c.change == "add"],
                                           "removed": [c.symbol for c in changes if c.change == "remove"]})
                 await uow.suggestions.add_run(run)
@@ -161,7 +186,7 @@ class DiscoveryRunner:
                 if assets:
                     await uow.discovered.upsert([self._asset(a, fundamentals.get(s)) for s, a in assets.items()],
                                                 at=run.as_of)
-                events = [records.run_event(run, ranked, changes, min_score=self.settings.min_score,
+                events = [records.run_event(run, ensemble, changes, min_score=self.settings.min_score,
                                             llm_error=llm.error), *records.divergence_events(run, divergent, rows),
                           *llm.events]
                 await uow.events.add(events)
@@ -173,7 +198,7 @@ class DiscoveryRunner:
             raise
         log.info("discovery_run", run_id=run.id, universe=run.universe_size, suggestions=len(stored),
                  added=run.stats["added"], removed=run.stats["removed"], llm_error=llm.error)
-        return DiscoveryOutcome(run, stored, changes, watchlist, ranked, divergent, llm.error)
+        return DiscoveryOutcome(run, stored, changes, watchlist, ensemble, divergent, llm.error)
 
     @staticmethod
     def _asset(a: Asset, record: FundamentalsRecord | None) -> DiscoveredAsset:

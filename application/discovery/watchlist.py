@@ -18,13 +18,13 @@ Rules (`plan_discovery_update` is the pure part):
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from application.cycle.trading_cycle import Universe
 from domain.discovery.config import DiscoverySettings
-from domain.discovery.ensemble import HARD_REJECTION_NOTE, EnsembleResult
+from domain.discovery.ensemble import HARD_REJECTION_NOTE, EnsembleResult, EnsembleScores
 from domain.events import Event, EventType, Severity
 from domain.ports.discovery import WatchlistChange, WatchlistChangeKind, WatchlistEntry, WatchlistSource
 from domain.ports.uow import UnitOfWork
@@ -123,6 +123,22 @@ def plan_discovery_update(current: Sequence[WatchlistEntry], ranked: Sequence[En
     return plan
 
 
+def watchlist_candidates(ensemble: EnsembleScores, current: Sequence[WatchlistEntry], blocked: Collection[str],
+                         top_n: int) -> list[EnsembleResult]:
+    """The part of a run's ranking `plan_discovery_update` looks at, best first (the rest is never built).
+
+    That is the discovered symbols on the list (kept or dropped by their result) and the best ranks: the plan
+    adds the best `top_n` ranked symbols that qualify and are neither listed nor blocked, and qualifying
+    (a score above 0 and at least `min_score`) is a score threshold while the ranking is by score first, so
+    the first `top_n` + listed + blocked ranks hold every symbol it can add.
+    """
+    skip = {e.symbol for e in current} | set(blocked)
+    head = ensemble.top(top_n + len(skip))
+    seen = {r.symbol for r in head}
+    listed = ensemble.results_for(e.symbol for e in current if e.source == "discovered" and e.symbol not in seen)
+    return sorted([*head, *listed], key=lambda r: r.rank)
+
+
 class WatchlistManager:
     """Applies discovery runs and manual edits to the watchlist of one scope, recording every change."""
 
@@ -145,15 +161,24 @@ class WatchlistManager:
         """The watchlist, by symbol."""
         return await uow.watchlist.list(self.scope)
 
-    async def apply_discovery(self, uow: UnitOfWork, ranked: Sequence[EnsembleResult], *,
+    async def apply_discovery(self, uow: UnitOfWork, ranked: Sequence[EnsembleResult] | EnsembleScores, *,
                               as_of: datetime) -> list[WatchlistChange]:
-        """Update the watchlist from a run's ranking (in the caller's transaction). Returns the changes."""
+        """Update the watchlist from a run's ranking (in the caller's transaction). Returns the changes.
+
+        Args:
+            uow: the caller's unit of work.
+            ranked: the run's ensemble results best first, or its `EnsembleScores` (results are then built
+                only for the ranks the plan can use, see `watchlist_candidates`).
+            as_of: time of the run.
+        """
         current = await uow.watchlist.list(self.scope)
         recent = await uow.watchlist.changes(self.scope, since=as_of - self._block, limit=10_000)
         latest: dict[str, WatchlistChange] = {}
         for c in recent:  # newest first
             latest.setdefault(c.symbol, c)
         blocked = frozenset(s for s, c in latest.items() if c.change == "remove" and c.source == "manual")
+        if isinstance(ranked, EnsembleScores):
+            ranked = watchlist_candidates(ranked, current, blocked, self.settings.top_n)
         plan = plan_discovery_update(current, ranked, settings=self.settings, as_of=as_of, blocked=blocked,
                                      keep_margin=self._margin)
         changes = []

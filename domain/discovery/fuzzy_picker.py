@@ -15,14 +15,15 @@ every result has `passed=True`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from domain.agents.schemas import MemoryEvidence
 from domain.discovery.config import FuzzyWeights
+from domain.discovery.memory_verdict import OUTCOME_POINTS, MemoryVerdict, memory_verdict
 from domain.discovery.picker import PickerContext, PickerResult, UniverseSnapshot
+from domain.discovery.picker_scores import IntArray, PickerScores
 from domain.discovery.scoring import (
     annualised_volatility,
     average_dollar_volume,
@@ -36,77 +37,27 @@ from domain.discovery.scoring import (
 )
 from domain.models.market import FloatArray
 
-OUTCOME_POINTS = {"WIN": 1.0, "LOSS": 0.0, "FLAT": 0.5}
-"""How much a past trade's outcome counts as a win; other labels and None are unknown outcomes."""
-
-
-@dataclass(frozen=True)
-class MemoryVerdict:
-    """What similar past trades say about a symbol.
-
-    Attributes:
-        wins, losses, flats: past trades by known outcome.
-        adjustment: change to the fuzzy score (negative when they mostly lost).
-        closest: the nearest trade with a known outcome.
-    """
-
-    wins: int
-    losses: int
-    flats: int
-    adjustment: float
-    closest: MemoryEvidence
-
-    @property
-    def known(self) -> int:
-        """Trades with a known outcome."""
-        return self.wins + self.losses + self.flats
-
-    def reason(self) -> str:
-        """E.g. "memory: 4 of 5 similar past trades lost (closest: '...', -6.1%) → -0.09"."""
-        if self.flats:
-            tally = f"{self.wins} won, {self.losses} lost, {self.flats} flat of {self.known} similar past trades"
-        elif self.losses > self.wins:
-            tally = f"{self.losses} of {self.known} similar past trades lost"
-        else:
-            tally = f"{self.wins} of {self.known} similar past trades won"
-        text = self.closest.text if len(self.closest.text) <= 60 else self.closest.text[:59] + "…"
-        ret = "" if self.closest.return_pct is None else f", {self.closest.return_pct:+.1%}"
-        return f"memory: {tally} (closest: {text!r}{ret}) → {self.adjustment:+.2f}"
-
-
-def memory_verdict(
-    evidence: Sequence[MemoryEvidence], max_adjustment: float, full_evidence: int = 5
-) -> MemoryVerdict | None:
-    """Score change from similar past trades, or None when none has a known outcome.
-
-    adjustment = max_adjustment x (win_share - 0.5) x 2 x min(1, known / full_evidence), where
-    win_share counts a FLAT as half a win. All wins give +max_adjustment, all losses
-    -max_adjustment, once `full_evidence` trades are known; less evidence moves the score less.
-
-    Args:
-        evidence: similar past trades as recalled as of the run (unknown outcomes are skipped).
-        max_adjustment: the largest change, `FuzzyWeights.memory_adjustment`.
-        full_evidence: known outcomes needed for the full adjustment.
-    """
-    known = [(e, p) for e in evidence if (p := _points(e)) is not None]
-    if not known:
-        return None
-    points = [p for _, p in known]
-    wins, losses = points.count(1.0), points.count(0.0)
-    win_share = sum(points) / len(points)
-    strength = min(1.0, len(points) / full_evidence)
-    adjustment = max_adjustment * (win_share - 0.5) * 2.0 * strength
-    closest = min((e for e, _ in known), key=lambda e: e.distance)
-    return MemoryVerdict(wins, losses, len(points) - wins - losses, adjustment, closest)
-
-
-def _points(evidence: MemoryEvidence) -> float | None:
-    return None if evidence.outcome is None else OUTCOME_POINTS.get(evidence.outcome.strip().upper())
+__all__ = ["OUTCOME_POINTS", "FuzzyEvaluation", "FuzzyPicker", "MemoryVerdict", "memory_verdict"]
 
 
 @dataclass(frozen=True, eq=False)
-class FuzzyEvaluation:
-    """Vectorised fuzzy components and scores, one entry per symbol of the universe."""
+class FuzzyEvaluation(PickerScores):
+    """Vectorised fuzzy components and scores, one entry per symbol of the universe (`passed` is all True).
+
+    Results (a reason per component, and one for similar past trades) are built for the rows asked for.
+
+    Attributes:
+        avg_dollar_volume, volatility, return_short, return_long: the raw measures (NaN where unknown).
+        liquidity_score, volatility_score, momentum_score, sector_score: the 0..1 components.
+        base_score: weighted mean of the components.
+        memory_adjustment: change from similar past trades (0 without known outcomes).
+        sectors: sector per row, None when unknown.
+        sector_reasons: sector -> its sector-balance reason.
+        verdicts: row -> what its similar past trades with known outcomes say.
+        unknown_outcomes: row -> number of similar past trades, for rows none of whose trades has a known outcome.
+        momentum_windows: (short, long) trailing-return lookbacks in days.
+        ideal_volatility: annualised volatility scoring 1.
+    """
 
     avg_dollar_volume: FloatArray
     volatility: FloatArray
@@ -118,7 +69,49 @@ class FuzzyEvaluation:
     sector_score: FloatArray
     base_score: FloatArray
     memory_adjustment: FloatArray
-    score: FloatArray
+    sectors: tuple[str | None, ...]
+    sector_reasons: Mapping[str | None, str]
+    verdicts: Mapping[int, MemoryVerdict]
+    unknown_outcomes: Mapping[int, int]
+    momentum_windows: tuple[int, int]
+    ideal_volatility: float
+
+    def _build(self, rows: IntArray) -> list[PickerResult]:
+        short, long_ = self.momentum_windows
+        ideal = f", ideal {self.ideal_volatility:.0%})"
+        dollars = compact_numbers(self.avg_dollar_volume[rows], "$")
+        liquidity = [
+            f"liquidity {s:.2f} (avg dollar volume {d})"
+            for s, d in zip(self.liquidity_score[rows].tolist(), dollars, strict=True)
+        ]
+        volatility = [
+            f"volatility {s:.2f} (annualised {v:.0%}{ideal}" if v == v else f"volatility {s:.2f} (not enough history)"
+            for s, v in zip(self.volatility_score[rows].tolist(), self.volatility[rows].tolist(), strict=True)
+        ]
+        returns = zip(signed_percents(self.return_short[rows]), signed_percents(self.return_long[rows]), strict=True)
+        momentum = [
+            f"momentum {s:.2f} ({short}d {a}, {long_}d {b})"
+            for s, (a, b) in zip(self.momentum_score[rows].tolist(), returns, strict=True)
+        ]
+        k_short, k_long = f"return_{short}d", f"return_{long_}d"
+        columns = (self.liquidity_score, self.volatility_score, self.momentum_score, self.sector_score,
+                   self.memory_adjustment, self.avg_dollar_volume, self.volatility, self.return_short,
+                   self.return_long)  # fmt: skip
+        out = []
+        for k, (i, score, liq, vol_s, mom, sec, adj, adv, vol, r1, r2) in enumerate(
+            zip(rows.tolist(), self.score[rows].tolist(), *(c[rows].tolist() for c in columns), strict=True)
+        ):
+            why: tuple[str, ...] = (liquidity[k], volatility[k], momentum[k], self.sector_reasons[self.sectors[i]])
+            verdict = self.verdicts.get(i)
+            if verdict is not None:
+                why += (verdict.reason(),)
+            elif i in self.unknown_outcomes:
+                why += (f"memory: {self.unknown_outcomes[i]} similar past trades, none with a known outcome yet",)
+            details = {"liquidity": liq, "volatility": vol_s, "momentum": mom, "sector_balance": sec,
+                       "memory_adjustment": adj, "avg_dollar_volume": adv, "annualised_volatility": vol,
+                       k_short: r1, k_long: r2}  # fmt: skip
+            out.append(PickerResult(self.picker, self.symbols[i], score, True, why, details))
+        return out
 
 
 class FuzzyPicker:
@@ -163,66 +156,15 @@ class FuzzyPicker:
         self.full_evidence = full_evidence
 
     def evaluate(self, universe: UniverseSnapshot, context: PickerContext) -> FuzzyEvaluation:
-        """Components, weighted base score, memory adjustment and final score, vectorised over symbols."""
-        return self._evaluate(universe, context)[0]
+        """Components, weighted base score, memory adjustment and final score, vectorised over symbols.
 
-    def pick(self, universe: UniverseSnapshot, context: PickerContext) -> list[PickerResult]:
-        """One result per symbol with each component, and the memory adjustment when there is evidence."""
-        ev, verdicts = self._evaluate(universe, context)
-        short, long_ = self.momentum_windows
-        ideal = f", ideal {self.volatility_band[1]:.0%})"
-        liquidity = [
-            f"liquidity {s:.2f} (avg dollar volume {d})"
-            for s, d in zip(ev.liquidity_score.tolist(), compact_numbers(ev.avg_dollar_volume, "$"), strict=True)
-        ]
-        volatility = [
-            f"volatility {s:.2f} (annualised {v:.0%}{ideal}" if v == v else f"volatility {s:.2f} (not enough history)"
-            for s, v in zip(ev.volatility_score.tolist(), ev.volatility.tolist(), strict=True)
-        ]
-        momentum = [
-            f"momentum {s:.2f} ({short}d {a}, {long_}d {b})"
-            for s, a, b in zip(
-                ev.momentum_score.tolist(),
-                signed_percents(ev.return_short),
-                signed_percents(ev.return_long),
-                strict=True,
-            )
-        ]
-        sector = map(self._sector_reasons(universe, context).__getitem__, universe.sectors)
-        reasons: list[tuple[str, ...]] = list(zip(liquidity, volatility, momentum, sector, strict=True))
-        for i, verdict in verdicts.items():
-            reasons[i] += (verdict.reason(),)
-        index = {symbol: i for i, symbol in enumerate(universe.symbols)} if context.similar_trades else {}
-        for symbol, evidence in context.similar_trades.items():
-            row = index.get(symbol)
-            if row is not None and evidence and row not in verdicts:
-                reasons[row] += (f"memory: {len(evidence)} similar past trades, none with a known outcome yet",)
-        k_short, k_long = f"return_{short}d", f"return_{long_}d"
-        columns = (ev.liquidity_score, ev.volatility_score, ev.momentum_score, ev.sector_score, ev.memory_adjustment,
-                   ev.avg_dollar_volume, ev.volatility, ev.return_short, ev.return_long)  # fmt: skip
-        details = [
-            {
-                "liquidity": liq,
-                "volatility": vol_s,
-                "momentum": mom,
-                "sector_balance": sec,
-                "memory_adjustment": adj,
-                "avg_dollar_volume": adv,
-                "annualised_volatility": vol,
-                k_short: r1,
-                k_long: r2,
-            }
-            for liq, vol_s, mom, sec, adj, adv, vol, r1, r2 in zip(*(c.tolist() for c in columns), strict=True)
-        ]
-        name = self.name
-        return [
-            PickerResult(name, symbol, score, True, why, detail)
-            for symbol, score, why, detail in zip(universe.symbols, ev.score.tolist(), reasons, details, strict=True)
-        ]
+        Args:
+            universe: the candidates.
+            context: the portfolio's and watchlist's sector mix and the similar past trades.
 
-    def _evaluate(
-        self, universe: UniverseSnapshot, context: PickerContext
-    ) -> tuple[FuzzyEvaluation, dict[int, MemoryVerdict]]:
+        Returns:
+            The scores of every symbol; results with reasons are built on demand (`results`).
+        """
         w = self.weights
         adv = average_dollar_volume(universe.close, universe.volume, self.volume_window)
         vol = annualised_volatility(universe.returns, self.volatility_window)
@@ -239,22 +181,30 @@ class FuzzyPicker:
         total = w.liquidity + w.volatility + w.momentum + w.sector_balance
         base = (w.liquidity * liquidity + w.volatility * volatility + w.momentum * momentum
                 + w.sector_balance * sector) / total  # fmt: skip
-        verdicts = self._verdicts(universe, context)
+        verdicts, unknown = self._verdicts(universe, context)
         adjustment = np.zeros(universe.n_symbols)
         for i, verdict in verdicts.items():
             adjustment[i] = verdict.adjustment
         score = np.clip(base + adjustment, 0.0, 1.0)
-        evaluation = FuzzyEvaluation(
-            adv, vol, r_short, r_long, liquidity, volatility, momentum, sector, base, adjustment, score
-        )
-        return evaluation, verdicts
+        return FuzzyEvaluation(
+            self.name, universe.symbols, score, np.ones(universe.n_symbols, dtype=bool), adv, vol, r_short, r_long,
+            liquidity, volatility, momentum, sector, base, adjustment, universe.sectors,
+            self._sector_reasons(universe, context), verdicts, unknown, self.momentum_windows,
+            self.volatility_band[1],
+        )  # fmt: skip
 
-    def _verdicts(self, universe: UniverseSnapshot, context: PickerContext) -> dict[int, MemoryVerdict]:
-        """Memory verdict per row index, for symbols with similar trades of known outcome."""
+    def pick(self, universe: UniverseSnapshot, context: PickerContext) -> list[PickerResult]:
+        """One result per symbol with each component, and the memory adjustment when there is evidence."""
+        return self.evaluate(universe, context).results()
+
+    def _verdicts(
+        self, universe: UniverseSnapshot, context: PickerContext
+    ) -> tuple[dict[int, MemoryVerdict], dict[int, int]]:
+        """Memory verdict per row with similar trades of known outcome; trade count per row with only unknown ones."""
         if not context.similar_trades:
-            return {}
+            return {}, {}
         index = {symbol: i for i, symbol in enumerate(universe.symbols)}
-        verdicts = {}
+        verdicts, unknown = {}, {}
         for symbol, evidence in context.similar_trades.items():
             i = index.get(symbol)
             if i is None:
@@ -262,7 +212,9 @@ class FuzzyPicker:
             verdict = memory_verdict(evidence, self.weights.memory_adjustment, self.full_evidence)
             if verdict is not None:
                 verdicts[i] = verdict
-        return verdicts
+            elif evidence:
+                unknown[i] = len(evidence)
+        return verdicts, unknown
 
     def _sector_reasons(self, universe: UniverseSnapshot, context: PickerContext) -> dict[str | None, str]:
         exposures = sector_exposures(context.held_sectors, context.watchlist_sectors)

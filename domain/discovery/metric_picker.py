@@ -22,6 +22,7 @@ import numpy.typing as npt
 from domain.discovery.beta import default_min_observations, rolling_beta
 from domain.discovery.config import MetricFilterSettings
 from domain.discovery.picker import PickerContext, PickerResult, UniverseSnapshot
+from domain.discovery.picker_scores import IntArray, PickerScores
 from domain.discovery.scoring import (
     average_dollar_volume,
     average_volume,
@@ -40,8 +41,11 @@ PASSED_SCORE_FLOOR = 0.5
 
 
 @dataclass(frozen=True, eq=False)
-class MetricEvaluation:
+class MetricEvaluation(PickerScores):
     """Vectorised outcome of the metric filters, one entry per symbol of the universe.
+
+    `score` is 0 for rejected symbols and 0.5 + 0.5 x liquidity_rank for passing ones; `passed` is True
+    where every filter passed. Results (a reason per failed filter) are built for the rows asked for.
 
     Attributes:
         avg_volume: mean daily shares over the volume window.
@@ -50,9 +54,8 @@ class MetricEvaluation:
         spread_pct: bid-ask spread as a fraction of mid.
         market_cap: USD.
         beta: OLS beta against the benchmark over the beta window.
-        passed: True where every filter passed.
         liquidity_rank: percentile rank of avg dollar volume among passing symbols (NaN if rejected).
-        score: 0 for rejected symbols; 0.5 + 0.5 x liquidity_rank for passing ones.
+        settings: the thresholds the filters applied.
     """
 
     avg_volume: FloatArray
@@ -61,9 +64,29 @@ class MetricEvaluation:
     spread_pct: FloatArray
     market_cap: FloatArray
     beta: FloatArray
-    passed: BoolArray
     liquidity_rank: FloatArray
-    score: FloatArray
+    settings: MetricFilterSettings
+
+    def _build(self, rows: IntArray) -> list[PickerResult]:
+        measures = [m[rows] for m in (self.avg_volume, self.avg_dollar_volume, self.price, self.spread_pct,
+                                      self.market_cap, self.beta)]  # fmt: skip
+        reasons: list[list[str]] = [[] for _ in range(rows.size)]
+        for mask, measure, describe in _failures(self.settings, *measures):
+            hits = np.flatnonzero(mask)
+            for k, value in zip(hits.tolist(), measure[hits].tolist(), strict=True):
+                reasons[k].append(describe(value))
+        av, dv, px, sp, cap, beta = (m.tolist() for m in measures)
+        passed = self.passed[rows].tolist()
+        among = f" among {int(self.passed.sum()):,} passing (avg dollar volume "
+        ranks = self.liquidity_rank[rows].tolist()
+        for k in np.flatnonzero(passed).tolist():
+            reasons[k] = ["passed all filters", f"liquidity percentile {ranks[k]:.2f}{among}{compact_dollars(dv[k])})"]
+        out = []
+        for k, (i, score) in enumerate(zip(rows.tolist(), self.score[rows].tolist(), strict=True)):
+            details = {"avg_volume": av[k], "avg_dollar_volume": dv[k], "price": px[k], "spread_pct": sp[k],
+                       "market_cap": cap[k], "beta": beta[k]}  # fmt: skip
+            out.append(PickerResult(self.picker, self.symbols[i], score, passed[k], tuple(reasons[k]), details))
+        return out
 
 
 class MetricPicker:
@@ -79,113 +102,73 @@ class MetricPicker:
         """
         self.settings = settings
 
-    def evaluate(self, universe: UniverseSnapshot) -> MetricEvaluation:
-        """Compute every measure and the pass mask and score, vectorised over symbols."""
+    def evaluate(self, universe: UniverseSnapshot, context: PickerContext | None = None) -> MetricEvaluation:
+        """Compute every measure, the pass mask and the score, vectorised over symbols (no result objects).
+
+        Args:
+            universe: the candidates.
+            context: unused (the filters depend on market data only).
+        """
         s = self.settings
         avg_vol = average_volume(universe.volume, s.volume_window_days)
         avg_dv = average_dollar_volume(universe.close, universe.volume, s.volume_window_days)
         price = universe.close[:, -1] if universe.n_days else np.full(universe.n_symbols, np.nan)
         beta = rolling_beta(universe.returns, universe.benchmark_returns, s.beta_window_days)
         passed = np.ones(universe.n_symbols, dtype=bool)
-        for mask, _, _ in self._failures(avg_vol, avg_dv, price, universe.spread_pct, universe.market_caps, beta):
+        for mask, _, _ in _failures(s, avg_vol, avg_dv, price, universe.spread_pct, universe.market_caps, beta):
             passed &= ~mask
         rank = np.full(universe.n_symbols, np.nan)
         rank[passed] = percentile_rank(avg_dv[passed])
         score = np.zeros(universe.n_symbols)
         score[passed] = PASSED_SCORE_FLOOR + (1.0 - PASSED_SCORE_FLOOR) * rank[passed]
-        return MetricEvaluation(
-            avg_vol, avg_dv, price, universe.spread_pct, universe.market_caps, beta, passed, rank, score
-        )
+        return MetricEvaluation(self.name, universe.symbols, score, passed, avg_vol, avg_dv, price,
+                                universe.spread_pct, universe.market_caps, beta, rank, s)  # fmt: skip
 
     def pick(self, universe: UniverseSnapshot, context: PickerContext) -> list[PickerResult]:
         """One result per symbol: rejected ones with `passed=False`, score 0 and a reason per failed filter."""
-        ev = self.evaluate(universe)
-        reasons: list[list[str]] = [[] for _ in range(universe.n_symbols)]
-        for mask, measure, describe in self._failures(
-            ev.avg_volume, ev.avg_dollar_volume, ev.price, ev.spread_pct, ev.market_cap, ev.beta
-        ):
-            rows = np.flatnonzero(mask)
-            for i, value in zip(rows.tolist(), measure[rows].tolist(), strict=True):
-                reasons[i].append(describe(value))
-        n_passed = int(ev.passed.sum())
-        among = f" among {n_passed:,} passing (avg dollar volume "
-        dv = ev.avg_dollar_volume.tolist()
-        ranks = ev.liquidity_rank.tolist()
-        for i in np.flatnonzero(ev.passed).tolist():
-            liquidity = f"liquidity percentile {ranks[i]:.2f}{among}{compact_dollars(dv[i])})"
-            reasons[i] = ["passed all filters", liquidity]
-        return [
-            PickerResult(
-                self.name,
-                symbol,
-                score,
-                ok,
-                tuple(why),
-                {
-                    "avg_volume": av,
-                    "avg_dollar_volume": adv,
-                    "price": px,
-                    "spread_pct": sp,
-                    "market_cap": cap,
-                    "beta": b,
-                },
-            )
-            for symbol, score, ok, why, av, adv, px, sp, cap, b in zip(
-                universe.symbols,
-                ev.score.tolist(),
-                ev.passed.tolist(),
-                reasons,
-                ev.avg_volume.tolist(),
-                dv,
-                ev.price.tolist(),
-                ev.spread_pct.tolist(),
-                ev.market_cap.tolist(),
-                ev.beta.tolist(),
-                strict=True,
-            )
-        ]
+        return self.evaluate(universe, context).results()
 
-    def _failures(
-        self,
-        avg_vol: FloatArray,
-        avg_dv: FloatArray,
-        price: FloatArray,
-        spread: FloatArray,
-        cap: FloatArray,
-        beta: FloatArray,
-    ) -> list[_Check]:
-        """(rejected mask, measure, reason given the measure) per check, in reporting order."""
-        s = self.settings
-        w = s.volume_window_days
-        low_vol = _versus("avg volume", "<", s.min_avg_volume, compact_number, " shares")
-        low_dv = _versus("avg dollar volume", "<", s.min_avg_dollar_volume, compact_dollars)
-        checks: list[_Check] = [
-            (np.isnan(avg_vol), avg_vol, lambda v: f"no volume in the last {w} sessions"),
-            (avg_vol < s.min_avg_volume, avg_vol, low_vol),
-            (~np.isnan(avg_vol) & np.isnan(avg_dv), avg_dv, lambda v: f"no close in the last {w} sessions"),
-            (avg_dv < s.min_avg_dollar_volume, avg_dv, low_dv),
-            (np.isnan(price), price, lambda v: "no close on the last session"),
-            (price < s.min_price, price, _versus("price", "<", s.min_price, _dollars_and_cents)),
-            (np.isnan(spread), spread, lambda v: "unknown spread"),
-            (spread > s.max_spread_pct, spread, _versus("spread", ">", s.max_spread_pct, _percent)),
-        ]
-        low_cap, high_cap = s.min_market_cap, s.max_market_cap
-        if low_cap is not None or high_cap is not None:
-            checks.append((np.isnan(cap), cap, lambda v: "unknown market cap"))
-        if low_cap is not None:
-            checks.append((cap < low_cap, cap, _versus("market cap", "<", low_cap, compact_dollars)))
-        if high_cap is not None:
-            checks.append((cap > high_cap, cap, _versus("market cap", ">", high_cap, compact_dollars)))
-        low_beta, high_beta = s.min_beta, s.max_beta
-        if low_beta is not None or high_beta is not None:
-            need, window = default_min_observations(s.beta_window_days), s.beta_window_days
-            missing = f"not enough history for beta (needs {need} daily returns in the last {window} sessions)"
-            checks.append((np.isnan(beta), beta, lambda v: missing))
-        if low_beta is not None:
-            checks.append((beta < low_beta, beta, _versus("beta", "<", low_beta, _two_decimals)))
-        if high_beta is not None:
-            checks.append((beta > high_beta, beta, _versus("beta", ">", high_beta, _two_decimals)))
-        return checks
+
+def _failures(
+    s: MetricFilterSettings,
+    avg_vol: FloatArray,
+    avg_dv: FloatArray,
+    price: FloatArray,
+    spread: FloatArray,
+    cap: FloatArray,
+    beta: FloatArray,
+) -> list[_Check]:
+    """(rejected mask, measure, reason given the measure) per check, in reporting order."""
+    w = s.volume_window_days
+    low_vol = _versus("avg volume", "<", s.min_avg_volume, compact_number, " shares")
+    low_dv = _versus("avg dollar volume", "<", s.min_avg_dollar_volume, compact_dollars)
+    checks: list[_Check] = [
+        (np.isnan(avg_vol), avg_vol, lambda v: f"no volume in the last {w} sessions"),
+        (avg_vol < s.min_avg_volume, avg_vol, low_vol),
+        (~np.isnan(avg_vol) & np.isnan(avg_dv), avg_dv, lambda v: f"no close in the last {w} sessions"),
+        (avg_dv < s.min_avg_dollar_volume, avg_dv, low_dv),
+        (np.isnan(price), price, lambda v: "no close on the last session"),
+        (price < s.min_price, price, _versus("price", "<", s.min_price, _dollars_and_cents)),
+        (np.isnan(spread), spread, lambda v: "unknown spread"),
+        (spread > s.max_spread_pct, spread, _versus("spread", ">", s.max_spread_pct, _percent)),
+    ]
+    low_cap, high_cap = s.min_market_cap, s.max_market_cap
+    if low_cap is not None or high_cap is not None:
+        checks.append((np.isnan(cap), cap, lambda v: "unknown market cap"))
+    if low_cap is not None:
+        checks.append((cap < low_cap, cap, _versus("market cap", "<", low_cap, compact_dollars)))
+    if high_cap is not None:
+        checks.append((cap > high_cap, cap, _versus("market cap", ">", high_cap, compact_dollars)))
+    low_beta, high_beta = s.min_beta, s.max_beta
+    if low_beta is not None or high_beta is not None:
+        need, window = default_min_observations(s.beta_window_days), s.beta_window_days
+        missing = f"not enough history for beta (needs {need} daily returns in the last {window} sessions)"
+        checks.append((np.isnan(beta), beta, lambda v: missing))
+    if low_beta is not None:
+        checks.append((beta < low_beta, beta, _versus("beta", "<", low_beta, _two_decimals)))
+    if high_beta is not None:
+        checks.append((beta > high_beta, beta, _versus("beta", ">", high_beta, _two_decimals)))
+    return checks
 
 
 def _versus(

@@ -2,7 +2,9 @@
 
 A picker scores the whole universe at once: `UniverseSnapshot` holds the bars of every
 candidate as aligned NumPy matrices (one row per symbol, one column per trading day of the
-benchmark), so filters and scores are vectorised over symbols. `PickerContext` carries what
+benchmark), so filters and scores are vectorised over symbols, and `evaluate` returns them as arrays
+(`domain.discovery.picker_scores.PickerScores`); `PickerResult`s with their reasons are built only for
+the symbols that are reported. `PickerContext` carries what
 the application knows besides market data: the portfolio's and watchlist's sector mix and the
 similar past trades recalled from vector memory as of the run.
 """
@@ -15,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -24,6 +26,9 @@ from domain.discovery.beta import daily_returns
 from domain.discovery.config import DiscoverySettings
 from domain.models.market import BarSeries, FloatArray, Quote
 from domain.ports.market_data import FundamentalsRecord
+
+if TYPE_CHECKING:
+    from domain.discovery.picker_scores import PickerScores
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,10 @@ class SymbolPicker(Protocol):
     """Scores every symbol of a universe; pure and synchronous."""
 
     name: str
+
+    def evaluate(self, universe: UniverseSnapshot, context: PickerContext) -> PickerScores:
+        """Scores and pass flags of every symbol as arrays; results with reasons are built on demand from them."""
+        ...
 
     def pick(self, universe: UniverseSnapshot, context: PickerContext) -> list[PickerResult]:
         """One result per symbol of `universe`, in its order, rejected ones included with `passed=False`."""
