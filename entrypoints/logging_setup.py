@@ -84,10 +84,31 @@ def _scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time of the record (it may be replaced and closed)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def _current_stderr_logger(*_args: Any) -> Any:
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True, stream: Any = None) -> None:
-    """Configure structlog (and stdlib logging) to write one JSON object per line."""
-    out = stream or sys.stderr
-    logging.basicConfig(level=level, stream=out, format="%(message)s", force=True)
+    """Configure structlog (and stdlib logging) to write one JSON object per line.
+
+    Without `stream`, every line goes to the `sys.stderr` of the moment it is written, so a stream
+    swapped in and closed by a caller (a test runner, a CLI runner) never breaks later logging.
+    """
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     for handler in logging.getLogger().handlers:
         handler.addFilter(SecretFilter())
     _install_record_factory()
@@ -105,6 +126,6 @@ def configure_logging(level: str = "INFO", *, json: bool = True, stream: Any = N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=structlog.PrintLoggerFactory(stream) if stream is not None else _current_stderr_logger,
         cache_logger_on_first_use=False,
     )
