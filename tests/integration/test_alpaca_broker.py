@@ -299,6 +299,7 @@ async def test_401_message_is_clear_and_no_key_leaks_into_logs_or_errors(
     wrong_key, wrong_secret = "PKLEAKCHECK123456789", "leak-check-secret-abcdefghijklmnop"
     config = AlpacaConfig(api_key=wrong_key, secret_key=wrong_secret, trading_url=server.url, max_retries=1)
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # configure_logging (run by other tests) quiets httpx
     with structlog.testing.capture_logs() as events:
         async with AlpacaBroker(config) as broker:
             with pytest.raises(BrokerAuthError) as err:
