@@ -49,11 +49,13 @@ def _period(months: int | None, start: date | None, end: date | None) -> tuple[d
     return last - timedelta(days=round(m * 30.44)), last
 
 
-def _fmt(v: Any, pct: bool = True) -> str:
+def _fmt(v: Any, pct: bool = True, signed: bool = True) -> str:
     if v is None:
         return "n/a"
     if isinstance(v, float):
-        return f"{v:+.2%}" if pct else f"{v:.2f}"
+        if not pct:
+            return f"{v:.2f}"
+        return f"{v:+.2%}" if signed else f"{v:.2%}"
     return str(v)
 
 
@@ -67,12 +69,12 @@ def _table(summary: dict[str, Any]) -> Table:
     t.add_row("annualised", _fmt(summary["annualized_return"]), _fmt(spy.get("annualized_return")),
               _fmt(ew.get("annualized_return")))
     t.add_row("sharpe", _fmt(summary["sharpe"], False), _fmt(spy.get("sharpe"), False), _fmt(ew.get("sharpe"), False))
-    t.add_row("max drawdown", _fmt(summary["max_drawdown"]), _fmt(spy.get("max_drawdown")),
-              _fmt(ew.get("max_drawdown")))
+    t.add_row("max drawdown", _fmt(summary["max_drawdown"], signed=False), _fmt(spy.get("max_drawdown"), signed=False),
+              _fmt(ew.get("max_drawdown"), signed=False))
     t.add_row("final equity", summary["final_equity"], _fmt(spy.get("final_equity"), False),
               _fmt(ew.get("final_equity"), False))
     t.add_row("trades / fees", f"{summary['trades']} / ${summary['fees']}", "", "")
-    t.add_row("win rate", _fmt(summary["win_rate"]), "", "")
+    t.add_row("win rate", _fmt(summary["win_rate"], signed=False), "", "")
     t.add_row("LLM cost", f"${summary['llm_cost_usd']:.4f}", "", "")
     return t
 
