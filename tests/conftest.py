@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+TEST_REDIS_URL = os.environ.get("QUORUM_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +95,20 @@ def real_embedder() -> object:
 def scope() -> str:
     """A scope no other test uses, so tests sharing the database do not see each other's rows."""
     return f"test:{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Any]:
+    """A client on the test Redis database (5), flushed before and after; skips when Redis is down."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(TEST_REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as exc:
+        await client.aclose()
+        pytest.skip(f"Redis is not reachable at {TEST_REDIS_URL} ({type(exc).__name__}); `make redis` starts it")
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()

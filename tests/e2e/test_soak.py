@@ -11,9 +11,7 @@ order id, and the event log has one CYCLE_STARTED per cycle.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -28,9 +26,10 @@ from domain.ports.repositories import EventQuery
 from entrypoints.container import build_container
 from entrypoints.live import LiveApp, build_live_app
 from entrypoints.settings import load_settings
+from tests.conftest import TEST_REDIS_URL as REDIS_URL
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-REDIS_URL = os.environ.get("QUORUM_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+
 API_KEY = "soak-test-key-0123456789abcdef"
 CAL = NyseCalendar()
 DAY = date(2024, 3, 5)
@@ -38,20 +37,6 @@ CYCLES = 200
 DUPLICATE_EVERY = 9
 
 
-@pytest.fixture
-async def redis() -> AsyncIterator[Any]:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception as exc:
-        await client.aclose()
-        pytest.skip(f"Redis is not reachable at {REDIS_URL} ({type(exc).__name__}); `make redis` starts it")
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
 
 
 class ClockedRunner:

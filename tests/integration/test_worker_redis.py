@@ -9,7 +9,6 @@ minute, under a lock of its own).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -35,9 +34,10 @@ from domain.ports.queue import CycleJob
 from domain.ports.repositories import CycleRecord, EventQuery
 from entrypoints.container import build_container
 from entrypoints.settings import load_settings
+from tests.conftest import TEST_REDIS_URL as REDIS_URL
 
 pytestmark = [pytest.mark.integration]
-REDIS_URL = os.environ.get("QUORUM_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+
 CAL = NyseCalendar()
 NY = ZoneInfo("America/New_York")
 SCOPE = "live"
@@ -48,21 +48,6 @@ def ny(day: date, hh: int, mm: int = 0, ss: int = 0) -> datetime:
     return datetime.combine(day, time(hh, mm, ss), NY).astimezone(UTC)
 
 
-@pytest.fixture
-async def redis() -> AsyncIterator[Any]:
-    """A client on the test database, flushed before and after."""
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception as exc:
-        await client.aclose()
-        pytest.skip(f"Redis is not reachable at {REDIS_URL} ({type(exc).__name__}); `make redis` starts it")
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
 
 
 @pytest.fixture
