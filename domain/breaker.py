@@ -85,6 +85,7 @@ class BreakerState:
         last_check: JSON-safe details of the last auto-resume check.
         approvals: every resume approval, oldest first.
         last_equity: the latest real equity recorded.
+        trades_counted: closed real trades recorded so far (each exactly once, whoever closed it).
     """
 
     status: BreakerStatus
@@ -101,6 +102,7 @@ class BreakerState:
     last_check: dict[str, Any] = field(default_factory=dict)
     approvals: tuple[Approval, ...] = ()
     last_equity: Decimal | None = None
+    trades_counted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: Decimals as strings, datetimes and dates ISO 8601."""
@@ -119,6 +121,7 @@ class BreakerState:
             "last_check": dict(self.last_check),
             "approvals": [{"by": a.by, "at": a.at.isoformat(), "note": a.note} for a in self.approvals],
             "last_equity": _str(self.last_equity),
+            "trades_counted": self.trades_counted,
         }
 
     @classmethod
@@ -142,6 +145,7 @@ class BreakerState:
                 for a in d.get("approvals", ())
             ),
             last_equity=_dec(d.get("last_equity")),
+            trades_counted=int(d.get("trades_counted", 0)),
         )
 
 
@@ -267,7 +271,7 @@ def record_trade_result(
         losses += 1
     elif return_pct > 0:
         losses = 0
-    state = replace(state, consecutive_losses=losses)
+    state = replace(state, consecutive_losses=losses, trades_counted=state.trades_counted + 1)
     if return_pct < 0 and losses >= settings.max_consecutive_losses:
         reason = (
             f"{losses} consecutive losing trades >= limit {settings.max_consecutive_losses} (last {_pct(return_pct)})"

@@ -6,6 +6,8 @@ application layer can react to *what* went wrong without knowing *where*.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 
 class QuorumError(Exception):
     """Base class of every error Quorum raises on purpose."""
@@ -56,6 +58,33 @@ class ForbiddenError(BrokerError):
 
 class OrderRejectedError(BrokerError):
     """The broker rejected an order as invalid (HTTP 422)."""
+
+
+class InsufficientQtyError(ForbiddenError):
+    """A sell asked for more shares than are available: some are held by open orders (HTTP 403).
+
+    Attributes:
+        symbol: the symbol of the refused sell.
+        available: shares that could still be sold.
+        held_for_orders: shares reserved by open sell orders (protective legs included).
+        related_orders: broker order ids of the orders holding the shares.
+    """
+
+    def __init__(self, message: str, *, symbol: str = "", available: Decimal | None = None,
+                 held_for_orders: Decimal | None = None, related_orders: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.symbol = symbol
+        self.available = available
+        self.held_for_orders = held_for_orders
+        self.related_orders = related_orders
+
+
+class WashTradeError(OrderRejectedError):
+    """The order is on the opposite side of an open order in the same symbol (a potential wash trade)."""
+
+
+class PatternDayTraderError(ForbiddenError):
+    """The order could be a day trade that would get the account flagged as a pattern day trader."""
 
 
 class NotFoundError(BrokerError):

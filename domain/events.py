@@ -54,6 +54,7 @@ class EventType(StrEnum):
     ALERT_UNDELIVERABLE = "alert_undeliverable"
     DAILY_SUMMARY = "daily_summary"
     LARGE_POSITION_CHANGE = "large_position_change"
+    KILL_SWITCH = "kill_switch"
 
 
 @dataclass(frozen=True, slots=True)

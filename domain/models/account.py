@@ -8,7 +8,11 @@ from decimal import Decimal
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """What the broker says about the account."""
+    """What the broker says about the account.
+
+    `last_equity` is the equity at the close of the previous session (Alpaca's `last_equity`), the
+    base of the daily loss; None when the broker does not say.
+    """
 
     cash: Decimal
     equity: Decimal
@@ -18,3 +22,4 @@ class Account:
     trading_blocked: bool = False
     status: str = "ACTIVE"
     currency: str = "USD"
+    last_equity: Decimal | None = None

@@ -84,7 +84,11 @@ class OrderRequest:
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    """An order as the broker knows it."""
+    """An order as the broker knows it.
+
+    `parent_id` is the broker order id of the bracket/OTO parent when this order is one of its legs; a
+    leg has its own broker order id and its own client order id (chosen by the broker, not by Quorum).
+    """
 
     request: OrderRequest
     broker_order_id: str
@@ -92,6 +96,12 @@ class Order:
     submitted_at: datetime
     filled_qty: Decimal = ZERO
     filled_avg_price: Decimal | None = None
+    parent_id: str | None = None
+
+    @property
+    def is_leg(self) -> bool:
+        """Whether this order is a protective leg (stop loss or take profit) of a bracket or OTO parent."""
+        return self.parent_id is not None
 
     @property
     def client_order_id(self) -> str:
@@ -132,7 +142,12 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """A holding. `qty` is negative for a short."""
+    """A holding. `qty` is negative for a short.
+
+    Brokers report `qty`, `avg_entry_price` and `qty_available` (shares not held by open sell orders,
+    None when unknown) but not when the position was opened: `opened_at` and `stop_price` are
+    Quorum's own knowledge, merged in from its trade records.
+    """
 
     symbol: str
     qty: Decimal
@@ -140,6 +155,7 @@ class Position:
     stop_price: Decimal | None = None
     opened_at: datetime | None = None
     fractional: bool = False
+    qty_available: Decimal | None = None
 
     def market_value(self, last_price: Decimal) -> Decimal:
         """qty * last price rounded to the cent."""

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from domain.events import Event, EventType, Severity
 from domain.models.trading import Fill, Order, OrderStatus, Position
+from domain.trading_state import ControlState, TradingState
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,24 @@ class StateRepository(Protocol):
 
     async def save(self, scope: str, name: str, value: dict[str, Any], *, at: datetime) -> None:
         """Store (replace) a document."""
+        ...
+
+
+class TradingStateRepository(Protocol):
+    """Quorum's typed trading state per scope (see `domain.trading_state`)."""
+
+    async def load(self, scope: str) -> TradingState:
+        """The stored state; an empty `TradingState()` when nothing was stored yet."""
+        ...
+
+    async def save(self, scope: str, state: TradingState, *, at: datetime) -> None:
+        """Replace the stored state of `scope` with `state` (open trades, pending entries and cooldowns not in
+        `state` are deleted), except the pause switch: once stored, `control` changes only through
+        `set_control`, so a cycle that loaded the state before a pause cannot undo the pause by saving."""
+        ...
+
+    async def set_control(self, scope: str, control: ControlState, *, at: datetime) -> None:
+        """Store the pause switch of `scope` and nothing else (a cycle's trades saved meanwhile stay)."""
         ...
 
 

@@ -18,6 +18,7 @@ from domain.ports.repositories import (
     OrderRepository,
     PositionRepository,
     StateRepository,
+    TradingStateRepository,
 )
 
 
@@ -34,6 +35,7 @@ class UnitOfWork(Protocol):
     equity: EquityRepository
     cycles: CycleRepository
     state: StateRepository
+    trading: TradingStateRepository
     llm_calls: LLMCallRepository
     alerts: AlertRepository
     watchlist: WatchlistRepository
@@ -48,6 +50,17 @@ class UnitOfWork(Protocol):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         """Roll back whatever was not committed and release the connection."""
+        ...
+
+    async def lock_cycles(self, scope: str, *, wait_seconds: float) -> bool:
+        """Take the trading lock of `scope` until this transaction ends (commit or rollback).
+
+        One cycle (or start-up reconciliation, or flatten) at a time per scope, across processes and
+        machines, with or without Redis: Postgres holds it as a transaction-level advisory lock.
+
+        Returns:
+            Whether the lock was taken within `wait_seconds` (False: another transaction holds it).
+        """
         ...
 
     async def commit(self) -> None:

@@ -80,6 +80,11 @@ class RiskSettings(BaseModel):
     pdt_equity_threshold: Decimal = Field(Decimal("25000"), ge=0)
     pdt_max_day_trades: int = Field(3, ge=0, description="day trades allowed in 5 business days under the threshold")
     min_confidence: float = Field(0.55, ge=0, le=1, description="entries below this confidence are not taken")
+    buying_power_collar_pct: float = Field(
+        0.05, ge=0, lt=1, description="Alpaca checks a market buy against buying power at the ask plus a price "
+        "collar; entries leave this share of the cash unspent so they are not refused")
+    reentry_cooldown_hours: float = Field(24, ge=0, le=24 * 30, description="no new entry in a symbol for this "
+                                          "long after its stop closed a position (0: no cooldown)")
     fees: FeeSettings = FeeSettings()
     breaker: BreakerSettings = BreakerSettings()
     validator: ValidatorSettings = ValidatorSettings()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from decimal import Decimal, localcontext
 
 from domain.models.market import Asset
-from domain.models.trading import OrderRequest, Position, Side
+from domain.models.trading import OrderRequest, Position, Side, TimeInForce
 from domain.risk.config import RiskSettings
 from domain.risk.pdt import opened_today, pdt_restricted
 from domain.risk.sizing import (
@@ -63,6 +63,11 @@ class LimitContext:
         cash: the account's cash before this cycle's approved entries (they are `pending_exposure`,
             which the limits deduct from cash with slippage; do not deduct them twice).
         pending_exposure: gross value of the entries already approved earlier in this cycle.
+        open_entries: symbol -> value of the buy orders still open at the broker (unfilled entries of
+            earlier cycles): no second entry is sent for them, and their value counts against cash and
+            gross exposure.
+        cooldowns: symbol -> the earliest time a new entry may be made (after a stop exit).
+        buying_power: what the broker would accept for new buys (already net of its open orders), or None.
         orders_this_cycle: new entry orders already approved in this cycle.
         day_trades_used: day trades in the last 5 business days (see `domain.risk.pdt`).
         entries_allowed: False when the circuit breaker is tripped.
@@ -85,6 +90,14 @@ class LimitContext:
     tz: tzinfo
     entries_allowed: bool
     entry_block_reason: str = ""
+    open_entries: Mapping[str, Decimal] = field(default_factory=dict)
+    cooldowns: Mapping[str, datetime] = field(default_factory=dict)
+    buying_power: Decimal | None = None
+
+    @property
+    def open_entry_value(self) -> Decimal:
+        """Total value of the open buy orders."""
+        return sum(self.open_entries.values(), Decimal(0))
 
 
 @dataclass(frozen=True)
@@ -251,13 +264,17 @@ def _entry(
 ) -> OrderRequest:
     asset, px = _check_entry(trade, ctx, settings, symbol, long)
     held_value, gross_value = _exposures(ctx, symbol)
+    open_value = ctx.open_entry_value
+    cash = ctx.cash - open_value * (1 + to_decimal(settings.buying_power_collar_pct))
+    if ctx.buying_power is not None and ctx.buying_power.is_finite():
+        cash = min(cash, ctx.buying_power)
     caps = entry_caps(
         price=px,
         equity=ctx.equity,
-        cash=ctx.cash,
+        cash=cash,
         pending_exposure=ctx.pending_exposure,
         held_value=held_value,
-        gross_value=gross_value,
+        gross_value=gross_value + open_value,
         settings=settings,
     )
     target = to_decimal(trade.position_pct) * ctx.equity
@@ -293,6 +310,7 @@ def _entry(
         qty=sizing.qty,
         stop_price=stop,
         take_profit_price=take_profit,
+        time_in_force=TimeInForce.DAY if sizing.fractional else TimeInForce.GTC,
         fractional=sizing.fractional,
         reason=_with_reasoning(f"{text}, confidence {trade.confidence:.2f}", trade),
     )
@@ -307,6 +325,18 @@ def _check_entry(
         )
     if not long and not settings.allow_short:
         raise LimitRejection("short_not_allowed", f"SELL {symbol} without a long position would open a short")
+    if symbol in ctx.open_entries:
+        raise LimitRejection(
+            "entry_pending",
+            f"{symbol}: an entry order of {usd(ctx.open_entries[symbol])} is still open at the broker; "
+            "no second entry is sent",
+        )
+    until = ctx.cooldowns.get(symbol)
+    if until is not None and until > ctx.as_of:
+        raise LimitRejection(
+            "reentry_cooldown",
+            f"{symbol}: its stop closed a position recently; no new entry before {until.isoformat()}",
+        )
     asset, px = ctx.assets.get(symbol), ctx.prices.get(symbol)
     if asset is None or px is None:
         raise LimitRejection("unknown_symbol", f"{symbol} has no {'asset record' if asset is None else 'price'}")

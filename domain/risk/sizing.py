@@ -216,14 +216,17 @@ def entry_caps(
 
     Returns:
         ("max_position_pct", "max_gross_exposure", "cash") caps, in that order. The cash cap
-        leaves room for the expected slippage of this order and of the pending ones.
+        leaves room for the expected slippage of this order and of the pending ones, and for the
+        price collar at which the broker checks a market buy against its buying power
+        (`buying_power_collar_pct`): a buy sized to the last cent would be refused.
     """
     pending = max(pending_exposure, Decimal(0))
     fees = settings.fees
     with localcontext() as ctx:
         ctx.prec = _PRECISION
-        buy_px = fill_price(Side.BUY, price, fees)
-        spendable = cash - pending * (1 + fees.slippage_bps / 10000) - fees.commission_per_order
+        collar = _ONE + to_decimal(settings.buying_power_collar_pct)
+        buy_px = max(fill_price(Side.BUY, price, fees), price * collar)
+        spendable = cash - pending * max(1 + fees.slippage_bps / 10000, collar) - fees.commission_per_order
         return (
             EntryCap(
                 "max_position_pct",
@@ -239,7 +242,8 @@ def entry_caps(
             EntryCap(
                 "cash",
                 div_down(spendable, buy_px) * price,
-                f"{usd(cash)} cash, {usd(pending)} pending, expected fill {price_text(buy_px)} with slippage",
+                f"{usd(cash)} cash, {usd(pending)} pending, checked at {price_text(buy_px)} (slippage and the "
+                f"broker's {pct_text(settings.buying_power_collar_pct)} price collar)",
             ),
         )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -144,17 +144,17 @@ def test_cash_clamp_leaves_room_for_slippage() -> None:
     d = decide(make_trade(position_pct=0.2), make_ctx(positions=held, cash=D("75")), settings)
     o = d.order
     assert o is not None
-    # expected fill 200 * 1.0005 = 200.10; 75 / 200.10 = 0.374812593... shares
-    assert o.qty == D("0.374812593")
-    assert o.qty * D("200.10") <= D("75")
+    # checked by the broker at 200 * 1.05 = 210 (price collar); 75 / 210 = 0.357142857... shares
+    assert o.qty == D("0.357142857")
+    assert o.qty * D("210") <= D("75")
     assert limits_of(d) == ["cash"]
 
 
 def test_pending_orders_use_cash_and_exposure() -> None:
     d = decide(make_trade(position_pct=0.25), make_ctx(pending_exposure=D("500")))
     assert d.order is not None
-    # gross room 650 - 500 = 150.00; spendable 650 - 500 * 1.0005 = 149.75 -> 149.75 / 200.10 shares
-    assert d.order.qty == D("0.748375812")
+    # gross room 650 - 500 = 150.00; spendable 650 - 500 * 1.05 = 125 -> 125 / 210 shares (5% collar)
+    assert d.order.qty == D("0.595238095")
     assert limits_of(d) == ["max_gross_exposure", "cash"]
 
 
@@ -399,3 +399,42 @@ def test_buy_covers_a_short_in_full() -> None:
     d = decide(make_trade(symbol="F", action="BUY", position_pct=0.01), make_ctx(positions=short, cash=D("684.50")))
     assert d.order is not None
     assert (d.order.side, d.order.qty, d.order.fractional, d.order.stop_price) == (Side.BUY, D("3"), False, None)
+
+
+# --- what the broker already holds: open entries, cooldowns, buying power, time in force ----------------------
+
+
+def test_an_open_entry_order_blocks_a_second_entry_in_the_same_symbol() -> None:
+    d = decide(make_trade(symbol="AAPL"), make_ctx(open_entries={"AAPL": D("150")}))
+    rejected(d, "entry_pending")
+    assert "still open at the broker" in d.reason
+
+
+def test_open_entry_orders_count_against_cash_and_gross_exposure() -> None:
+    free = decide(make_trade(symbol="XYZ", position_pct=0.25), make_ctx())
+    assert free.order is not None
+    # 600 of buy orders still open elsewhere: 650 - 600 * 1.05 = 20 spendable at 10.06 * 1.05 = 10.563
+    held_back = decide(make_trade(symbol="XYZ", position_pct=0.25), make_ctx(open_entries={"AAPL": D("600")}))
+    assert held_back.order is not None
+    assert held_back.order.qty * D("10.563") <= D("20") < free.order.qty * D("10.563")
+    assert "cash" in limits_of(held_back)
+
+
+def test_buying_power_below_cash_caps_an_entry() -> None:
+    d = decide(make_trade(symbol="XYZ", position_pct=0.25), make_ctx(buying_power=D("21")))
+    assert d.order is not None and d.order.qty * D("10.563") <= D("21")
+
+
+def test_a_stop_exit_starts_a_reentry_cooldown() -> None:
+    now = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
+    rejected(decide(make_trade(symbol="AAPL"), make_ctx(cooldowns={"AAPL": now + timedelta(hours=3)})),
+             "reentry_cooldown")
+    assert decide(make_trade(symbol="AAPL"), make_ctx(cooldowns={"AAPL": now - timedelta(minutes=1)})).order
+
+
+def test_whole_share_entries_are_good_till_cancelled_so_their_stop_leg_survives_the_close() -> None:
+    whole = decide(make_trade(symbol="F", position_pct=0.25)).order
+    fractional = decide(make_trade(symbol="AAPL", position_pct=0.25)).order
+    assert whole is not None and fractional is not None
+    assert (whole.fractional, whole.time_in_force) == (False, TimeInForce.GTC)
+    assert (fractional.fractional, fractional.time_in_force) == (True, TimeInForce.DAY)

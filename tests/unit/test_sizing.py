@@ -138,5 +138,11 @@ def test_entry_caps_on_a_650_account() -> None:
     by_name = {c.limit: c.cap for c in caps}
     assert by_name["max_position_pct"] == D("162.50")
     assert by_name["max_gross_exposure"] == D("150")
-    # spendable 650 - 500 * 1.0005 = 149.75 at an expected fill of 200.10 -> 149.6751... at $200
-    assert D("149.6751") < by_name["cash"] < D("149.6752")
+    # the broker checks market buys at the price plus a 5% collar: spendable 650 - 500 * 1.05 = 125,
+    # checked at 210 -> 119.0476... at $200 (a buy sized to the last cent would be refused)
+    assert D("119.0476") < by_name["cash"] < D("119.0477")
+    no_collar = entry_caps(price=D("200"), equity=D("650"), cash=D("650"), pending_exposure=D("500"),
+                           held_value=D("0"), gross_value=D("0"),
+                           settings=RiskSettings(buying_power_collar_pct=0))
+    # without a collar only slippage is left: 650 - 500 * 1.0005 = 149.75 at 200.10 -> 149.6751...
+    assert D("149.6751") < {c.limit: c.cap for c in no_collar}["cash"] < D("149.6752")
