@@ -128,6 +128,10 @@ class DailyBarMarketData(MarketData):
         """All daily bars of `symbol`, future included: for drivers and tests, never for decisions."""
         return self._daily.get(symbol)
 
+    def intraday(self, symbol: str) -> list[Bar]:
+        """All intraday bars of `symbol`, future included: for drivers and tests, never for decisions."""
+        return list(self._intraday.get(symbol, ()))
+
     async def assets(self) -> list[Asset]:
         """One asset per symbol; indexes such as VIX are listed but not tradable."""
         out = []
@@ -304,3 +308,17 @@ class SyntheticMarket(DailyBarMarketData):
     def fundamentals(self, every: int = 21) -> InMemoryFundamentals:
         """Sector and market cap of every stock, one record every `every` sessions (cap = shares x close)."""
         return InMemoryFundamentals(self.data.fundamentals_records(every))
+
+
+def daily_from_intraday(symbol: str, bars: Sequence[Bar], calendar: MarketCalendar) -> BarSeries | None:
+    """Daily bars of `symbol` aggregated from its intraday bars inside regular sessions (pre- and after-market
+    bars are left out): open of the first bar, high and low of the session, close of the last, summed volume.
+    None when no bar falls inside a session."""
+    days: dict[date, list[Bar]] = {}
+    for b in sorted(bars, key=lambda b: b.at):
+        day = calendar.next_session(calendar.previous_session(b.at))
+        if calendar.session_open(day) <= b.at < calendar.session_close(day):
+            days.setdefault(day, []).append(b)
+    rows = [(d, bs[0].open, max(b.high for b in bs), min(b.low for b in bs), bs[-1].close, sum(b.volume for b in bs))
+            for d, bs in sorted(days.items())]
+    return BarSeries.from_rows(symbol, rows) if rows else None

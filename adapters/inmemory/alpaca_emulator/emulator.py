@@ -1,0 +1,255 @@
+"""`AlpacaEmulator`: Alpaca's REST API (trading and market data) on 127.0.0.1, over the exchange model.
+
+It replays history on a clock it controls: `advance_to(at)` processes every price event up to `at` in order
+(session opens, intraday bars, session closes) and the live stack under test reads the time from
+`emulator.clock`. Requests are served by a stdlib ThreadingHTTPServer (HTTP/1.1 keep-alive); one lock
+serialises them with the clock's advances, so the model is only ever touched by one thread at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from http.server import ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from adapters.inmemory.alpaca_emulator import account_routes, data_routes, order_routes
+from adapters.inmemory.alpaca_emulator.faults import Fault, FaultBook, RecordedRequest
+from adapters.inmemory.alpaca_emulator.http import make_handler
+from adapters.inmemory.alpaca_emulator.state import EmulatorState, Query, Reply
+from adapters.inmemory.alpaca_emulator.timeline import BAR_END, BAR_OPEN, CLOSE, OPEN, Event, Timeline, ohlc, run_sync
+from adapters.inmemory.exchange import Exchange, ExchangeRules
+from adapters.inmemory.market_data import DailyBarMarketData
+from domain.models.trading import Fill
+from domain.money import price
+from domain.ports.clock import Clock, MarketCalendar
+from domain.risk.config import FeeSettings
+
+log = structlog.get_logger(__name__)
+_WARM_UP = timedelta(minutes=1)
+
+
+class EmulatorClock(Clock):
+    """The emulator's time: moved only by `AlpacaEmulator.advance_to`, never backwards."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start.astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """The emulator's current time (UTC)."""
+        with self._lock:
+            return self._now
+
+    def _move(self, at: datetime) -> None:
+        with self._lock:
+            if at < self._now:
+                raise ValueError(f"the emulator's clock cannot go back from {self._now} to {at}")
+            self._now = at.astimezone(UTC)
+
+
+class AlpacaEmulator:
+    """Alpaca's trading and market data APIs over replayed history.
+
+    Args:
+        market: daily bars (and the intraday bars it holds) to replay.
+        calendar: the exchange calendar.
+        start: the emulator's time at the start (aware); history up to it is replayed silently.
+        starting_cash: cash of the account (whole cents).
+        fees: slippage and fees of every fill.
+        rules: the exchange's rule parameters.
+        api_key: the APCA-API-KEY-ID every request must carry.
+        secret_key: the APCA-API-SECRET-KEY every request must carry.
+        spread_bps: quoted spread around the last price (quotes and snapshots).
+        hang_seconds: how long a "timeout" fault keeps a request unanswered.
+        id_seed: seed of order and activity ids (None: random UUIDs).
+    """
+
+    def __init__(
+        self,
+        market: DailyBarMarketData,
+        calendar: MarketCalendar,
+        start: datetime,
+        starting_cash: Decimal,
+        fees: FeeSettings | None = None,
+        rules: ExchangeRules | None = None,
+        api_key: str = "emulator-key",
+        secret_key: str = "emulator-secret",
+        *,
+        spread_bps: Decimal = Decimal(5),
+        hang_seconds: float = 30.0,
+        id_seed: int | None = None,
+    ) -> None:
+        if start.tzinfo is None or start.utcoffset() is None:
+            raise ValueError(f"start must be timezone-aware, got {start!r}")
+        self._keys = (api_key, secret_key)
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._hang_seconds = hang_seconds
+        self._faults = FaultBook()
+        self._requests: list[RecordedRequest] = []
+        self._cursor = calendar.session_open(calendar.previous_session(start)) - _WARM_UP
+        self.clock = EmulatorClock(min(self._cursor, start))
+        assets = {a.symbol: a for a in run_sync(market.assets()) if a.asset_class == "us_equity"}
+        self.exchange = Exchange(
+            starting_cash, fees or FeeSettings(), self.clock, calendar, rules=rules,
+            fractionable={s: a.fractionable for s, a in assets.items()},
+            tradable={s for s, a in assets.items() if a.tradable}, id_seed=id_seed,
+        )
+        self.timeline = Timeline(market, calendar)
+        self._state = EmulatorState(self.exchange, calendar, self.timeline, assets, start.astimezone(UTC),
+                                    spread_bps)
+        self.advance_to(start)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="alpaca-emulator", daemon=True)
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        """Base URL of both the trading and the market data API."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> AlpacaEmulator:
+        """Serve in a background thread."""
+        if not self._started:
+            self._thread.start()
+            self._started = True
+            log.info("alpaca_emulator_started", url=self.url, at=self.clock.now().isoformat())
+        return self
+
+    def stop(self) -> None:
+        """Release hanging requests, stop serving and close the socket."""
+        self._stopping.set()
+        if self._started:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+        self._httpd.server_close()
+
+    def __enter__(self) -> AlpacaEmulator:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ time
+
+    def advance_to(self, at: datetime) -> list[Fill]:
+        """Move the clock to `at`, processing every price event up to it in order.
+
+        Requested cancellations complete first. Then: session opens (DAY orders of earlier sessions expire,
+        waiting orders fill at the open), intraday bars (their open printed at their start, their range at their
+        end), session closes (daily ranges of symbols without intraday bars, DAY expiry, last equity); finally,
+        inside a session, symbols without intraday bars print their open again at `at` (the only price known).
+
+        Returns:
+            The fills made.
+
+        Raises:
+            ValueError: `at` is naive or earlier than the emulator's time.
+        """
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError(f"advance_to needs an aware datetime, got {at!r}")
+        with self._lock:
+            if at < self.clock.now():
+                raise ValueError(f"cannot go back from {self.clock.now().isoformat()} to {at.isoformat()}")
+            self.exchange.settle_cancels()
+            fills: list[Fill] = []
+            batch: list[Event] = []
+            for event in self.timeline.events(self._cursor, at):
+                if batch and (batch[0].at, batch[0].rank) != (event.at, event.rank):
+                    fills += self._process(batch)
+                    batch = []
+                batch.append(event)
+            if batch:
+                fills += self._process(batch)
+            self.clock._move(at)
+            fills += self._print_daily_opens(at)
+            self._cursor = max(self._cursor, at)
+            return fills
+
+    def _process(self, batch: list[Event]) -> list[Fill]:
+        first = batch[0]
+        self.clock._move(first.at)
+        ex, tl = self.exchange, self.timeline
+        if first.rank == OPEN and first.day is not None:
+            return ex.open_session(first.day, {s: b[0] for s, b in tl.daily(first.day).items()})
+        if first.rank == CLOSE and first.day is not None:
+            day = first.day
+            if ex.session != day:
+                return []
+            daily = tl.daily(day)
+            ranges = {s: b for s, b in daily.items() if not tl.has_intraday(s, day)}
+            return ex.close_session(day, {s: b[3] for s, b in daily.items()}, ranges)
+        if ex.session is None:
+            return []
+        if first.rank == BAR_OPEN:
+            return ex.price_update(first.at, {e.symbol: price(e.bar.open) for e in batch if e.bar is not None})
+        if first.rank == BAR_END:
+            return ex.range_update(first.at, {e.symbol: ohlc(e.bar) for e in batch if e.bar is not None})
+        return []
+
+    def _print_daily_opens(self, at: datetime) -> list[Fill]:
+        day = self.exchange.session
+        cal = self._state.calendar
+        if day is None or not cal.session_open(day) < at < cal.session_close(day):
+            return []
+        opens = {s: b[0] for s, b in self.timeline.daily(day).items() if not self.timeline.has_intraday(s, day)}
+        return self.exchange.price_update(at, opens) if opens else []
+
+    # ------------------------------------------------------------------ faults and records
+
+    def inject(self, fault: Fault) -> None:
+        """Make the next `fault.times` requests matching `fault` fail as `fault.kind` says."""
+        self._faults.add(fault)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first (key values removed)."""
+        with self._lock:
+            return list(self._requests)
+
+    # ------------------------------------------------------------------ hooks of the HTTP handler
+
+    def authorised(self, key: str | None, secret: str | None) -> bool:
+        """Whether the key headers are the emulator's."""
+        return (key, secret) == self._keys
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The injected fault a request meets, if any."""
+        return self._faults.take(method, path)
+
+    def dispatch(self, method: str, path: str, query: Query, body: Any) -> Reply:
+        """Answer an authorised request under the lock."""
+        with self._lock:
+            try:
+                for routes in (order_routes, account_routes, data_routes):
+                    reply: Reply | None = routes.handle(self._state, method, path, query, body)
+                    if reply is not None:
+                        return reply
+            except Exception as exc:  # a bug in the emulator must answer 500, not kill the connection
+                log.exception("alpaca_emulator_error", method=method, path=path)
+                return 500, {"code": 50010000, "message": f"emulator error: {type(exc).__name__}: {exc}"}, {}
+            return 404, {"code": 40410000, "message": f"endpoint not found: {method} {path}"}, {}
+
+    def record(self, request: RecordedRequest) -> None:
+        """Keep a request."""
+        with self._lock:
+            self._requests.append(request)
+
+    def hang(self, seconds: float | None = None) -> None:
+        """Wait without answering (released when the emulator stops)."""
+        self._stopping.wait(self._hang_seconds if seconds is None else seconds)
+
+    def now_for_record(self) -> datetime:
+        """The emulator's time."""
+        return self.clock.now()
