@@ -215,7 +215,7 @@ class PreflightChecks:
         try:
             config = AlpacaConfig.from_values(key, b.alpaca_secret_key.get_secret_value(), paper=b.paper,
                                               live_trading_ack=s.live_trading, trading_url=b.trading_url,
-                                              data_url=b.data_url, feed=b.data_feed,
+                                              data_url=b.data_url, feed=b.data_feed, bars_feed=b.bars_feed,
                                               timeout=min(b.timeout_seconds, 10.0), max_retries=0)
         except LiveTradingRefusedError:
             return failed("QUORUM_BROKER__PAPER=false asks for live trading without the acknowledgement", LIVE_ACK)

@@ -65,7 +65,12 @@ class EmbeddingSettings(BaseModel):
 
 
 class BrokerSettings(BaseModel):
-    """Which broker executes orders. `sim` is the in-memory paper broker."""
+    """Which broker executes orders. `sim` is the in-memory paper broker.
+
+    `data_feed` is the feed of quotes, snapshots and minute bars (``iex`` is real time on the free plan).
+    `bars_feed` is the feed of daily bars: ``sip`` (consolidated volume, what the backtests and the
+    dollar-volume filter assume; the free plan serves it up to 15 minutes ago) or ``iex`` (IEX-only volume).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -76,6 +81,7 @@ class BrokerSettings(BaseModel):
     trading_url: str | None = None
     data_url: str | None = None
     data_feed: Literal["iex", "sip"] = "iex"
+    bars_feed: Literal["sip", "iex"] = "sip"
     timeout_seconds: float = Field(10, gt=0)
 
 

@@ -1,5 +1,9 @@
 """Shared fixtures: an embedded PostgreSQL + pgvector migrated to head, the real embedding model,
-and paths to the shared real-market data (tests skip with a reason when it is absent)."""
+and paths to the shared real-market data (tests skip with a reason when it is absent).
+
+Under ``CI=true`` a skip for a missing prerequisite (Redis down, ../shared/data or a fixture file
+missing, the `ml` extra not installed) is a failure with the same reason (see tests/ci_strict.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.ci_strict import failure_for_skip, require_or_skip
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,10 +29,21 @@ TEST_REDIS_URL = os.environ.get("QUORUM_TEST_REDIS_URL", "redis://127.0.0.1:6379
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data, or skip."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real market data not found at {SHARED_DATA} (clone with ../shared beside the project)")
+    """../shared/data, or skip (fail under CI)."""
+    require_or_skip(SHARED_DATA.is_dir(),
+                    f"real market data not found at {SHARED_DATA} (clone with ../shared beside the project)")
     return SHARED_DATA
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI=true, turn a `pytest.skip`/`pytest.importorskip` for a missing prerequisite into a failure."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    message = failure_for_skip(call.excinfo.value if call.excinfo is not None else None)
+    if report.skipped and message is not None:
+        report.outcome = "failed"
+        report.longrepr = message
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +124,8 @@ async def redis() -> AsyncIterator[Any]:
         await client.ping()
     except Exception as exc:
         await client.aclose()
-        pytest.skip(f"Redis is not reachable at {TEST_REDIS_URL} ({type(exc).__name__}); `make redis` starts it")
+        require_or_skip(False, f"Redis is not reachable at {TEST_REDIS_URL} ({type(exc).__name__}); "
+                        "`make redis` starts it")
     await client.flushdb()
     yield client
     await client.flushdb()

@@ -6,48 +6,47 @@ Alpaca's side (so it may have been executed), the order is looked up by client o
 before anything is sent again, so an order that reached Alpaca is never sent twice. If the
 lookup races an order still in flight, the resend is refused by Alpaca as a duplicate
 client order id, and the existing order is returned.
+
+Cancelling: Alpaca answers DELETE /v2/orders/{id} with 204 while the order may still be
+``pending_cancel`` ("waiting to be canceled", order statuses in
+https://docs.alpaca.markets/docs/orders-at-alpaca), so `cancel` reads the order back, with short
+growing pauses, until it is no longer open.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import structlog
+from alpaca.trading.models import Position as SdkPosition
+from alpaca.trading.models import TradeAccount
 
 from adapters.alpaca.config import AlpacaConfig
-from adapters.alpaca.errors import (
-    AlpacaRest,
-    Sleep,
-    TransientFailure,
-    is_duplicate_client_order_id,
-    with_attempts,
-)
-from adapters.alpaca.mapping import (
-    account_from_json,
-    fill_from_activity,
-    is_fractional,
-    order_body,
-    order_from_json,
-    parsed,
-    position_from_json,
-)
-from domain.errors import BrokerError, BrokerUnavailableError, NotFoundError, OrderRejectedError
+from adapters.alpaca.errors import TransientFailure, is_duplicate_client_order_id, with_attempts
+from adapters.alpaca.mapping import account_from_sdk, fill_from_activity, position_from_sdk
+from adapters.alpaca.order_reader import ORDERS, OrderReader, order_path
+from adapters.alpaca.orders import order_from_sdk, sdk_order, status_of
+from adapters.alpaca.rest import AlpacaRest, Sleep
+from adapters.alpaca.sdk import FillActivity, as_list, as_object, parsed, validated
+from adapters.alpaca.wire import is_fractional, order_body, rfc3339
+from domain.errors import BrokerError, BrokerUnavailableError, OrderRejectedError
 from domain.models.account import Account
 from domain.models.trading import Fill, Order, OrderRequest, OrderStatus, Position
 from domain.ports.broker import Broker
 
 log = structlog.get_logger(__name__)
 
-ORDERS = "/v2/orders"
-BY_CLIENT_ID = "/v2/orders:by_client_order_id"
 FILL_ACTIVITIES = "/v2/account/activities/FILL"
-_MAX_OPEN_ORDERS = 500
-_ACTIVITY_PAGE = 100
+ACTIVITY_PAGE = 100
+ALPACA_EPOCH = datetime(2015, 1, 1, tzinfo=UTC)
+"""Alpaca was founded in 2015: no account has an activity before, so older `since` values send no ``after``."""
+CANCEL_CHECKS = 6
+CANCEL_FIRST_PAUSE = 0.1
+CANCEL_MAX_PAUSE = 1.0
 
 
 class AlpacaBroker(Broker):
@@ -56,7 +55,7 @@ class AlpacaBroker(Broker):
     Args:
         config: keys, paper/live, endpoint overrides, timeout and retry policy. A live config
             can only exist with the ``I_UNDERSTAND`` acknowledgement (checked by `AlpacaConfig`).
-        sleep: awaited between retries (tests inject a recorder so nothing really sleeps).
+        sleep: awaited between retries and cancel checks (tests inject a recorder so nothing sleeps).
         transport: optional httpx transport.
     """
 
@@ -69,7 +68,7 @@ class AlpacaBroker(Broker):
     ) -> None:
         self._paper = config.paper
         self._rest = AlpacaRest(config, config.trading_base_url, sleep=sleep, transport=transport)
-        self._client_ids: dict[str, str] = {}
+        self._orders = OrderReader(self._rest)
         log.info("alpaca_broker_ready", paper=config.paper, trading_url=config.trading_base_url)
 
     def __repr__(self) -> str:
@@ -93,35 +92,37 @@ class AlpacaBroker(Broker):
         return self._paper
 
     async def account(self) -> Account:
-        """Cash, equity, buying power and day-trade count."""
-        body = await self._rest.request("GET", "/v2/account")
-        return parsed("an account", BrokerError, account_from_json, body)
+        """Cash, equity, buying power, the previous close's equity and the day-trade count."""
+        body = as_object(await self._rest.request("GET", "/v2/account"), "the account", BrokerError)
+        sdk = validated("an account", BrokerError, TradeAccount, **body)
+        return parsed("an account", BrokerError, account_from_sdk, sdk)
 
     async def positions(self) -> list[Position]:
-        """Open positions (negative quantity for shorts)."""
-        body = await self._rest.request("GET", "/v2/positions")
-        return [parsed("a position", BrokerError, position_from_json, p) for p in _list(body, "positions")]
+        """Open positions with `qty_available` (negative quantities for shorts)."""
+        positions = []
+        for item in as_list(await self._rest.request("GET", "/v2/positions"), "positions", BrokerError):
+            sdk = validated("a position", BrokerError, SdkPosition, **as_object(item, "a position", BrokerError))
+            positions.append(parsed("a position", BrokerError, position_from_sdk, sdk))
+        return positions
 
     async def open_orders(self) -> list[Order]:
-        """Orders that may still fill, bracket legs included as their own orders, oldest first."""
-        params = {"status": "open", "limit": _MAX_OPEN_ORDERS, "direction": "asc"}
-        items = _list(await self._rest.request("GET", ORDERS, params=params), "orders")
-        if len(items) >= _MAX_OPEN_ORDERS:
-            log.warning("alpaca_open_orders_truncated", limit=_MAX_OPEN_ORDERS)
-        orders = []
-        for item in items:
-            if isinstance(item, dict) and item.get("qty") is None:
-                log.warning("alpaca_notional_order_skipped", broker_order_id=item.get("id"), symbol=item.get("symbol"))
-                continue
-            orders.append(parsed("an order", BrokerError, order_from_json, item))
-        return orders
+        """Orders that may still fill, oldest first; bracket/OTO legs as their own orders with `parent_id`."""
+        return await self._orders.open_orders()
+
+    async def get_by_client_id(self, client_order_id: str) -> Order | None:
+        """The order with this client order id (a leg with `parent_id`), or None when Alpaca has none."""
+        return await self._orders.by_client_id(client_order_id)
+
+    async def get_order(self, broker_order_id: str) -> Order | None:
+        """The order with this broker order id (a leg with `parent_id`), or None when Alpaca has none."""
+        return await self._orders.get(broker_order_id)
 
     async def submit(self, request: OrderRequest) -> Order:
         """Submit an order, idempotently on `request.client_order_id`.
 
         Raises:
-            InsufficientBuyingPowerError, ForbiddenError, OrderRejectedError, BrokerAuthError,
-            RateLimitedError, BrokerUnavailableError.
+            InsufficientBuyingPowerError, InsufficientQtyError, WashTradeError, PatternDayTraderError,
+            ForbiddenError, OrderRejectedError, BrokerAuthError, RateLimitedError, BrokerUnavailableError.
         """
         body = order_body(request)
         cid = request.client_order_id
@@ -150,58 +151,79 @@ class AlpacaBroker(Broker):
                 continue
             return await self._read_submitted(answer, cid)
 
-    async def get_by_client_id(self, client_order_id: str) -> Order | None:
-        """The order with this client order id, or None when Alpaca has none."""
-        try:
-            body = await self._rest.request("GET", BY_CLIENT_ID, params={"client_order_id": client_order_id})
-        except NotFoundError:
-            return None
-        return parsed("an order", BrokerError, order_from_json, body)
-
     async def cancel(self, broker_order_id: str) -> None:
-        """Cancel an open order. An order that is already canceled counts as done.
+        """Cancel an open order and return once Alpaca no longer holds it open.
+
+        An order that is already canceled counts as done; one that filled or expired while the cancel
+        was pending also returns (read it with `get_order`).
 
         Raises:
             NotFoundError: Alpaca has no such order.
-            OrderRejectedError: the order can no longer be canceled (e.g. it has filled).
+            OrderRejectedError: Alpaca refused the cancel and the order is no longer open (e.g. filled).
+            BrokerUnavailableError: the order was still open after the last check.
         """
-        path = f"{ORDERS}/{quote(broker_order_id, safe='')}"
+        path = order_path(broker_order_id)
         try:
             await self._rest.request("DELETE", path)
         except OrderRejectedError:
-            body = await self._rest.request("GET", path)
-            if parsed("an order", BrokerError, order_from_json, body).status is OrderStatus.CANCELED:
+            status = status_of(sdk_order(await self._rest.request("GET", path)))
+            if status is OrderStatus.CANCELED:
                 return
-            raise
+            if not status.is_open:
+                raise
         log.info("alpaca_order_cancel_requested", broker_order_id=broker_order_id)
+        await self._until_not_open(broker_order_id, path)
 
     async def fills_since(self, since: datetime) -> list[Fill]:
-        """Executions at or after `since`, oldest first (FILL account activities)."""
-        params: dict[str, Any] = {
-            "after": (since - timedelta(seconds=1)).isoformat().replace("+00:00", "Z"),
-            "direction": "asc",
-            "page_size": _ACTIVITY_PAGE,
-        }
-        activities: list[dict[str, Any]] = []
-        while True:
-            page = _list(await self._rest.request("GET", FILL_ACTIVITIES, params=params), "activities")
-            activities.extend(page)
-            if len(page) < _ACTIVITY_PAGE:
-                break
-            params = {**params, "page_token": page[-1]["id"]}
+        """Executions at or after `since`, oldest first (FILL account activities).
+
+        Raises:
+            ValueError: `since` is naive.
+        """
+        if since.tzinfo is None:
+            raise ValueError(f"fills_since needs a timezone-aware datetime, got naive {since!r}")
+        params: dict[str, Any] = {"direction": "asc", "page_size": ACTIVITY_PAGE}
+        if since > ALPACA_EPOCH:
+            params["after"] = rfc3339(since - timedelta(seconds=1))
         fills = []
-        for item in activities:
-            cid = await self._client_id_of(str(item["order_id"]))
-            fill = parsed("a fill", BrokerError, fill_from_activity, item, cid)
+        for raw in await self._activities(params):
+            activity = validated("a FILL activity", BrokerError, FillActivity, **raw)
+            facts = await self._orders.facts(str(activity.order_id))
+            fill = parsed("a fill", BrokerError, fill_from_activity, raw, activity, facts.client_order_id,
+                          facts.reason)
             if fill.at >= since:
                 fills.append(fill)
         return sorted(fills, key=lambda f: f.at)
 
-    async def _client_id_of(self, broker_order_id: str) -> str:
-        if broker_order_id not in self._client_ids:
-            body = await self._rest.request("GET", f"{ORDERS}/{quote(broker_order_id, safe='')}")
-            self._client_ids[broker_order_id] = str(_object(body, "order")["client_order_id"])
-        return self._client_ids[broker_order_id]
+    async def _activities(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        activities: list[dict[str, Any]] = []
+        while True:
+            body = await self._rest.request("GET", FILL_ACTIVITIES, params=params)
+            page = [as_object(a, "a FILL activity", BrokerError) for a in as_list(body, "activities", BrokerError)]
+            activities.extend(page)
+            if len(page) < ACTIVITY_PAGE:
+                return activities
+            token = str(page[-1].get("id") or "")
+            if not token or token == params.get("page_token"):
+                raise BrokerError(f"Alpaca's FILL activities page ended without a usable id ({token!r}); stopping")
+            params = {**params, "page_token": token}
+
+    async def _until_not_open(self, broker_order_id: str, path: str) -> None:
+        pause = CANCEL_FIRST_PAUSE
+        status = ""
+        for check in range(CANCEL_CHECKS):
+            order = sdk_order(await self._rest.request("GET", path))
+            status = order.status.value
+            if not status_of(order).is_open:
+                log.info("alpaca_order_no_longer_open", broker_order_id=broker_order_id, status=status)
+                return
+            if check + 1 < CANCEL_CHECKS:
+                await self._rest.sleep(pause)
+                pause = min(pause * 2, CANCEL_MAX_PAUSE)
+        raise BrokerUnavailableError(
+            f"Alpaca accepted the cancel of order {broker_order_id} but it was still {status} after "
+            f"{CANCEL_CHECKS} checks; it may still fill: read it again with get_order"
+        )
 
     async def _lookup_after_failure(self, cid: str, failure: TransientFailure) -> Order | None:
         try:
@@ -214,7 +236,9 @@ class AlpacaBroker(Broker):
 
     async def _read_submitted(self, answer: Any, cid: str) -> Order:
         try:
-            return parsed("an order", BrokerError, order_from_json, answer)
+            order = sdk_order(answer, "the submitted order")
+            self._orders.remember(order)
+            return parsed("the submitted order", BrokerError, order_from_sdk, order)
         except BrokerError as unreadable:
             existing = await self.get_by_client_id(cid)
             if existing is not None:
@@ -234,15 +258,3 @@ class AlpacaBroker(Broker):
             log.warning("alpaca_client_order_id_reused_for_other_order", client_order_id=request.client_order_id,
                         symbol=existing.symbol, requested_symbol=request.symbol)
         return existing
-
-
-def _list(body: Any, what: str) -> list[Any]:
-    if not isinstance(body, list):
-        raise BrokerError(f"Alpaca returned {type(body).__name__} for {what}, expected a list")
-    return body
-
-
-def _object(body: Any, what: str) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise BrokerError(f"Alpaca returned {type(body).__name__} for {what}, expected an object")
-    return body

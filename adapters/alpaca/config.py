@@ -32,7 +32,11 @@ class AlpacaConfig:
         paper: True for the paper account (simulated money), False for live.
         trading_url: override of the trading API base URL (tests point it at a local server).
         data_url: override of the market data API base URL.
-        feed: ``iex`` (free) or ``sip`` (paid, consolidated).
+        feed: feed of quotes, trades, snapshots and minute bars: ``iex`` (free, real time) or ``sip``
+            (consolidated; real time needs a paid plan).
+        bars_feed: feed of daily bars. ``sip`` (default) gives consolidated volumes, which the backtests
+            and the dollar-volume filter assume; the free plan serves SIP history older than 15 minutes,
+            so daily bars are read up to 15 minutes before the wall clock. ``iex`` volumes are IEX-only.
         timeout: seconds before one HTTP request is abandoned.
         max_retries: retries after the first attempt on 429, 5xx and timeouts.
         backoff_seconds: first back-off delay; doubled on every retry.
@@ -46,6 +50,7 @@ class AlpacaConfig:
     trading_url: str | None = None
     data_url: str | None = None
     feed: Feed = "iex"
+    bars_feed: Feed = "sip"
     timeout: float = 10.0
     max_retries: int = 3
     backoff_seconds: float = 0.5
@@ -64,6 +69,8 @@ class AlpacaConfig:
             raise ConfigurationError("QUORUM_BROKER__ALPACA_SECRET_KEY is not set")
         if self.feed not in ("iex", "sip"):
             raise ConfigurationError(f"QUORUM_BROKER__DATA_FEED must be 'iex' or 'sip', got {self.feed!r}")
+        if self.bars_feed not in ("iex", "sip"):
+            raise ConfigurationError(f"QUORUM_BROKER__BARS_FEED must be 'sip' or 'iex', got {self.bars_feed!r}")
         if self.timeout <= 0:
             raise ConfigurationError(f"QUORUM_BROKER__TIMEOUT_SECONDS must be positive, got {self.timeout}")
         if self.max_retries < 0:
@@ -91,6 +98,7 @@ class AlpacaConfig:
         trading_url: str | None = None,
         data_url: str | None = None,
         feed: Feed = "iex",
+        bars_feed: Feed = "sip",
         timeout: float = 10.0,
         max_retries: int = 3,
     ) -> AlpacaConfig:
@@ -107,6 +115,7 @@ class AlpacaConfig:
             trading_url=trading_url,
             data_url=data_url,
             feed=feed,
+            bars_feed=bars_feed,
             timeout=timeout,
             max_retries=max_retries,
             live_trading_ack=live_trading_ack,

@@ -1,47 +1,49 @@
-"""Alpaca REST calls: HTTP failures become typed domain errors, transient ones are retried.
+"""Alpaca HTTP failures as typed domain errors.
 
-`AlpacaRest` is the one place that talks HTTP (httpx). It sends the keys only as headers,
-retries 429, 5xx and timeouts with exponential back-off (honouring ``Retry-After``), and
-turns every failure into a `domain.errors.BrokerError` subclass whose message names the
-request and carries Alpaca's own message and code, with the keys scrubbed out.
+Every non-2xx answer becomes a `domain.errors.BrokerError` subclass whose message names the
+request and carries Alpaca's own message and code, with the keys scrubbed out. Alpaca's user
+protections are recognised by their message, because the same refusal has been seen with more
+than one status and code:
 
-Non-idempotent requests (POST, PATCH) are retried only when they certainly did not reach
-Alpaca (429, connection refused); the broker reconciles the other cases by client order id.
+- ``insufficient qty available for order`` (403, body with ``available``, ``existing_qty``,
+  ``held_for_orders``, ``related_orders``, ``symbol``): `InsufficientQtyError`.
+- ``potential wash trade detected. use complex orders`` (422 code 42210000, reported in
+  https://github.com/Petersoj/alpaca-java/issues/145; 403 code 40310000 on Alpaca's forum):
+  `WashTradeError`. Rule: https://docs.alpaca.markets/docs/user-protection#preventing-wash-trades
+- ``trade denied due to pattern day trading protection`` (403 code 40310100; PDT protection
+  answers 403, https://docs.alpaca.markets/docs/user-protection): `PatternDayTraderError`.
+- ``insufficient buying power`` (403): `InsufficientBuyingPowerError`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
-import ssl
-from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-import structlog
 
-from adapters.alpaca.config import AlpacaConfig
 from domain.errors import (
     BrokerAuthError,
     BrokerError,
     BrokerUnavailableError,
     ForbiddenError,
     InsufficientBuyingPowerError,
+    InsufficientQtyError,
     NotFoundError,
     OrderRejectedError,
+    PatternDayTraderError,
     RateLimitedError,
+    WashTradeError,
 )
 
-log = structlog.get_logger(__name__)
-
-Sleep = Callable[[float], Awaitable[None]]
 AUTH_MESSAGE = (
     "Alpaca rejected the API key (401): check QUORUM_BROKER__ALPACA_API_KEY/SECRET_KEY and paper/live mode"
 )
-_IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
+PDT_CODE = 40310100
+SIP_REFUSAL = "subscription does not permit"
 _MAX_DETAIL = 300
 
 
@@ -69,11 +71,17 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
 def alpaca_detail(response: httpx.Response) -> tuple[str, int | None]:
     """Alpaca's error message and numeric code from a response body (JSON or text)."""
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    body = _body(response)
+    if body is None:
         return response.text.strip()[:_MAX_DETAIL], None
     if isinstance(body, dict):
         message = str(body.get("message") or body.get("error") or "").strip()
@@ -86,6 +94,15 @@ def is_duplicate_client_order_id(error: BrokerError) -> bool:
     """Whether Alpaca refused an order because its client_order_id is already used."""
     text = str(error).lower()
     return "client_order_id" in text and any(w in text for w in ("unique", "duplicate", "already", "exists"))
+
+
+def is_sip_refusal(error: BrokerError) -> bool:
+    """Whether the market data API refused SIP data for the account's subscription (403).
+
+    Source: https://docs.alpaca.markets/docs/market-data-faq ("subscription does not permit querying
+    recent SIP data").
+    """
+    return isinstance(error, ForbiddenError) and SIP_REFUSAL in str(error).lower()
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -105,6 +122,45 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _insufficient_qty(body: dict[str, Any], text: str) -> InsufficientQtyError:
+    related = body.get("related_orders")
+    return InsufficientQtyError(
+        text,
+        symbol=str(body.get("symbol") or ""),
+        available=_decimal(body.get("available")),
+        held_for_orders=_decimal(body.get("held_for_orders")),
+        related_orders=tuple(str(r) for r in related) if isinstance(related, list) else (),
+    )
+
+
+def _protection_error(body: Any, message: str, code: int | None, where: str, said: str,
+                      secrets: tuple[str, ...]) -> BrokerError | None:
+    text = message.lower()
+    if "insufficient qty" in text:
+        details = body if isinstance(body, dict) else {}
+        extra = ", ".join(f"{k}={details[k]}" for k in ("symbol", "available", "existing_qty", "held_for_orders")
+                          if details.get(k) is not None)
+        msg = f"Alpaca refused {where}: shares are held by open orders ({extra or 'no details'}); {said}"
+        return _insufficient_qty(details, scrub(msg, secrets))
+    if "wash trade" in text:
+        return WashTradeError(scrub(f"Alpaca refused {where} as a potential wash trade (an open order on the "
+                                    f"other side in the same symbol); {said}", secrets))
+    if code == PDT_CODE or "pattern day trad" in text:
+        return PatternDayTraderError(scrub(f"Alpaca refused {where} by its pattern day trader protection; {said}",
+                                           secrets))
+    return None
+
+
 def error_for_status(response: httpx.Response, method: str, path: str, secrets: tuple[str, ...]) -> BrokerError:
     """The domain error for a non-2xx Alpaca response."""
     status = response.status_code
@@ -112,8 +168,11 @@ def error_for_status(response: httpx.Response, method: str, path: str, secrets: 
     said = f"Alpaca said: {message or '(no message)'}" + (f" (code {code})" if code is not None else "")
     where = f"{method} {path}"
     if status == 401:
-        text = f"{AUTH_MESSAGE}; {said}"
-        return BrokerAuthError(scrub(text, secrets))
+        return BrokerAuthError(scrub(f"{AUTH_MESSAGE}; {said}", secrets))
+    if status in (403, 422):
+        protection = _protection_error(_body(response), message, code, where, said, secrets)
+        if protection is not None:
+            return protection
     if status == 403:
         if "buying power" in message.lower():
             return InsufficientBuyingPowerError(scrub(f"insufficient buying power for {where} (403); {said}", secrets))
@@ -142,124 +201,6 @@ def error_for_transport(exc: httpx.TransportError, method: str, path: str, timeo
     return TransientFailure(error, retry_after=None, maybe_executed=True)
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    return httpx.create_ssl_context()
-
-
 def with_attempts(error: BrokerError, attempts: int) -> BrokerError:
-    """The same error type, its message saying how many attempts were made."""
+    """The same error type (only transient ones are retried), its message saying how many attempts were made."""
     return type(error)(f"{error}; gave up after {attempts} attempt{'s' if attempts != 1 else ''}")
-
-
-class AlpacaRest:
-    """A JSON client for one Alpaca API (trading or data) with retries and typed errors.
-
-    Args:
-        config: keys, timeout and retry policy.
-        base_url: API root, e.g. ``config.trading_base_url``.
-        sleep: awaited between retries; tests inject a recorder so nothing really sleeps.
-        transport: optional httpx transport (tests may pass a mock transport).
-    """
-
-    def __init__(
-        self,
-        config: AlpacaConfig,
-        base_url: str,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._config = config
-        self._secrets = config.secrets()
-        self._sleep = sleep
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            headers={**config.auth_headers(), "Accept": "application/json"},
-            timeout=httpx.Timeout(config.timeout),
-            transport=transport,
-            verify=_tls(),
-        )
-
-    def __repr__(self) -> str:
-        return f"AlpacaRest(base_url={str(self._client.base_url)!r})"
-
-    @property
-    def max_retries(self) -> int:
-        """Retries after the first attempt."""
-        return self._config.max_retries
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
-
-    async def send_once(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None
-    ) -> Any:
-        """One attempt: the parsed JSON body (None when empty).
-
-        Raises:
-            TransientFailure: 429, 5xx, timeout or connection error.
-            BrokerError: any other failure, already typed (401, 403, 404, 422, ...).
-        """
-        try:
-            response = await self._client.request(method, path, params=params, json=body)
-        except httpx.TransportError as exc:
-            raise error_for_transport(exc, method, path, self._config.timeout) from None
-        if response.is_success:
-            return self._parse(response, method, path)
-        error = error_for_status(response, method, path, self._secrets)
-        if response.status_code == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise TransientFailure(error, retry_after=retry_after, maybe_executed=False)
-        if response.status_code >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise TransientFailure(error, retry_after=retry_after, maybe_executed=True)
-        raise error
-
-    async def request(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None
-    ) -> Any:
-        """Send with retries; the parsed JSON body (None when empty).
-
-        POST and PATCH are repeated only when the failed attempt certainly was not processed.
-
-        Raises:
-            BrokerError: the typed error of the last attempt.
-        """
-        attempt = 0
-        while True:
-            try:
-                return await self.send_once(method, path, params=params, body=body)
-            except TransientFailure as failure:
-                unsafe = failure.maybe_executed and method.upper() not in _IDEMPOTENT
-                if unsafe or attempt >= self._config.max_retries:
-                    raise with_attempts(failure.error, attempt + 1) from None
-                await self.back_off(attempt, failure, method, path)
-                attempt += 1
-
-    async def back_off(self, attempt: int, failure: TransientFailure, method: str, path: str) -> None:
-        """Wait before retry number `attempt + 1`: Retry-After if given, else exponential, both capped."""
-        if failure.retry_after is not None:
-            delay = failure.retry_after
-        else:
-            delay = self._config.backoff_seconds * (2**attempt)
-        delay = min(delay, self._config.max_backoff_seconds)
-        log.warning(
-            "alpaca_retry",
-            method=method,
-            path=path,
-            attempt=attempt + 1,
-            delay_s=round(delay, 3),
-            error=type(failure.error).__name__,
-        )
-        await self._sleep(delay)
-
-    def _parse(self, response: httpx.Response, method: str, path: str) -> Any:
-        if response.status_code == 204 or not response.content:
-            return None
-        try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            text = scrub(response.text[:_MAX_DETAIL], self._secrets)
-            raise BrokerError(f"Alpaca answered {method} {path} with a body that is not JSON: {text!r}") from None

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.ci_strict import require_or_skip
+
 SECRET_HEADERS = frozenset({"apca-api-key-id", "apca-api-secret-key", "authorization"})
 UNAUTHORIZED = {"code": 40110000, "message": "request is not authorized"}
 
@@ -71,7 +73,8 @@ class _Route:
 
 
 def load_fixture(file: Path) -> dict[str, Any]:
-    """A recorded response file ({"method", "url", "status_code", "body", ...})."""
+    """A recorded response file ({"method", "url", "status_code", "body", ...}); skips (fails in CI) if missing."""
+    require_or_skip(file.is_file(), f"fixture missing: {file}")
     data: dict[str, Any] = json.loads(file.read_text())
     return data
 

@@ -1,7 +1,13 @@
-"""AlpacaBroker against a local server replaying recorded Alpaca responses."""
+"""AlpacaBroker against a local server replaying recorded Alpaca responses.
+
+Every response comes from tests/fixtures/alpaca (PROVENANCE.md there says where each file comes from;
+hand-written ones say so in their ``note``), so these tests run in every CI without ../shared.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import traceback
 from collections.abc import AsyncIterator, Iterator
@@ -21,10 +27,13 @@ from domain.errors import (
     ConfigurationError,
     ForbiddenError,
     InsufficientBuyingPowerError,
+    InsufficientQtyError,
     LiveTradingRefusedError,
     NotFoundError,
     OrderRejectedError,
+    PatternDayTraderError,
     RateLimitedError,
+    WashTradeError,
 )
 from domain.models.trading import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from domain.ports.broker import Broker
@@ -37,13 +46,21 @@ SECRET = "sEcReT9x8c7v6b5n4m3k2j1h0gFdSaQwErTy"
 LOCAL = Path(__file__).resolve().parents[1] / "fixtures" / "alpaca"
 ORDERS = "/v2/orders"
 BY_CID = "/v2/orders:by_client_order_id"
+FILLS = "/v2/account/activities/FILL"
 HANG = Reply(body={}, delay=5)
 PY = "alpaca-py/trading_trading_client_test_"
+PARENT = "b5a5e4f0-5d1c-4b8e-9a39-5c3f1c1e7a10"
+TAKE_PROFIT_LEG = "0c2e0ac4-4b8e-4a7d-9d43-1f3b9a4e2b11"
+STOP_LEG = "6a1f5d1e-9f7b-4f2e-8e0e-2d7e5c4b3a22"
 
 
 @pytest.fixture
-def alpaca(shared_data: Path) -> Path:
-    return shared_data / "alpaca"
+def alpaca() -> Path:
+    return LOCAL
+
+
+def body_of(name: str) -> Any:
+    return json.loads((LOCAL / name).read_text())["body"]
 
 
 @pytest.fixture
@@ -128,6 +145,7 @@ async def test_account_maps_money_to_decimal(broker: AlpacaBroker, server: Alpac
     assert (account.cash, account.equity, account.buying_power) == (
         Decimal("-23140.2"), Decimal("103820.56"), Decimal("262113.632"))
     assert account.day_trade_count == 0 and account.status == "ACTIVE" and not account.trading_blocked
+    assert account.last_equity == Decimal("103529.24")
     (req,) = server.received("GET", "/v2/account")
     assert req.had_keys and not any(h.startswith("apca-") for h in req.headers)
 
@@ -138,6 +156,18 @@ async def test_positions(broker: AlpacaBroker, server: AlpacaReplayServer, alpac
     (pos,) = await broker.positions()
 
     assert (pos.symbol, pos.qty, pos.avg_entry_price, pos.fractional) == ("AAPL", Decimal(5), Decimal("100.0"), False)
+    assert pos.qty_available is None and pos.opened_at is None and pos.stop_price is None
+
+
+async def test_positions_report_the_shares_not_held_by_open_orders(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    server.reply_json("GET", "/v2/positions", [body_of("alpaca-docs/entity__position.json")])
+
+    (pos,) = await broker.positions()
+
+    assert (pos.symbol, pos.qty, pos.qty_available) == ("AAPL", Decimal(5), Decimal(4))
+    assert pos.opened_at is None and pos.stop_price is None
 
 
 async def test_open_orders_asks_for_open_status(broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path) -> None:
@@ -147,8 +177,9 @@ async def test_open_orders_asks_for_open_status(broker: AlpacaBroker, server: Al
 
     assert (order.symbol, order.status, order.request.type, order.request.qty) == (
         "SPY", OrderStatus.NEW, OrderType.STOP, Decimal(1))
-    assert order.submitted_at == datetime(2019, 8, 24, 14, 15, 22, tzinfo=UTC)
-    assert server.received("GET", ORDERS)[0].param("status") == "open"
+    assert order.submitted_at == datetime(2019, 8, 24, 14, 15, 22, tzinfo=UTC) and order.parent_id is None
+    req = server.received("GET", ORDERS)[0]
+    assert (req.param("status"), req.param("nested")) == ("open", "true")
 
 
 async def test_get_by_client_id_and_unknown_id(broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path) -> None:
@@ -455,12 +486,53 @@ async def test_an_unreadable_submit_answer_is_replaced_by_the_order_found_by_cli
 OID = "b5a5e4f0-5d1c-4b8e-9a39-5c3f1c1e7a10"
 
 
-async def test_cancel_sends_delete(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+async def test_cancel_sends_delete_and_confirms_the_order_is_canceled(
+    broker: AlpacaBroker, server: AlpacaReplayServer, sleeps: list[float]
+) -> None:
     server.route("DELETE", f"{ORDERS}/{OID}", Reply(status=204))
+    server.replay(LOCAL / "order_canceled.json")
 
     await broker.cancel(OID)
 
-    assert len(server.received("DELETE", f"{ORDERS}/{OID}")) == 1
+    assert [r.method for r in server.received(path=f"{ORDERS}/{OID}")] == ["DELETE", "GET"] and sleeps == []
+
+
+async def test_cancel_waits_while_alpaca_says_pending_cancel(
+    broker: AlpacaBroker, server: AlpacaReplayServer, sleeps: list[float]
+) -> None:
+    pending = server.fixture_reply(LOCAL / "order_pending_cancel.json")
+    server.route("DELETE", f"{ORDERS}/{OID}", Reply(status=204))
+    server.route("GET", f"{ORDERS}/{OID}", pending, pending, server.fixture_reply(LOCAL / "order_canceled.json"))
+
+    await broker.cancel(OID)
+
+    assert len(server.received("GET", f"{ORDERS}/{OID}")) == 3
+    assert sleeps == [0.1, 0.2]
+
+
+async def test_cancel_returns_when_the_order_filled_before_the_cancel_took_effect(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    server.route("DELETE", f"{ORDERS}/{OID}", Reply(status=204))
+    server.route("GET", f"{ORDERS}/{OID}", server.fixture_reply(LOCAL / "order_pending_cancel.json"),
+                 server.fixture_reply(LOCAL / "order_filled.json"))
+
+    await broker.cancel(OID)
+
+    order = await broker.get_order(OID)
+    assert order is not None and order.status is OrderStatus.FILLED and order.filled_qty == Decimal(3)
+
+
+async def test_cancel_not_confirmed_after_the_last_check_is_broker_unavailable(
+    broker: AlpacaBroker, server: AlpacaReplayServer, sleeps: list[float]
+) -> None:
+    server.route("DELETE", f"{ORDERS}/{OID}", Reply(status=204))
+    server.replay(LOCAL / "order_pending_cancel.json")
+
+    with pytest.raises(BrokerUnavailableError, match=r"still pending_cancel after 6 checks.*get_order"):
+        await broker.cancel(OID)
+    assert len(server.received("GET", f"{ORDERS}/{OID}")) == 6
+    assert sleeps == [0.1, 0.2, 0.4, 0.8, 1.0]
 
 
 async def test_cancel_unknown_order_is_not_found(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
@@ -483,3 +555,210 @@ async def test_cancel_of_a_filled_order_is_rejected(broker: AlpacaBroker, server
 
     with pytest.raises(OrderRejectedError, match=r"order is not cancelable \(code 42210000\)"):
         await broker.cancel(OID)
+
+
+# --- fills: a fresh database, paging, exits -------------------------------------------------------------------
+
+
+async def test_a_fresh_database_reads_every_fill_without_an_after_bound(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    server.replay(LOCAL / "activities_fill.json", path=FILLS)
+    server.replay(LOCAL / "order_filled.json")
+    server.replay(LOCAL / "order_fractional_get.json")
+
+    fills = await broker.fills_since(datetime.min.replace(tzinfo=UTC))
+
+    assert [(f.symbol, f.qty, f.at) for f in fills] == [
+        ("AAPL", Decimal(2), datetime(2024, 6, 5, 14, 31, 2, 456000, tzinfo=UTC)),
+        ("AAPL", Decimal(1), datetime(2024, 6, 5, 14, 31, 2, 789000, tzinfo=UTC)),
+        ("NVDA", Decimal("0.512345678"), datetime(2024, 6, 5, 15, 0, 0, 123000, tzinfo=UTC)),
+    ]
+    (req,) = server.received("GET", FILLS)
+    assert req.param("after") is None and req.param("direction") == "asc"
+
+
+async def test_fills_since_refuses_a_naive_datetime(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await broker.fills_since(datetime(2024, 6, 5, 14, 0))
+    assert server.received() == []
+
+
+async def test_fills_are_paged_with_the_last_activity_id_and_come_back_oldest_first(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    template = body_of("activities_fill.json")[1]
+    activities = [
+        {**template, "id": f"20240605{143000000 + i:09d}::8efc7b9a-8b2b-4000-9955-{i:012d}",
+         "transaction_time": f"2024-06-05T14:{30 + i // 60:02d}:{i % 60:02d}.000Z", "qty": "1"}
+        for i in range(101)
+    ]
+    first, second = activities[:100], activities[100:]
+    server.reply_json("GET", FILLS, first)
+    server.reply_json("GET", FILLS, second, query={"page_token": first[-1]["id"]})
+    server.replay(LOCAL / "order_filled.json")
+
+    fills = await broker.fills_since(datetime(2024, 6, 5, 14, 0, tzinfo=UTC))
+
+    assert len(fills) == 101 and [f.at for f in fills] == sorted(f.at for f in fills)
+    assert [r.param("page_token") for r in server.received("GET", FILLS)] == [None, first[-1]["id"]]
+    assert len(server.received("GET", f"{ORDERS}/{PARENT}")) == 1
+
+
+async def test_exit_fills_say_whether_a_stop_or_a_take_profit_filled(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    server.replay(LOCAL / "activities_fill_exits.json", path=FILLS)
+    server.replay(LOCAL / "order_leg_stop_filled.json", path=f"{ORDERS}/{STOP_LEG}")
+    server.replay(LOCAL / "order_leg_take_profit_filled.json", path=f"{ORDERS}/{TAKE_PROFIT_LEG}")
+    server.replay(LOCAL / "order_stop_filled.json")
+
+    fills = await broker.fills_since(datetime(2024, 6, 6, tzinfo=UTC))
+
+    assert [(f.client_order_id, f.side, f.qty, f.price, f.reason) for f in fills] == [
+        (STOP_LEG, Side.SELL, Decimal(3), Decimal("180.1"), "protective stop"),
+        (TAKE_PROFIT_LEG, Side.SELL, Decimal(3), Decimal(210), "take profit"),
+        ("q-20240607-1-NVDA-stop", Side.SELL, Decimal("0.5"), Decimal("1099.5"), "protective stop"),
+    ]
+    assert all(r.param("nested") == "true" for r in server.received("GET") if r.path.startswith(f"{ORDERS}/"))
+
+
+# --- bracket legs ----------------------------------------------------------------------------------------------
+
+
+async def test_open_orders_list_each_bracket_leg_with_its_parent_id(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    server.replay(LOCAL / "orders_open_nested.json", path=ORDERS, query={"status": "open"})
+
+    orders = await broker.open_orders()
+
+    assert [(o.broker_order_id, o.parent_id, o.request.type, o.status) for o in orders] == [
+        (TAKE_PROFIT_LEG, PARENT, OrderType.LIMIT, OrderStatus.NEW),
+        (STOP_LEG, PARENT, OrderType.STOP, OrderStatus.ACCEPTED),
+        ("3f0c7a55-1d2e-4b6f-8a9b-0c1d2e3f4a55", None, OrderType.LIMIT, OrderStatus.ACCEPTED),
+    ]
+    stop = orders[1]
+    assert stop.is_leg and stop.client_order_id == STOP_LEG and stop.request.stop_price == Decimal("180.25")
+    assert server.received("GET", ORDERS)[0].param("nested") == "true"
+
+
+async def test_a_leg_read_by_id_names_its_parent(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    server.replay(LOCAL / "order_leg_stop_held.json", path=f"{ORDERS}/{STOP_LEG}")
+    server.reply_json("GET", ORDERS, [body_of("order_bracket.json")], query={"status": "all"})
+
+    order = await broker.get_order(STOP_LEG)
+    again = await broker.get_order(STOP_LEG)
+
+    assert order is not None and order.parent_id == PARENT and order.request.side is Side.SELL
+    assert again == order
+    (search,) = server.received("GET", ORDERS)
+    assert (search.param("nested"), search.param("symbols")) == ("true", "AAPL")
+
+
+async def test_a_leg_read_by_its_client_order_id_names_its_parent(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    server.replay(LOCAL / "order_leg_stop_held.json", path=BY_CID, query={"client_order_id": STOP_LEG})
+    server.replay(LOCAL / "order_leg_stop_held.json", path=f"{ORDERS}/{STOP_LEG}")
+    server.reply_json("GET", ORDERS, [body_of("order_bracket.json")], query={"status": "all"})
+
+    order = await broker.get_by_client_id(STOP_LEG)
+
+    assert order is not None and (order.broker_order_id, order.parent_id) == (STOP_LEG, PARENT)
+
+
+async def test_a_submitted_bracket_is_the_parent_and_its_legs_are_known_afterwards(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    server.replay(LOCAL / "order_bracket.json")
+    server.replay(LOCAL / "order_leg_stop_held.json", path=f"{ORDERS}/{STOP_LEG}")
+    request = buy(cid="q-20240605-1-AAPL", qty="3", type=OrderType.LIMIT, limit_price=Decimal("190.50"),
+                  stop_price=Decimal("180.25"), take_profit_price=Decimal("210.00"), time_in_force=TimeInForce.GTC)
+
+    parent = await broker.submit(request)
+    leg = await broker.get_order(STOP_LEG)
+
+    assert parent.parent_id is None and parent.broker_order_id == PARENT
+    assert leg is not None and leg.parent_id == PARENT
+    assert server.received("GET", ORDERS) == []
+
+
+async def test_get_order_of_an_unknown_id_is_none(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    server.replay(LOCAL / "error_404_order_not_found.json", path=f"{ORDERS}/{OID}")
+
+    assert await broker.get_order(OID) is None
+
+
+# --- user protections ------------------------------------------------------------------------------------------
+
+
+async def test_a_sell_of_shares_held_by_open_orders_is_insufficient_qty_with_alpacas_details(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    server.replay(LOCAL / "error_403_insufficient_qty.json")
+    sell = OrderRequest(client_order_id="q-2-AAPL", symbol="AAPL", side=Side.SELL, qty=Decimal(3))
+
+    with pytest.raises(InsufficientQtyError, match=r"held by open orders.*held_for_orders=3") as err:
+        await broker.submit(sell)
+
+    assert isinstance(err.value, ForbiddenError)
+    assert (err.value.symbol, err.value.available, err.value.held_for_orders) == ("AAPL", Decimal(0), Decimal(3))
+    assert err.value.related_orders == (STOP_LEG, TAKE_PROFIT_LEG)
+    assert len(server.received("POST", ORDERS)) == 1 and server.received("GET") == []
+
+
+@pytest.mark.parametrize("fixture", ["error_422_wash_trade.json", "error_403_wash_trade.json"])
+async def test_a_potential_wash_trade_is_refused_as_such(
+    broker: AlpacaBroker, server: AlpacaReplayServer, fixture: str
+) -> None:
+    server.replay(LOCAL / fixture)
+
+    with pytest.raises(WashTradeError, match="potential wash trade detected"):
+        await broker.submit(buy())
+    assert len(server.received("POST", ORDERS)) == 1 and server.received("GET") == []
+
+
+async def test_pattern_day_trader_protection_is_its_own_error(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    server.replay(LOCAL / "error_403_pattern_day_trading.json")
+
+    with pytest.raises(PatternDayTraderError, match=r"pattern day trading protection \(code 40310100\)"):
+        await broker.submit(buy())
+
+
+# --- time in force of entries with a stop ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tif", [TimeInForce.GTC, TimeInForce.DAY])
+async def test_a_whole_share_entry_with_a_stop_is_sent_with_its_own_time_in_force(
+    broker: AlpacaBroker, server: AlpacaReplayServer, alpaca: Path, tif: TimeInForce
+) -> None:
+    server.replay(order_file(alpaca, "test_market_order"))
+
+    await broker.submit(buy(qty="4", stop_price=Decimal("171.0"), time_in_force=tif))
+
+    (req,) = server.received("POST", ORDERS)
+    assert (req.json["order_class"], req.json["time_in_force"]) == ("oto", tif.value)
+
+
+# --- answers alpaca-py's models reject -------------------------------------------------------------------------
+
+
+async def test_an_order_alpaca_py_rejects_is_a_broker_error_naming_the_field(
+    broker: AlpacaBroker, server: AlpacaReplayServer
+) -> None:
+    bad = copy.deepcopy(body_of("order_canceled.json"))
+    bad["status"] = "teleported"
+    server.reply_json("GET", ORDERS, [bad])
+
+    with pytest.raises(BrokerError, match=r"alpaca-py's Order rejects \(status: "):
+        await broker.open_orders()
+
+
+async def test_an_account_alpaca_py_rejects_is_a_broker_error(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
+    account = dict(body_of(f"{PY}account_routes__test_get_account__1.json"))
+    del account["account_number"]
+    server.reply_json("GET", "/v2/account", account)
+
+    with pytest.raises(BrokerError, match=r"alpaca-py's TradeAccount rejects \(account_number: Field required"):
+        await broker.account()

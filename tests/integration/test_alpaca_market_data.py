@@ -1,15 +1,20 @@
-"""AlpacaMarketData against a local server replaying recorded Alpaca responses."""
+"""AlpacaMarketData against a local server replaying recorded Alpaca responses.
+
+Every response comes from tests/fixtures/alpaca (PROVENANCE.md there says where each file comes from),
+so these tests run in every CI without ../shared.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 
 from adapters.alpaca import AlpacaConfig, AlpacaMarketData
-from domain.errors import BrokerAuthError, BrokerUnavailableError, DataError, RateLimitedError
+from domain.errors import BrokerAuthError, BrokerUnavailableError, ConfigurationError, DataError, RateLimitedError
 from domain.ports.market_data import MarketData
 from tests.integration.alpaca_replay_server import AlpacaReplayServer, Reply
 
@@ -24,8 +29,8 @@ MULTI_BARS = "alpaca-trade-api-go/marketdata_rest_test__TestGetMultiBars__1.json
 
 
 @pytest.fixture
-def alpaca(shared_data: Path) -> Path:
-    return shared_data / "alpaca"
+def alpaca() -> Path:
+    return LOCAL
 
 
 @pytest.fixture
@@ -39,12 +44,13 @@ def sleeps() -> list[float]:
     return []
 
 
-def make_market(server: AlpacaReplayServer, sleeps: list[float], **kwargs: object) -> AlpacaMarketData:
+def make_market(server: AlpacaReplayServer, sleeps: list[float], bars_feed: str = "sip",
+                **kwargs: object) -> AlpacaMarketData:
     async def fake_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
     config = AlpacaConfig(api_key=KEY, secret_key=SECRET, trading_url=server.url, data_url=server.url,
-                          timeout=0.3, max_retries=2, backoff_seconds=0.5)
+                          timeout=0.3, max_retries=2, backoff_seconds=0.5, bars_feed=bars_feed)  # type: ignore[arg-type]
     return AlpacaMarketData(config, sleep=fake_sleep, **kwargs)  # type: ignore[arg-type]
 
 
@@ -105,7 +111,7 @@ async def test_daily_bars_leave_out_the_session_not_closed_at_as_of(
     req = server.received("GET", BARS)[0]
     assert req.param("symbols") == "AAPL,NIO"
     assert req.param("timeframe") == "1Day"
-    assert req.param("feed") == "iex"
+    assert req.param("feed") == "sip"
     assert req.param("end") == "2021-10-15T19:59:00Z"
 
 
@@ -126,6 +132,12 @@ async def test_daily_bars_use_the_calendar_close_on_an_early_close_day(
         def session_close(self, day: date) -> datetime:
             hour = 17 if day == date(2021, 10, 15) else 20
             return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+        def previous_session(self, at: datetime) -> date:
+            day = at.date()
+            while self.session_close(day) > at or day.weekday() >= 5:
+                day -= timedelta(days=1)
+            return day
 
     server.replay(alpaca / MULTI_BARS, method="GET", path=BARS)
     market = make_market(server, sleeps, calendar=EarlyCloseCalendar())
@@ -186,6 +198,7 @@ async def test_minute_bars_return_only_bars_completed_by_end(
     assert bars["AMZN"][0].close == 3377.82
     req = server.received("GET", BARS)[0]
     assert req.param("timeframe") == "1Min" and req.param("start") == "2021-10-15T16:15:00Z"
+    assert req.param("feed") == "iex"
 
 
 async def test_latest_quotes_come_from_snapshots_with_bid_ask_and_last_trade(
@@ -200,7 +213,8 @@ async def test_latest_quotes_come_from_snapshots_with_bid_ask_and_last_trade(
     aapl = quotes["AAPL"]
     assert (aapl.bid, aapl.ask, aapl.last) == (133.42, 133.43, 133.4201)
     assert aapl.at == datetime(2021, 5, 3, 14, 48, 7, 257820, tzinfo=UTC)
-    assert server.received("GET", SNAPSHOTS)[0].param("symbols") == "AAPL,MSFT,INVALID"
+    req = server.received("GET", SNAPSHOTS)[0]
+    assert (req.param("symbols"), req.param("feed")) == ("AAPL,MSFT,INVALID", "iex")
 
 
 async def test_latest_quotes_leave_out_quotes_stamped_after_as_of(
@@ -305,7 +319,7 @@ async def test_malformed_bars_raise_a_data_error(market: AlpacaMarketData, serve
     server.reply_json("GET", BARS, {"bars": {"AAPL": [{"t": "2021-10-13T04:00:00Z", "o": 1.0}]},
                                     "next_page_token": None})
 
-    with pytest.raises(DataError, match="bar"):
+    with pytest.raises(DataError, match=r"a bar of AAPL that alpaca-py's Bar rejects \(high: Field required"):
         await market.daily_bars(["AAPL"], as_of=utc("2021-10-16T00:00:00"), lookback=3)
 
 
@@ -325,3 +339,69 @@ async def test_401_is_not_retried(market: AlpacaMarketData, server: AlpacaReplay
     with pytest.raises(BrokerAuthError, match=r"\(401\).*request is not authorized \(code 40110000\)"):
         await market.snapshots(["AAPL"])
     assert len(server.received("GET", SNAPSHOTS)) == 1 and sleeps == []
+
+
+# --- daily bars from SIP, 15 minutes behind the wall clock -----------------------------------------------------
+
+
+@pytest.mark.parametrize("now, end, last_day", [
+    ("2021-10-15T20:10:00", "2021-10-15T19:55:00Z", date(2021, 10, 14)),
+    ("2021-10-15T20:16:00", "2021-10-15T20:01:00Z", date(2021, 10, 15)),
+])
+async def test_sip_daily_bars_end_15_minutes_before_the_wall_clock(
+    server: AlpacaReplayServer, sleeps: list[float], alpaca: Path, now: str, end: str, last_day: date
+) -> None:
+    server.replay(alpaca / MULTI_BARS, method="GET", path=BARS)
+    market = make_market(server, sleeps, now=lambda: utc(now))
+    try:
+        bars = await market.daily_bars(["AAPL"], as_of=utc(now), lookback=5)
+    finally:
+        await market.aclose()
+
+    assert bars["AAPL"].days[-1] == last_day
+    (req,) = server.received("GET", BARS)
+    assert (req.param("feed"), req.param("end")) == ("sip", end)
+
+
+async def test_a_refused_sip_subscription_is_a_data_error_naming_the_setting(
+    market: AlpacaMarketData, server: AlpacaReplayServer
+) -> None:
+    server.replay(LOCAL / "error_403_sip_subscription.json", path=BARS)
+
+    with pytest.raises(DataError, match=r"subscription does not permit querying.*set QUORUM_BROKER__BARS_FEED=iex"):
+        await market.daily_bars(["AAPL"], as_of=utc("2021-10-16T00:00:00"), lookback=3)
+    assert [r.param("feed") for r in server.received("GET", BARS)] == ["sip"]
+
+
+async def test_iex_daily_bars_are_read_from_iex_with_one_warning_about_volumes(
+    server: AlpacaReplayServer, sleeps: list[float], alpaca: Path
+) -> None:
+    server.replay(alpaca / MULTI_BARS, method="GET", path=BARS)
+    with structlog.testing.capture_logs() as events:
+        market = make_market(server, sleeps, bars_feed="iex")
+        try:
+            for _ in range(2):
+                await market.daily_bars(["AAPL"], as_of=utc("2021-10-16T00:00:00"), lookback=3)
+        finally:
+            await market.aclose()
+
+    assert [r.param("feed") for r in server.received("GET", BARS)] == ["iex", "iex"]
+    assert [e["log_level"] for e in events if e["event"] == "alpaca_daily_bars_iex_volume"] == ["warning"]
+
+
+def test_bars_feed_defaults_to_sip_and_refuses_other_values() -> None:
+    assert AlpacaConfig(api_key=KEY, secret_key=SECRET).bars_feed == "sip"
+    with pytest.raises(ConfigurationError, match="QUORUM_BROKER__BARS_FEED"):
+        AlpacaConfig(api_key=KEY, secret_key=SECRET, bars_feed="delayed_sip")  # type: ignore[arg-type]
+
+
+def test_build_alpaca_passes_the_bars_feed_setting() -> None:
+    from adapters.calendar import NyseCalendar
+    from entrypoints.live import build_alpaca
+    from entrypoints.settings import BrokerSettings, Settings
+
+    broker = BrokerSettings(provider="alpaca", alpaca_api_key=KEY, alpaca_secret_key=SECRET, bars_feed="iex")
+    _, market = build_alpaca(Settings(_env_file=None, broker=broker), NyseCalendar())  # type: ignore[call-arg]
+
+    assert "bars_feed='iex'" in repr(market)
+    assert BrokerSettings().bars_feed == "sip"
