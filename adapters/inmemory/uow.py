@@ -12,6 +12,7 @@ from adapters.inmemory.repo_discovery import (
     InMemorySuggestionRepository,
     InMemoryWatchlistRepository,
 )
+from adapters.inmemory.repo_trading_state import InMemoryTradingStateRepository
 from adapters.inmemory.repositories import (
     InMemoryCycleRepository,
     InMemoryEquityRepository,
@@ -47,6 +48,7 @@ class InMemoryDatabase:
         self.equity = InMemoryEquityRepository(self.journal)
         self.cycles = InMemoryCycleRepository(self.journal)
         self.state = InMemoryStateRepository(self.journal)
+        self.trading = InMemoryTradingStateRepository(self.journal)
         self.llm_calls = InMemoryLLMCallRepository(self.journal)
         self.alerts = InMemoryAlertRepository(self.journal)
         self.watchlist = InMemoryWatchlistRepository(self.journal)
@@ -55,10 +57,16 @@ class InMemoryDatabase:
 
 
 class InMemoryUnitOfWork(UnitOfWork):
-    """Implements `UnitOfWork` in memory; one transaction at a time."""
+    """Implements `UnitOfWork` in memory; one transaction at a time.
+
+    Entering the unit of work takes the database's global lock and leaving it releases the lock (a commit does
+    not), so no two units of work on one `InMemoryDatabase` ever overlap: that is stricter than PostgreSQL,
+    where only `lock_cycles` serialises trading cycles.
+    """
 
     def __init__(self, db: InMemoryDatabase) -> None:
         self._db = db
+        self._open = False
         self.trade_memory = db.trade_memory
         self.condition_memory = db.condition_memory
         self.symbol_memory = db.symbol_memory
@@ -69,6 +77,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.equity = db.equity
         self.cycles = db.cycles
         self.state = db.state
+        self.trading = db.trading
         self.llm_calls = db.llm_calls
         self.alerts = db.alerts
         self.watchlist = db.watchlist
@@ -77,14 +86,33 @@ class InMemoryUnitOfWork(UnitOfWork):
 
     async def __aenter__(self) -> InMemoryUnitOfWork:
         await self._db.lock.acquire()
+        self._open = True
         self._db.journal.commit()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._open = False
         self._db.journal.rollback()
         self._db.lock.release()
+
+    async def lock_cycles(self, scope: str, *, wait_seconds: float) -> bool:
+        """Take the trading lock of `scope`: always granted at once.
+
+        This unit of work already holds the database's global lock from `async with` to its end, so no other
+        transaction, of this scope or any other, can be running: the lock every cycle asks for is necessarily
+        free. Arguments are checked as PostgreSQL's unit of work checks them.
+
+        Raises:
+            RuntimeError: the unit of work is not open.
+            ValueError: `wait_seconds` is negative or not a number.
+        """
+        if not wait_seconds >= 0:
+            raise ValueError(f"wait_seconds must be a non-negative number of seconds, got {wait_seconds}")
+        if not self._open:
+            raise RuntimeError("unit of work is not open; use `async with`")
+        return True
 
     async def commit(self) -> None:
         """Keep the changes."""

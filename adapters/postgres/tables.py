@@ -12,8 +12,11 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Float,
+    ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -24,7 +27,7 @@ from sqlalchemy import (
     false,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from domain.storage import CASH_SCALE, EXEC_PRICE_SCALE, NUMERIC_PRECISION, PRICE_SCALE, QTY_SCALE
 
@@ -286,4 +289,77 @@ alerts = Table(
     Column("dedupe_key", String(200)),
     _ts("updated_at", nullable=False),
     CheckConstraint("status IN ('pending', 'delivered', 'undeliverable')", name="ck_alerts_status"),
+)
+
+# Typed trading state (migration 0006): one `trading_state` row per scope; its open trades, pending entries and
+# re-entry cooldowns hang off it and go with it (ON DELETE CASCADE), so a save is delete-then-insert.
+
+
+def _state_scope(**kw: Any) -> Column[Any]:
+    return Column("scope", String(80), ForeignKey("trading_state.scope", ondelete="CASCADE"), nullable=False, **kw)
+
+
+trading_state = Table(
+    "trading_state",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    _ts("fill_since"),
+    Column("fill_seen", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("day", Date),
+    Column("day_equity", _numeric(CASH_SCALE)),
+    Column("day_source", Text),
+    Column("paused", Boolean, nullable=False, server_default=false()),
+    Column("paused_by", Text, nullable=False, server_default=""),
+    Column("pause_reason", Text, nullable=False, server_default=""),
+    _ts("control_at"),
+    _ts("updated_at", nullable=False),
+    CheckConstraint("fill_since IS NOT NULL OR cardinality(fill_seen) = 0", name="ck_trading_state_fill_cursor"),
+    CheckConstraint("(day IS NULL) = (day_equity IS NULL) AND (day IS NULL) = (day_source IS NULL)",
+                    name="ck_trading_state_day_start"),
+)
+
+open_trades = Table(
+    "open_trades",
+    metadata,
+    _state_scope(primary_key=True),
+    Column("symbol", String(16), primary_key=True),
+    Column("qty", _numeric(QTY_SCALE), nullable=False),
+    Column("entry_price", _numeric(EXEC_PRICE_SCALE), nullable=False),
+    _ts("opened_at", nullable=False),
+    Column("stop_price", _numeric(PRICE_SCALE)),
+    Column("take_profit_price", _numeric(PRICE_SCALE)),
+    Column("stop_keeper", String(16), nullable=False),
+    Column("entry_client_order_id", Text, nullable=False),
+    Column("entry_broker_order_id", Text),
+    Column("leg_ids", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("memory_id", BigInteger),
+    Column("cycle_id", Text),
+    Column("adopted", Boolean, nullable=False, server_default=false()),
+    CheckConstraint("stop_keeper IN ('broker', 'quorum')", name="ck_open_trades_stop_keeper"),
+)
+
+pending_entries = Table(
+    "pending_entries",
+    metadata,
+    Column("client_order_id", Text, primary_key=True),
+    _state_scope(),
+    Column("symbol", String(16), nullable=False),
+    Column("qty", _numeric(QTY_SCALE), nullable=False),
+    Column("stop_price", _numeric(PRICE_SCALE)),
+    Column("take_profit_price", _numeric(PRICE_SCALE)),
+    Column("fractional", Boolean, nullable=False),
+    _ts("submitted_at", nullable=False),
+    Column("cycle_id", Text),
+    Column("broker_order_id", Text),
+    Column("setup", Text, nullable=False, server_default=""),
+    Column("reasoning", Text, nullable=False, server_default=""),
+    Index("ix_pending_entries_scope", "scope"),
+)
+
+reentry_cooldowns = Table(
+    "reentry_cooldowns",
+    metadata,
+    _state_scope(primary_key=True),
+    Column("symbol", String(16), primary_key=True),
+    _ts("until", nullable=False),
 )

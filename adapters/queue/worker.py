@@ -6,8 +6,8 @@ daily_summary, backup, alerts. One cron job, `schedule_tick`, runs every minute 
 cron run unique across workers) and enqueues what `application.schedule` says is due, with job ids
 derived from the slot, so nothing is enqueued twice. A failing job raises `arq.Retry` with
 exponential back-off until `policy.max_tries`, then the final-failure hook writes a SYSTEM_ERROR
-event. Every cycle runs under a Redis lock, so two cycles never run at once, even across workers; the
-alerts job (every minute) runs under a lock of its own and is skipped while another worker holds it.
+event. Every cycle runs under a Redis lock (renewed while held), so two cycles never run at once, even across
+workers; the alerts job (every minute) runs under a lock of its own and is skipped while another worker holds it.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ Body = Callable[[], Awaitable[Any]]
 FailureNotifier = Callable[[Event], Awaitable[object]]
 SCHEDULED_KINDS: tuple[JobKind, ...] = tuple(k for k in JOB_KINDS if k != "cycle")
 ALERTS_LOCKED = "skipped: another worker holds the alerts lock"
+LOCK_MARGIN = timedelta(minutes=1)
+"""How much longer than the longest holder a lock lives without renewal."""
 
 
 @dataclass
@@ -85,13 +87,19 @@ class WorkerDeps:
     on_failure: FailureNotifier | None = None
 
     def cycle_lock(self, redis: Any) -> RedisLock:
-        """The lock every cycle of this scope runs under."""
-        return RedisLock(redis, f"quorum:lock:cycle:{self.scope}", ttl=self.cycle_timeout + timedelta(minutes=1),
-                         poll_interval=self.lock_poll)
+        """The lock every cycle of this scope runs under.
+
+        Its ttl covers the longest a cycle job may hold it (its time limit, `cycle_timeout` + `lock_wait`) plus
+        `LOCK_MARGIN`, so it cannot expire under a running cycle even if no renewal gets through; `hold()` also
+        renews it every third of that while held. A worker that dies holding it blocks the scope for at most the
+        ttl (and PostgreSQL's cycle lock, a transaction lock, goes with the dead connection at once).
+        """
+        return RedisLock(redis, f"quorum:lock:cycle:{self.scope}",
+                         ttl=self.cycle_timeout + self.lock_wait + LOCK_MARGIN, poll_interval=self.lock_poll)
 
     def alerts_lock(self, redis: Any) -> RedisLock:
         """The lock every run of the alerts job of this scope runs under (one dispatcher at a time)."""
-        return RedisLock(redis, f"quorum:lock:alerts:{self.scope}", ttl=self.alerts_timeout + timedelta(minutes=1),
+        return RedisLock(redis, f"quorum:lock:alerts:{self.scope}", ttl=self.alerts_timeout + LOCK_MARGIN,
                          poll_interval=self.lock_poll)
 
     @property
@@ -150,9 +158,11 @@ def _functions(deps: WorkerDeps) -> list[Any]:
         job = payload_to_job(payload)
 
         async def body() -> str:
-            async with deps.cycle_lock(ctx["redis"]).hold(wait=deps.lock_wait.total_seconds()):
+            async with deps.cycle_lock(ctx["redis"]).hold(wait=deps.lock_wait.total_seconds()) as lock:
                 outcome = await jobs.run_cycle_job(deps.runner, job, uow_factory=deps.uow_factory, scope=deps.scope,
                                                    now=deps.clock.now(), max_delay=deps.cycle_max_delay)
+            if lock.lost:
+                log.error("cycle_lock_lost", cycle_id=job.cycle_id, key=lock.key, status=outcome.status)
             return outcome.status
 
         return str(await _attempt(ctx, deps, RUN_CYCLE, body, cycle_id=job.cycle_id,

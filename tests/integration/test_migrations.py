@@ -1,11 +1,18 @@
-"""Every migration upgrades and downgrades cleanly on a real PostgreSQL + pgvector database."""
+"""Every migration upgrades and downgrades cleanly on a real PostgreSQL + pgvector database, and 0006 carries the
+trading documents over to typed rows and back."""
 
 from __future__ import annotations
 
+import json
+import logging
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from pgvector.sqlalchemy import Vector
@@ -14,13 +21,23 @@ from sqlalchemy import create_engine, pool, text
 from adapters.postgres import migrate
 from adapters.postgres.embedded import pg_bin
 from adapters.postgres.tables import metadata
+from domain.trading_state import (
+    ControlState,
+    DayStart,
+    FillCursor,
+    OpenTrade,
+    PendingEntry,
+    StopKeeper,
+    TradingState,
+)
 
 pytestmark = pytest.mark.integration
 
 EMBEDDING_TABLES = {"trade_embeddings", "condition_embeddings", "symbol_context_embeddings"}
 DISCOVERY_TABLES = {"discovered_symbols", "watchlist", "watchlist_changes", "discovery_runs", "picker_suggestions"}
-# What each known revision must have created (later revisions are checked by the generic round trip only).
-CREATED_BY = {"0001": set(), "0002": EMBEDDING_TABLES, "0003": DISCOVERY_TABLES}
+TRADING_STATE_TABLES = {"trading_state", "open_trades", "pending_entries", "reentry_cooldowns"}
+# What each known revision must have created (other revisions are checked by the generic round trip only).
+CREATED_BY = {"0001": set(), "0002": EMBEDDING_TABLES, "0003": DISCOVERY_TABLES, "0006": TRADING_STATE_TABLES}
 
 
 @dataclass(frozen=True)
@@ -42,15 +59,25 @@ def _psql_parts(pg_url: str) -> tuple[str, str]:
     return base.rsplit("/", 1)[0], query
 
 
-@pytest.fixture(scope="module")
-def empty_db_url(pg_url: str) -> Iterator[str]:
+@contextmanager
+def new_database(pg_url: str) -> Iterator[str]:
     """A database of its own on the test server, with no migration applied, dropped afterwards."""
     base, query = _psql_parts(pg_url)
     socket_dir = query.split("host=", 1)[1]
     name = "migrations_" + uuid.uuid4().hex[:8]
     subprocess.run([str(pg_bin("createdb")), "-h", socket_dir, "-U", "postgres", name], check=True)
-    yield f"{base}/{name}?{query}"
-    subprocess.run([str(pg_bin("dropdb")), "-h", socket_dir, "-U", "postgres", "--if-exists", name], check=False)
+    try:
+        yield f"{base}/{name}?{query}"
+    finally:
+        subprocess.run([str(pg_bin("dropdb")), "-h", socket_dir, "-U", "postgres", "--if-exists", "--force", name],
+                       check=False)
+
+
+@pytest.fixture(scope="module")
+def empty_db_url(pg_url: str) -> Iterator[str]:
+    """A database of its own with no migration applied (the schema walk)."""
+    with new_database(pg_url) as url:
+        yield url
 
 
 def snapshot(url: str) -> Schema:
@@ -174,3 +201,124 @@ def test_head_matches_the_table_declarations(pg_url: str) -> None:
     assert {k for k in db if k[0] in {t for t, _ in declared}} == set(declared)
     mismatched = {k: (v, db[k]) for k, v in declared.items() if db[k] != v}
     assert mismatched == {}
+
+
+# --- 0006: the trading documents become typed rows, and back ----------------------------------------------
+
+S1, S2 = "live", "paper"
+ENTRY_AT = "2024-03-04T14:31:15.250000+00:00"
+SINCE = "2024-03-05T15:00:00+00:00"
+OLD_DOCUMENTS: dict[tuple[str, str], dict[str, Any]] = {
+    (S1, "open_trades"): {
+        "AAPL": {"entry_price": "180.25", "entry_at": ENTRY_AT, "memory_index": None, "stop_price": "171.24",
+                 "client_order_id": "q-c1-AAPL", "memory_id": 42},
+        "MSFT": {"entry_price": "410.123456789", "entry_at": SINCE, "memory_index": None, "stop_price": None,
+                 "client_order_id": "q-c2-MSFT"},
+        "TSLA": {"entry_price": "200", "entry_at": ENTRY_AT, "memory_index": None, "stop_price": "190",
+                 "client_order_id": "q-c1-TSLA"},
+    },
+    (S1, "fill_sync"): {"since": SINCE, "keys": ["q-c2-MSFT|t|0.5|410.1", "q-c1-AAPL|t|10|180.25"]},
+    (S1, "day"): {"day": "2024-03-05", "start_equity": "650.12"},
+    (S1, "control"): {"paused": True, "by": "operator", "reason": "earnings week", "at": SINCE},
+    (S2, "control"): {"paused": False, "by": "operator", "reason": "", "at": ENTRY_AT},
+}
+UNRELATED = (S1, "breaker"), {"state": "closed"}
+# TSLA has no position row any more: its open trade is dropped by the upgrade (and so absent after downgrade).
+AFTER_DOWNGRADE = {**OLD_DOCUMENTS, (S1, "open_trades"): {
+    s: t for s, t in OLD_DOCUMENTS[(S1, "open_trades")].items() if s != "TSLA"}, UNRELATED[0]: UNRELATED[1]}
+
+
+def write_at_0005(url: str) -> None:
+    """Positions, one recorded entry order and the documents, as Quorum wrote them before 0006."""
+    engine = create_engine(url.replace("+asyncpg", "+psycopg"), poolclass=pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO positions (scope, symbol, qty, avg_entry_price, fractional) VALUES "
+                          "(:s, 'AAPL', 10, 180.25, false), (:s, 'MSFT', 0.5, 410.123456789, true)"), {"s": S1})
+        conn.execute(text(
+            "INSERT INTO orders (client_order_id, scope, cycle_id, symbol, side, qty, type, time_in_force, fractional, "
+            "broker_order_id, status, submitted_at) VALUES ('q-c1-AAPL', :s, 'c1', 'AAPL', 'buy', 10, 'market', "
+            "'day', false, 'b-aapl', 'filled', :at)"), {"s": S1, "at": datetime.fromisoformat(ENTRY_AT)})
+        for (scope, name), value in [*OLD_DOCUMENTS.items(), UNRELATED]:
+            conn.execute(text("INSERT INTO state_documents (scope, name, value, updated_at) "
+                              "VALUES (:scope, :name, CAST(:value AS jsonb), now())"),
+                         {"scope": scope, "name": name, "value": json.dumps(value)})
+    engine.dispose()
+
+
+def documents(url: str) -> dict[tuple[str, str], Any]:
+    engine = create_engine(url.replace("+asyncpg", "+psycopg"), poolclass=pool.NullPool)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT scope, name, value FROM state_documents")).all()
+    engine.dispose()
+    return {(scope, name): value for scope, name, value in rows}
+
+
+def typed_state_of_the_old_documents() -> dict[str, TradingState]:
+    since, entry_at = datetime.fromisoformat(SINCE), datetime.fromisoformat(ENTRY_AT)
+    aapl = OpenTrade("AAPL", Decimal(10), Decimal("180.25"), entry_at, Decimal("171.24"), None, StopKeeper.BROKER,
+                     "q-c1-AAPL", entry_broker_order_id="b-aapl", memory_id=42, cycle_id="c1")
+    msft = OpenTrade("MSFT", Decimal("0.5"), Decimal("410.123456789"), since, None, None, StopKeeper.QUORUM,
+                     "q-c2-MSFT")
+    return {
+        S1: TradingState(
+            open_trades={"AAPL": aapl, "MSFT": msft},
+            fill_cursor=FillCursor(since, ("q-c2-MSFT|t|0.5|410.1", "q-c1-AAPL|t|10|180.25")),
+            day_start=DayStart(date(2024, 3, 5), Decimal("650.12"), "first_cycle"),
+            control=ControlState(True, "operator", "earnings week", since),
+        ),
+        S2: TradingState(control=ControlState(False, "operator", "", entry_at)),
+    }
+
+
+async def load_states(url: str, *scopes: str) -> dict[str, TradingState]:
+    from adapters.inmemory.hashing_embedder import HashingEmbedder
+    from adapters.postgres.engine import make_engine, make_sessionmaker
+    from adapters.postgres.uow import PgUnitOfWork
+
+    engine = make_engine(url)
+    try:
+        async with PgUnitOfWork(make_sessionmaker(engine), HashingEmbedder()) as uow:
+            return {scope: await uow.trading.load(scope) for scope in scopes}
+    finally:
+        await engine.dispose()
+
+
+async def add_pending_entry(url: str) -> None:
+    from adapters.inmemory.hashing_embedder import HashingEmbedder
+    from adapters.postgres.engine import make_engine, make_sessionmaker
+    from adapters.postgres.uow import PgUnitOfWork
+
+    engine = make_engine(url)
+    try:
+        async with PgUnitOfWork(make_sessionmaker(engine), HashingEmbedder()) as uow:
+            state = await uow.trading.load(S2)
+            entry = PendingEntry("q-c3-NVDA", "NVDA", Decimal(1), Decimal(800), None, False, datetime.now(UTC))
+            await uow.trading.save(S2, state.with_pending(entry), at=datetime.now(UTC))
+            await uow.commit()
+    finally:
+        await engine.dispose()
+
+
+async def test_0006_turns_the_trading_documents_into_typed_state_and_back(
+        pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with new_database(pg_url) as url:
+        migrate.upgrade(url, "0005")
+        write_at_0005(url)
+        with caplog.at_level(logging.WARNING):
+            migrate.upgrade(url, "0006")
+        assert any("TSLA" in r.getMessage() and "no position" in r.getMessage() for r in caplog.records)
+        assert await load_states(url, S1, S2) == typed_state_of_the_old_documents()
+        assert documents(url) == {UNRELATED[0]: UNRELATED[1]}      # the four documents are gone, others stay
+
+        migrate.downgrade(url, "0005")
+        assert documents(url) == AFTER_DOWNGRADE
+        assert not TRADING_STATE_TABLES & snapshot(url).tables
+
+        migrate.upgrade(url, "0006")                                 # and up again: the same typed state
+        assert await load_states(url, S1, S2) == typed_state_of_the_old_documents()
+        await add_pending_entry(url)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            migrate.downgrade(url, "0005")
+        assert any("1 pending entries" in r.getMessage() for r in caplog.records)   # said out loud, not silent
+        assert documents(url) == AFTER_DOWNGRADE
