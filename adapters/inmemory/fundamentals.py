@@ -6,6 +6,11 @@
 - the 2018 financials file (`Symbol`, `Sector`, `Market Cap`), dated by the date in the file name.
 
 A market cap that is missing, blank, not a number or not positive is unknown: `None`, never 0.
+
+`sector_map()` is the GICS sector map shipped with the package (S&P 500 members on 2026-08-08, no market
+caps; see `data/README.md` for its source and licence). `MergedFundamentals` lays sources over one another
+field by field, and `discovery_fundamentals(file)` is what discovery uses outside the synthetic market:
+the user's fundamentals file (market caps) merged over the shipped sector map.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date
+from importlib import resources
 from pathlib import Path
 
 from domain.errors import DataError
@@ -26,6 +32,8 @@ _SYMBOL = ("symbol", "ticker")
 _SECTOR = ("sector", "gics_sector")
 _CAP = ("market_cap", "marketcap", "market_capitalization")
 _AS_OF = ("as_of", "date", "asof")
+SECTOR_MAP_FILE = "sp500_sectors_2026-08-08.csv"
+"""The shipped sector map, in this package's `data/` directory."""
 
 
 class InMemoryFundamentals(Fundamentals):
@@ -145,3 +153,64 @@ class CsvFundamentals(InMemoryFundamentals):
         self.files = files
         for f in files:
             self.add(read_fundamentals_csv(f))
+
+
+class MergedFundamentals(Fundamentals):
+    """Several fundamentals sources laid over one another, field by field.
+
+    For each symbol, each field (sector, market cap) comes from the last source whose record (as of the
+    date asked) knows it; a source that does not know a field leaves the earlier sources' value. The merged
+    record is dated by the newest record it takes a field from (never after the date asked).
+
+    Args:
+        layers: the sources, the later over the earlier.
+    """
+
+    def __init__(self, *layers: Fundamentals) -> None:
+        if not layers:
+            raise ValueError("MergedFundamentals needs at least one source")
+        self.layers = layers
+
+    async def get(self, symbols: Sequence[str], *, as_of: date) -> dict[str, FundamentalsRecord]:
+        """The merged record per symbol known to any layer on or before `as_of`; unknown symbols are left out."""
+        out: dict[str, FundamentalsRecord] = {}
+        for layer in self.layers:
+            for symbol, record in (await layer.get(symbols, as_of=as_of)).items():
+                below = out.get(symbol)
+                if below is None:
+                    out[symbol] = record
+                    continue
+                sector_from = record if record.sector is not None else below
+                cap_from = record if record.market_cap is not None else below
+                dated = [r.as_of for r, known in ((sector_from, sector_from.sector), (cap_from, cap_from.market_cap))
+                         if known is not None]
+                out[symbol] = FundamentalsRecord(symbol, sector_from.sector, cap_from.market_cap,
+                                                 max(dated, default=max(record.as_of, below.as_of)))
+        return out
+
+
+def sector_map() -> CsvFundamentals:
+    """The GICS sector map shipped with Quorum: S&P 500 members on 2026-08-08, sectors only, no market caps.
+
+    Raises:
+        DataError: the file is missing from the installation.
+    """
+    shipped = resources.files(__package__ or "adapters.inmemory") / "data" / SECTOR_MAP_FILE
+    with resources.as_file(shipped) as path:
+        return CsvFundamentals(path)
+
+
+def discovery_fundamentals(fundamentals_file: Path | str | None = None) -> Fundamentals:
+    """Discovery's fundamentals outside the synthetic market: `fundamentals_file` merged over `sector_map()`.
+
+    Args:
+        fundamentals_file: a CSV in a format `CsvFundamentals` reads (usually `symbol,sector,market_cap,as_of`);
+            its market caps and sectors replace the shipped map's where it knows them.
+
+    Raises:
+        DataError: the file is missing or not a fundamentals file.
+    """
+    shipped = sector_map()
+    if fundamentals_file is None:
+        return shipped
+    return MergedFundamentals(shipped, CsvFundamentals(fundamentals_file))

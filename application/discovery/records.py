@@ -6,7 +6,8 @@ universe is stored: its scores stay arrays, and result objects (with their reaso
 the suggested symbols. Divergence is kept useful: one DISCOVERY_DIVERGENCE event per run at most, naming
 only divergent symbols some picker suggested, at most `MAX_DIVERGENT` of them, the widest disagreement
 (spread of picker scores) first, with how much the pickers' suggestions overlap. The DISCOVERY_RUN event
-counts the symbols at or above `min_score` and names the best ten.
+counts the symbols at or above `min_score`, names the best ten and states the filters the run skipped
+(their data missing for the whole universe).
 """
 
 from __future__ import annotations
@@ -116,10 +117,14 @@ def run_event(run: DiscoveryRun, ensemble: EnsembleScores, changes: Sequence[Wat
             f"(top {top}); watchlist +{len(added)} -{len(removed)}")
     if llm_error:
         text += f"; LLM picker gave nothing ({llm_error})"
+    skipped: dict[str, str] = dict(run.stats.get("skipped_filters") or {})
+    if skipped:
+        text += "; " + "; ".join(skipped.values())
     return Event(EventType.DISCOVERY_RUN, run.as_of, text, Severity.INFO, None, None,
                  {"run_id": run.id, "universe_size": run.universe_size, "qualified": n_qualified,
                   "top": [{"symbol": symbol, "score": score} for symbol, score in qualified], "added": added,
-                  "removed": removed, "llm_error": llm_error, "pickers": list(run.pickers)}, run.scope)
+                  "removed": removed, "llm_error": llm_error, "pickers": list(run.pickers),
+                  "skipped_filters": skipped}, run.scope)
 
 
 def suggestion_json(s: Suggestion) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
 from domain.discovery.config import DiscoverySettings
 from domain.discovery.ensemble import EnsembleCombiner, EnsembleResult, EnsembleScores
-from domain.discovery.fuzzy_picker import FuzzyPicker
-from domain.discovery.metric_picker import MetricPicker
+from domain.discovery.fuzzy_picker import FuzzyEvaluation, FuzzyPicker
+from domain.discovery.metric_picker import MetricEvaluation, MetricPicker
 from domain.discovery.picker import PickerContext
 from domain.discovery.picker_scores import ListedScores, PickerScores
 from domain.features import MIN_BARS, compute_features
@@ -72,6 +72,11 @@ class DiscoveryOutcome:
     existing: bool = False
 
     @property
+    def skipped_filters(self) -> dict[str, str]:
+        """Filters the run could not apply (their data missing for the whole universe) -> the reason."""
+        return dict(self.run.stats.get("skipped_filters") or {})
+
+    @property
     def ranked(self) -> list[EnsembleResult]:
         """Every scored symbol's ensemble result, best first, built on access (empty for a stored or skipped run).
 
@@ -88,6 +93,16 @@ class DiscoveryOutcome:
                 "divergent": [r.symbol for r in self.divergent],
                 "changes": [records.change_json(c) for c in self.changes],
                 "watchlist": [records.entry_json(e) for e in self.watchlist]}
+
+
+def skipped_filters(by_picker: Mapping[str, PickerScores]) -> dict[str, str]:
+    """Filters (and score components) the enabled pickers skipped because their data is missing for the whole
+    universe (e.g. "market_cap" without any known market cap) -> the stated reason."""
+    out: dict[str, str] = {}
+    for scores in by_picker.values():
+        if isinstance(scores, MetricEvaluation | FuzzyEvaluation):
+            out.update(scores.skipped)
+    return out
 
 
 class DiscoveryRunner:
@@ -161,8 +176,12 @@ class DiscoveryRunner:
                 by_picker["llm"] = ListedScores.from_results("llm", market.snapshot.symbols, llm.results)
             combiner = EnsembleCombiner(self.settings.weights, self.settings.divergence_threshold)
             ensemble = combiner.combine_scores(by_picker)
+            skipped = skipped_filters(by_picker)
+            for name, reason in skipped.items():
+                log.warning("discovery_filter_skipped", filter=name, reason=reason, as_of=as_of.isoformat())
             stats = {"universe": sorted(market.priced), "snapshot_day": market.day.isoformat(),
                      "passed_metric": int(metric.passed.sum()), "recalled": len(similar),
+                     "skipped_filters": skipped,
                      "llm": {"asked": len(llm.asked), "answered": len(llm.results), "dropped": list(llm.dropped),
                              "error": llm.error}}
             run = DiscoveryRun(run_id, self.scope, as_of, tuple(by_picker), market.snapshot.n_symbols, stats)

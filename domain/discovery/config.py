@@ -1,8 +1,10 @@
-"""Discovery settings: filters, score weights and watchlist size."""
+"""Discovery settings: filters, score weights, watchlist size and the fundamentals file."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class MetricFilterSettings(BaseModel):
@@ -72,6 +74,27 @@ class DiscoverySettings(BaseModel):
     filters: MetricFilterSettings = MetricFilterSettings()
     fuzzy: FuzzyWeights = FuzzyWeights()
     weights: EnsembleWeights = EnsembleWeights()
+    fundamentals_file: Path | None = Field(
+        None, description="CSV of market caps (and sectors): symbol, sector, market_cap, as_of; merged over the "
+        "shipped S&P 500 sector map outside the synthetic market")
+
+    @field_validator("fundamentals_file", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v: object) -> object:
+        if isinstance(v, str) and not v.strip():
+            return None
+        return v
+
+    @field_validator("fundamentals_file")
+    @classmethod
+    def _existing_file(cls, v: Path | None) -> Path | None:
+        """The file must exist when the settings load, so a typo stops start-up instead of a later run."""
+        if v is None:
+            return None
+        path = v.expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
 
     @model_validator(mode="after")
     def _known_pickers(self) -> DiscoverySettings:

@@ -7,7 +7,9 @@ Each component is a 0..1 membership:
 - momentum: mean percentile rank of the short and the long trailing return;
 - sector balance: 1 for a sector in neither the portfolio nor the watchlist, falling with its
   exposure (`domain.discovery.scoring.sector_balance_scores`).
-A component that cannot be computed (no data) scores 0, except an unknown sector (0.5). The
+A component that cannot be computed (no data) scores 0, except an unknown sector (0.5). When no
+symbol's sector is known at all, sector balance cannot tell symbols apart: it is left out of the
+weighted mean (unless it is the only weighted component), with a stated reason (`skipped`). The
 weighted mean of the components is then moved by the outcomes of similar past trades recalled
 from vector memory (as of the run), and clipped to 0..1. The fuzzy picker has no hard filter:
 every result has `passed=True`.
@@ -16,7 +18,7 @@ every result has `passed=True`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,6 +59,7 @@ class FuzzyEvaluation(PickerScores):
         unknown_outcomes: row -> number of similar past trades, for rows none of whose trades has a known outcome.
         momentum_windows: (short, long) trailing-return lookbacks in days.
         ideal_volatility: annualised volatility scoring 1.
+        skipped: component ("sector_balance") -> why it was left out of the weighted mean; empty when none was.
     """
 
     avg_dollar_volume: FloatArray
@@ -75,6 +78,7 @@ class FuzzyEvaluation(PickerScores):
     unknown_outcomes: Mapping[int, int]
     momentum_windows: tuple[int, int]
     ideal_volatility: float
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
     def _build(self, rows: IntArray) -> list[PickerResult]:
         short, long_ = self.momentum_windows
@@ -178,9 +182,17 @@ class FuzzyPicker:
         sector = sector_balance_scores(
             universe.sectors, context.held_sectors, context.watchlist_sectors, self.sector_saturation
         )
-        total = w.liquidity + w.volatility + w.momentum + w.sector_balance
+        others = w.liquidity + w.volatility + w.momentum
+        skipped: dict[str, str] = {}
+        sector_weight = w.sector_balance
+        if w.sector_balance > 0 and others > 0 and universe.n_symbols and all(x is None for x in universe.sectors):
+            every = "the symbol" if universe.n_symbols == 1 else f"any of the {universe.n_symbols:,} symbols"
+            skipped["sector_balance"] = f"sector balance skipped: no sector known for {every}"
+            sector_weight = 0.0
         base = (w.liquidity * liquidity + w.volatility * volatility + w.momentum * momentum
-                + w.sector_balance * sector) / total  # fmt: skip
+                + sector_weight * sector) / (others + sector_weight)  # fmt: skip
+        sector_reasons: Mapping[str | None, str] = (
+            {None: skipped["sector_balance"]} if skipped else self._sector_reasons(universe, context))
         verdicts, unknown = self._verdicts(universe, context)
         adjustment = np.zeros(universe.n_symbols)
         for i, verdict in verdicts.items():
@@ -189,8 +201,7 @@ class FuzzyPicker:
         return FuzzyEvaluation(
             self.name, universe.symbols, score, np.ones(universe.n_symbols, dtype=bool), adv, vol, r_short, r_long,
             liquidity, volatility, momentum, sector, base, adjustment, universe.sectors,
-            self._sector_reasons(universe, context), verdicts, unknown, self.momentum_windows,
-            self.volatility_band[1],
+            sector_reasons, verdicts, unknown, self.momentum_windows, self.volatility_band[1], skipped,
         )  # fmt: skip
 
     def pick(self, universe: UniverseSnapshot, context: PickerContext) -> list[PickerResult]:

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.calendar.nyse import NyseCalendar
-from adapters.inmemory.fundamentals import CsvFundamentals
+from adapters.inmemory.fundamentals import discovery_fundamentals
 from application.discovery.watchlist import WatchlistManager
 from domain.errors import ConfigurationError, DataError
 from domain.memory import DEFAULT_SCOPE
@@ -33,7 +33,6 @@ from entrypoints.settings import Settings
 
 NY = ZoneInfo("America/New_York")
 HORIZON_KEYS = ("1d", "5d", "20d")
-err = Console(stderr=True)
 
 
 def _as_of(value: str | None, calendar: NyseCalendar) -> datetime | None:
@@ -55,18 +54,15 @@ def discover(
     as_of: str | None = typer.Option(None, "--as-of", help="run as of this date (after its close) or ISO datetime; "
                                      "default now"),
     fundamentals: Path | None = typer.Option(None, "--fundamentals", help="sector/market-cap CSV "
-                                             "(symbol, sector, market_cap, as_of)"),
+                                             "(symbol, sector, market_cap, as_of) for this run, merged over the "
+                                             "shipped S&P 500 sector map; default QUORUM_DISCOVERY__FUNDAMENTALS_FILE"),
 ) -> None:
     """Run discovery once: score the market, store the suggestions and update the watchlist."""
     settings, container = start()
     try:
-        funds = CsvFundamentals(fundamentals) if fundamentals is not None else None
+        funds = discovery_fundamentals(fundamentals) if fundamentals is not None else None
     except DataError as exc:
         fail(f"--fundamentals: {exc}")
-
-    if funds is None and settings.broker.provider == "alpaca" and settings.discovery.filters.min_market_cap:
-        err.print("[yellow]warning:[/] no --fundamentals: market caps are unknown, so the metric picker's market-cap "
-                  "filter rejects every symbol")
 
     async def go() -> dict[str, Any]:
         app = await build_live_app(settings, container)
@@ -95,6 +91,12 @@ def _print_run(out: dict[str, Any]) -> None:
         console.print(f"[yellow]nothing scored:[/] {out['skipped']}")
     if out.get("llm_error"):
         console.print(f"[yellow]LLM picker gave nothing:[/] {out['llm_error']}")
+    skipped = out.get("skipped_filters") or {}
+    for reason in skipped.values():
+        console.print(f"[yellow]filter skipped:[/] {reason}")
+    if "market_cap" in skipped:
+        console.print("  give market caps with QUORUM_DISCOVERY__FUNDAMENTALS_FILE or --fundamentals "
+                      "(CSV: symbol, sector, market_cap, as_of)")
     table = Table(title="Suggestions (ensemble, best first)")
     for col in ("#", "symbol", "score", "agreeing pickers", "divergence"):
         table.add_column(col, justify="right" if col in ("#", "score") else "left")

@@ -1,4 +1,8 @@
-"""`quorum monitor`: watch prices every minute and ask the API for an event cycle on 5% moves."""
+"""`quorum monitor`: watch prices every minute and ask the API for an event cycle on 5% moves.
+
+Watched: the watchlist of the configured database (scope "live" unless `--scope`), the broker's open positions
+and any `--symbol`; with an empty watchlist, the positions only (the log says so).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import contextlib
 import json
 import signal
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import structlog
@@ -15,38 +19,25 @@ import typer
 
 from adapters.calendar.nyse import NyseCalendar, SystemClock
 from adapters.http import HttpCycleTrigger
-from adapters.inmemory.hashing_embedder import HashingEmbedder
-from adapters.inmemory.uow import InMemoryDatabase, InMemoryUnitOfWork
+from application.discovery.watchlist import normalize_symbol
 from application.event_monitor import EventMonitor, SymbolsProvider
+from application.monitor_symbols import watchlist_and_positions
+from domain.memory import DEFAULT_SCOPE
 from domain.ports.broker import Broker
 from domain.ports.market_data import MarketData
-from entrypoints.bootstrap import run, start
-from entrypoints.live import SIM_SYMBOLS, build_alpaca, market_universe
+from entrypoints.bootstrap import fail, run, start
+from entrypoints.container import Container
+from entrypoints.live import SIM_SYMBOLS, build_alpaca
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
-def positions_and_universe(broker: Broker, market: MarketData, symbols: Sequence[str] = (),
-                           universe_size: int = 20) -> SymbolsProvider:
-    """TEMPORARY symbols provider, to be replaced by the watchlist repository once it exists.
-
-    Open positions at the broker plus `symbols` when given, else the cycle's default universe (the most
-    liquid tradable symbols of the market, `entrypoints.live.market_universe`, as `build_live_app` uses).
-    That universe reads no database, so it gets an empty in-memory unit of work (and no embedding model
-    is loaded by the monitor).
-    """
-    universe = market_universe(market, universe_size)
-    no_database = InMemoryDatabase(HashingEmbedder())
-
-    async def provider(now: datetime) -> list[str]:
-        held = {p.symbol for p in await broker.positions()}
-        if symbols:
-            return sorted(held | {s.upper() for s in symbols})
-        async with InMemoryUnitOfWork(no_database) as uow:
-            return sorted(held | set(await universe(uow, now)))
-
-    return provider
+def monitor_symbols(container: Container, broker: Broker, scope: str = DEFAULT_SCOPE,
+                    symbols: Sequence[str] = ()) -> SymbolsProvider:
+    """The monitor's symbols: the watchlist of `scope` in the configured database, the broker's open positions
+    and `symbols` (see `application.monitor_symbols`). Reading the watchlist loads no embedding model."""
+    return watchlist_and_positions(container.uow_factory(), broker, scope, extra=symbols)
 
 
 def _market_and_broker(settings: Settings, calendar: NyseCalendar, clock: SystemClock) -> tuple[MarketData, Broker]:
@@ -63,13 +54,13 @@ def _market_and_broker(settings: Settings, calendar: NyseCalendar, clock: System
     return sim, InMemoryBroker(Decimal(settings.risk.starting_capital), settings.risk.fees, clock, calendar, {})
 
 
-async def _monitor(settings: Settings, *, api_url: str, interval: float,
-                   threshold: float, once: bool, symbols: Sequence[str]) -> None:
+async def _monitor(settings: Settings, container: Container, *, api_url: str, interval: float,
+                   threshold: float, once: bool, symbols: Sequence[str], scope: str) -> None:
     calendar, clock = NyseCalendar(), SystemClock()
     market, broker = _market_and_broker(settings, calendar, clock)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     trigger = HttpCycleTrigger(api_url, api_key)
-    monitor = EventMonitor(market, positions_and_universe(broker, market, symbols), trigger, clock,
+    monitor = EventMonitor(market, monitor_symbols(container, broker, scope, symbols), trigger, clock,
                            calendar, threshold=threshold, poll_interval=interval)
     try:
         if once:
@@ -101,10 +92,18 @@ def monitor(
     threshold: float = typer.Option(0.05, "--threshold", min=0.001, max=0.5,
                                     help="smallest move that triggers, as a fraction (0.05 = 5%)"),
     once: bool = typer.Option(False, "--once", help="poll once now and print the triggers as JSON"),
-    symbols: list[str] = typer.Option([], "--symbol", help="watch these symbols (repeatable) instead of the "
-                                      "default universe; open positions are always watched"),
+    symbols: list[str] = typer.Option([], "--symbol", help="also watch this symbol (repeatable); the watchlist "
+                                      "and the open positions are always watched"),
+    scope: str = typer.Option(DEFAULT_SCOPE, "--scope", help="whose watchlist to watch"),
 ) -> None:
-    """Event monitor: poll prices every minute while the market is open, trigger event cycles on 5% moves."""
-    settings, _ = start()
-    run(_monitor(settings, api_url=api_url, interval=interval, threshold=threshold,
-                 once=once, symbols=symbols))
+    """Event monitor: poll prices every minute while the market is open, trigger event cycles on 5% moves.
+
+    It watches the watchlist (from the database) and the broker's open positions, read afresh at every poll.
+    """
+    settings, container = start()
+    try:
+        extra = [normalize_symbol(s) for s in symbols]
+    except ValueError as exc:
+        fail(f"--symbol: {exc}")
+    run(_monitor(settings, container, api_url=api_url, interval=interval, threshold=threshold,
+                 once=once, symbols=extra, scope=scope))

@@ -104,3 +104,12 @@ def test_discover_then_edit_the_watchlist_by_hand(workdir: Path, database: str, 
     assert "Traceback" not in refused.stderr
     missing_reason = quorum(workdir, database, "watchlist", "add", "AAPL")
     assert missing_reason.returncode != 0 and "--reason" in missing_reason.stderr
+
+
+def test_a_missing_fundamentals_file_stops_discover_naming_the_setting_or_option(workdir: Path) -> None:
+    never = "postgresql://postgres@/never?host=/nonexistent"  # both fail before any database is opened
+    by_setting = quorum(workdir, never, "discover", QUORUM_DISCOVERY__FUNDAMENTALS_FILE="missing-caps.csv")
+    assert by_setting.returncode == 2 and "Traceback" not in by_setting.stderr
+    assert "QUORUM_DISCOVERY__FUNDAMENTALS_FILE" in by_setting.stderr and "missing-caps.csv" in by_setting.stderr
+    by_option = quorum(workdir, never, "discover", "--fundamentals", "missing-caps.csv")
+    assert by_option.returncode == 2 and "--fundamentals:" in by_option.stderr and "no such file" in by_option.stderr

@@ -13,9 +13,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from structlog.testing import capture_logs
 
 from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.clock import SimClock
+from adapters.inmemory.fundamentals import InMemoryFundamentals
 from adapters.inmemory.hashing_embedder import HashingEmbedder
 from adapters.inmemory.market_data import DailyBarMarketData, SyntheticMarket
 from adapters.inmemory.uow import InMemoryDatabase, InMemoryUnitOfWork
@@ -204,6 +206,39 @@ async def test_without_benchmark_bars_the_run_is_skipped_with_the_reason(market:
     env = make_env(no_spy, market.fundamentals())
     out = await env.service.run(CAL.session_open(DAY))
     assert out["status"] == "skipped" and "SPY" in out["skipped"] and out["suggestions"] == []
+
+
+async def test_without_any_market_cap_or_sector_the_run_skips_those_checks_and_says_so(
+        market: SyntheticMarket) -> None:
+    env = make_env(market, InMemoryFundamentals())  # e.g. Alpaca without a fundamentals file
+    with capture_logs() as logs:
+        out = await env.service.run(CAL.session_open(DAY))
+    skipped = out["skipped_filters"]
+    assert skipped == {
+        "market_cap": "market cap filter skipped: no market cap known for any of the 30 symbols "
+                      "(minimum $2.0B not applied)",
+        "sector_balance": "sector balance skipped: no sector known for any of the 30 symbols"}
+    assert out["passed_metric"] > 0 and out["suggestions"] and out["changes"]  # something is picked
+    assert sorted(e["reason"] for e in logs if e["event"] == "discovery_filter_skipped") == sorted(skipped.values())
+    (run_event,) = await events(env, EventType.DISCOVERY_RUN)
+    assert run_event.payload["skipped_filters"] == skipped and skipped["market_cap"] in run_event.message
+    assert (await env.service.status())["last_run"]["skipped_filters"] == skipped
+    again = await env.service.run(CAL.session_open(DAY))
+    assert again["status"] == "existing" and again["skipped_filters"] == skipped
+
+
+async def test_with_market_caps_for_some_symbols_the_unknown_ones_are_still_rejected(market: SyntheticMarket) -> None:
+    known = market.stock_symbols[:15]
+    records = await market.fundamentals().get(known, as_of=DAY)
+    env = make_env(market, InMemoryFundamentals(records.values()))
+    outcome = await env.service.discover(CAL.session_open(DAY))
+    assert outcome.skipped_filters == {} and outcome.run.stats["skipped_filters"] == {}
+    unknown = [s for s in market.stock_symbols if s not in known]
+    for symbol in unknown:
+        result = outcome.ensemble.result(symbol)  # type: ignore[union-attr]
+        assert result is not None and result.score == 0.0
+        assert any(line.startswith("metric: ") and "unknown market cap" in line for line in result.reasons)
+    assert {e.symbol for e in outcome.watchlist} <= set(known)
 
 
 async def test_the_api_surface_status_suggestions_and_manual_edits(env: Env) -> None:

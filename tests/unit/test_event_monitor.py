@@ -7,6 +7,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,10 +15,15 @@ from structlog.testing import capture_logs
 
 from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.clock import SimClock
+from adapters.inmemory.hashing_embedder import HashingEmbedder
 from adapters.inmemory.market_data import DailyBarMarketData
+from adapters.inmemory.uow import InMemoryDatabase, InMemoryUnitOfWork
 from application.event_monitor import EventMonitor
-from domain.errors import CycleTriggerError, DataError
+from application.monitor_symbols import watchlist_and_positions
+from domain.errors import BrokerUnavailableError, CycleTriggerError, DataError
 from domain.models.bar import Bar
+from domain.models.trading import Position
+from domain.ports.discovery import WatchlistEntry
 from domain.price_window import PriceWindow
 
 T = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
@@ -224,3 +230,33 @@ async def test_run_polls_only_while_the_market_is_open_and_survives_errors() -> 
     assert polled[0] == OPEN and polled[-1] == CAL.session_close(DAY) - M
     assert len(polled) == 390 and all(b - a == M for a, b in itertools.pairwise(polled))
     assert next(c[2] for c in h.trigger.calls) == OPEN + 11 * M
+
+
+async def test_the_watchlist_and_positions_provider_drives_the_monitor_and_an_outage_keeps_the_last_symbols() -> None:
+    db = InMemoryDatabase(HashingEmbedder())
+    async with InMemoryUnitOfWork(db) as uow:
+        await uow.watchlist.upsert("live", WatchlistEntry("MSFT", "discovered", "test", OPEN, 0.7))
+        await uow.commit()
+
+    class Broker:
+        down = False
+
+        async def positions(self) -> list[Position]:
+            if self.down:
+                raise BrokerUnavailableError("GET /v2/positions: 503")
+            return [Position("TSLA", Decimal("1"), Decimal("100"))]
+
+    broker = Broker()
+    flat = [100.0] * 40
+    intraday = {"MSFT": day_bars("MSFT", flat[:5] + [106.0] * 35), "TSLA": day_bars("TSLA", flat[:3] + [94.0] * 37),
+                "AAPL": day_bars("AAPL", [107.0] * 40)}  # AAPL moves but is neither watched nor held
+    trigger, clock = Trigger(), SimClock(OPEN)
+    monitor = EventMonitor(DailyBarMarketData({}, CAL, intraday=intraday),
+                           watchlist_and_positions(lambda: InMemoryUnitOfWork(db), broker),  # type: ignore[arg-type]
+                           trigger, clock, CAL)
+    assert await monitor.poll_once(clock.advance(M)) == []
+    broker.down = True  # from now on the broker cannot be read: the symbols of the last poll stay watched
+    with capture_logs() as logs:
+        fired = [t for _ in range(8) for t in await monitor.poll_once(clock.advance(M))]
+    assert sorted(t.symbol for t in fired) == ["MSFT", "TSLA"]
+    assert any(e["event"] == "monitor_symbols_failed" for e in logs)

@@ -1,4 +1,5 @@
-"""InMemoryFundamentals and CsvFundamentals: as-of lookups, every file format, unknown market cap is None."""
+"""InMemoryFundamentals and CsvFundamentals: as-of lookups, every file format, unknown market cap is None;
+the shipped sector map, a fundamentals file merged over it field by field, and the setting naming that file."""
 
 from __future__ import annotations
 
@@ -7,9 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from adapters.inmemory.fundamentals import CsvFundamentals, InMemoryFundamentals
-from domain.errors import DataError
+from adapters.inmemory.fundamentals import (
+    CsvFundamentals,
+    InMemoryFundamentals,
+    MergedFundamentals,
+    discovery_fundamentals,
+    sector_map,
+)
+from domain.errors import ConfigurationError, DataError
 from domain.ports.market_data import Fundamentals, FundamentalsRecord
+from entrypoints.settings import load_settings
+
+SHIPPED_DAY = date(2026, 8, 8)
 
 
 async def test_latest_record_on_or_before_as_of() -> None:
@@ -88,3 +98,67 @@ async def test_real_reference_files(shared_data: Path) -> None:
     assert in_2025["AAPL"].as_of == date(2024, 3, 5)
     assert in_2025["AAPL"].market_cap is None  # the constituents file has no market cap
     assert await f.get(["AAPL"], as_of=date(2017, 1, 1)) == {}
+
+
+async def test_the_shipped_sector_map_gives_every_sp500_member_a_gics_sector_and_no_market_cap() -> None:
+    f = sector_map()
+    assert len(f.symbols) == 503
+    got = await f.get(["AAPL", "JPM", "BRK.B", "XOM", "NOPE"], as_of=SHIPPED_DAY)
+    assert {s: r.sector for s, r in got.items()} == {"AAPL": "Information Technology", "JPM": "Financials",
+                                                      "BRK.B": "Financials", "XOM": "Energy"}
+    assert all(r.market_cap is None and r.as_of == SHIPPED_DAY for r in got.values())
+    assert await f.get(["AAPL"], as_of=date(2026, 8, 7)) == {}  # not seen before its date
+    sectors = {r.sector for r in (await f.get(f.symbols, as_of=SHIPPED_DAY)).values()}
+    assert len(sectors) == 11 and None not in sectors
+
+
+async def test_the_shipped_sector_map_is_the_reference_constituents_file(shared_data: Path) -> None:
+    reference = CsvFundamentals(shared_data / "reference" / "sp500_constituents_2026-08-08.csv")
+    shipped = sector_map()
+    assert shipped.symbols == reference.symbols
+    want = await reference.get(reference.symbols, as_of=SHIPPED_DAY)
+    assert await shipped.get(shipped.symbols, as_of=SHIPPED_DAY) == want
+
+
+async def test_a_merged_source_takes_each_field_from_the_last_source_that_knows_it() -> None:
+    base = InMemoryFundamentals([FundamentalsRecord("AAA", "Energy", None, SHIPPED_DAY),
+                                 FundamentalsRecord("BBB", "Utilities", None, SHIPPED_DAY)])
+    over = InMemoryFundamentals([FundamentalsRecord("AAA", None, 3e9, date(2026, 6, 30)),  # older, still merged
+                                 FundamentalsRecord("BBB", "Real Estate", 5e9, date(2026, 9, 1)),
+                                 FundamentalsRecord("CCC", None, 7e9, date(2026, 9, 1))])
+    f = MergedFundamentals(base, over)
+    assert isinstance(f, Fundamentals)
+    got = await f.get(["AAA", "BBB", "CCC", "DDD"], as_of=date(2026, 10, 1))
+    assert got == {"AAA": FundamentalsRecord("AAA", "Energy", 3e9, SHIPPED_DAY),
+                   "BBB": FundamentalsRecord("BBB", "Real Estate", 5e9, date(2026, 9, 1)),
+                   "CCC": FundamentalsRecord("CCC", None, 7e9, date(2026, 9, 1))}
+    before = await f.get(["AAA", "BBB", "CCC"], as_of=date(2026, 8, 31))  # nothing from after the date asked
+    assert before == {"AAA": FundamentalsRecord("AAA", "Energy", 3e9, SHIPPED_DAY),
+                      "BBB": FundamentalsRecord("BBB", "Utilities", None, SHIPPED_DAY)}
+
+
+async def test_discovery_fundamentals_merge_a_market_cap_file_over_the_shipped_sectors(tmp_path: Path) -> None:
+    caps = tmp_path / "caps.csv"
+    caps.write_text("symbol,sector,market_cap,as_of\nAAPL,,3400000000000,2026-11-30\nZZZZ,Energy,1500000000,"
+                    "2026-11-30\n")
+    got = await discovery_fundamentals(caps).get(["AAPL", "MSFT", "ZZZZ"], as_of=date(2026, 12, 1))
+    assert got["AAPL"] == FundamentalsRecord("AAPL", "Information Technology", 3.4e12, date(2026, 11, 30))
+    assert got["MSFT"] == FundamentalsRecord("MSFT", "Information Technology", None, SHIPPED_DAY)
+    assert got["ZZZZ"] == FundamentalsRecord("ZZZZ", "Energy", 1.5e9, date(2026, 11, 30))
+    shipped_only = await discovery_fundamentals(None).get(["AAPL"], as_of=date(2026, 12, 1))
+    assert shipped_only["AAPL"].market_cap is None
+    with pytest.raises(DataError, match="no such file"):
+        discovery_fundamentals(tmp_path / "missing.csv")
+
+
+def test_the_fundamentals_file_setting_must_name_an_existing_file(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUORUM_DISCOVERY__FUNDAMENTALS_FILE", str(tmp_path / "nope.csv"))
+    with pytest.raises(ConfigurationError, match=r"QUORUM_DISCOVERY__FUNDAMENTALS_FILE: .*no such file: .*nope\.csv"):
+        load_settings(_env_file=None)
+    caps = tmp_path / "caps.csv"
+    caps.write_text("symbol,sector,market_cap,as_of\n")
+    monkeypatch.setenv("QUORUM_DISCOVERY__FUNDAMENTALS_FILE", str(caps))
+    assert load_settings(_env_file=None).discovery.fundamentals_file == caps.resolve()
+    monkeypatch.delenv("QUORUM_DISCOVERY__FUNDAMENTALS_FILE")
+    assert load_settings(_env_file=None).discovery.fundamentals_file is None

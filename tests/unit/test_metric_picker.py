@@ -102,7 +102,7 @@ def test_values_that_would_print_like_the_threshold_show_every_digit() -> None:
 
 
 def test_a_symbol_failing_several_filters_gets_every_reason_in_order() -> None:
-    got = pick(BASE, BAD={"price": 4.0, "volume": 500, "spread": NAN, "cap": NAN})["BAD"]
+    got = pick(BASE, BAD={"price": 4.0, "volume": 500, "spread": NAN, "cap": NAN}, GOOD={})["BAD"]
     assert got.reasons == (
         "avg volume 500 < 1.0K shares",
         "avg dollar volume $2.0K < $50.0K",
@@ -180,3 +180,41 @@ def test_evaluate_gives_the_same_verdicts_as_pick() -> None:
 
 def test_is_a_symbol_picker() -> None:
     assert isinstance(MetricPicker(BASE), SymbolPicker)
+
+
+def test_a_filter_without_data_for_any_symbol_is_skipped_with_its_reason() -> None:
+    u = universe(A={"cap": NAN}, B={"cap": NAN, "volume": 500}, C={"cap": NAN, "volume": 200_000})
+    ev = MetricPicker(BASE).evaluate(u)
+    reason = "market cap filter skipped: no market cap known for any of the 3 symbols (minimum $1.0B not applied)"
+    assert dict(ev.skipped) == {"market_cap": reason}
+    got = {r.symbol: r for r in ev.results()}
+    assert got["A"].passed and got["C"].passed
+    assert got["A"].reasons[0] == "passed all filters" and got["A"].reasons[-1] == reason
+    assert got["B"].reasons == ("avg volume 500 < 1.0K shares", "avg dollar volume $25.0K < $50.0K")  # others apply
+    assert got["C"].score > got["A"].score  # and the liquidity ranking
+
+
+def test_a_filter_with_data_for_some_symbols_still_rejects_the_unknown_ones() -> None:
+    ev = MetricPicker(BASE).evaluate(universe(KNOWN={"cap": 5e9}, SMALL={"cap": 5e8}, UNKNOWN={"cap": NAN}))
+    assert dict(ev.skipped) == {}
+    got = {r.symbol: r for r in ev.results()}
+    assert got["KNOWN"].passed and got["KNOWN"].reasons[-1].startswith("liquidity percentile")
+    assert got["UNKNOWN"].reasons == ("unknown market cap",)
+    assert got["SMALL"].reasons == ("market cap $500.0M < $1.0B",)
+
+
+def test_spread_and_beta_without_data_for_any_symbol_are_skipped_too() -> None:
+    settings = BASE.model_copy(update={"min_beta": 0.5, "max_beta": 2.5})
+    short = np.concatenate((np.full(N_DAYS - 10, NAN), np.full(10, 50.0)))
+    ev = MetricPicker(settings).evaluate(universe(A={"spread": NAN, "close": short}, B={"spread": NAN, "close": short}))
+    assert ev.skipped == {
+        "spread": "spread filter skipped: no quote known for any of the 2 symbols (maximum 1.00% not applied)",
+        "beta": "beta filter skipped: not enough history for beta for any of the 2 symbols (needs 15 daily returns "
+                "in the last 20 sessions; range 0.50..2.50 not applied)",
+    }
+    assert ev.passed.tolist() == [True, True]
+
+
+def test_a_filter_without_a_bound_is_not_reported_as_skipped() -> None:
+    settings = BASE.model_copy(update={"min_market_cap": None})
+    assert dict(MetricPicker(settings).evaluate(universe(A={"cap": NAN})).skipped) == {}

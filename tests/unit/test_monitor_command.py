@@ -1,16 +1,19 @@
-"""The `quorum monitor` symbols provider: open positions plus the given symbols or the default universe."""
+"""`quorum monitor` wiring: it watches the watchlist of the configured database (scope "live" unless told
+otherwise), the broker's open positions and the --symbol extras; no substitute list when the watchlist is empty."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from adapters.calendar.nyse import NyseCalendar
-from adapters.inmemory.market_data import SyntheticMarket
-from domain.models.trading import Position
-from entrypoints.commands.monitor import positions_and_universe
+from typer.testing import CliRunner
 
-CAL = NyseCalendar()
+from domain.models.trading import Position
+from domain.ports.discovery import WatchlistEntry
+from entrypoints.commands import monitor as monitor_command
+from entrypoints.container import build_container
+from entrypoints.settings import load_settings
+
 NOW = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
 
 
@@ -19,15 +22,28 @@ class Broker:
         return [Position("ZZZZ", Decimal("2"), Decimal("10"))]
 
 
-async def test_given_symbols_and_open_positions_are_watched() -> None:
-    market = SyntheticMarket(seed=1, n_symbols=5, start=date(2024, 1, 2), end=date(2024, 3, 5), calendar=CAL)
-    provide = positions_and_universe(Broker(), market, ["aapl", "MSFT"])  # type: ignore[arg-type]
-    assert await provide(NOW) == ["AAPL", "MSFT", "ZZZZ"]
+async def test_the_configured_databases_watchlist_open_positions_and_extras_are_watched() -> None:
+    container = build_container(load_settings(_env_file=None), "test")
+    async with container.uow_factory()() as uow:
+        await uow.watchlist.upsert("live", WatchlistEntry("MSFT", "manual", "core holding", NOW))
+        await uow.watchlist.upsert("paper-2", WatchlistEntry("NVDA", "manual", "other scope", NOW))
+        await uow.commit()
+    provide = monitor_command.monitor_symbols(container, Broker(), symbols=["AMD"])  # type: ignore[arg-type]
+    assert await provide(NOW) == ["AMD", "MSFT", "ZZZZ"]
+    other = monitor_command.monitor_symbols(container, Broker(), "paper-2")  # type: ignore[arg-type]
+    assert await other(NOW) == ["NVDA", "ZZZZ"]
 
 
-async def test_without_symbols_the_liquid_universe_is_watched_without_context_symbols() -> None:
-    market = SyntheticMarket(seed=1, n_symbols=5, start=date(2024, 1, 2), end=date(2024, 3, 5), calendar=CAL)
-    provide = positions_and_universe(Broker(), market, universe_size=3)  # type: ignore[arg-type]
-    got = await provide(NOW)
-    assert "ZZZZ" in got and len(got) == 4
-    assert set(got) - {"ZZZZ"} <= set(market.stock_symbols)
+async def test_an_empty_watchlist_gives_the_positions_only() -> None:
+    container = build_container(load_settings(_env_file=None), "test")
+    provide = monitor_command.monitor_symbols(container, Broker())  # type: ignore[arg-type]
+    assert await provide(NOW) == ["ZZZZ"]
+
+
+def test_a_bad_symbol_is_refused_before_anything_starts() -> None:
+    import typer
+
+    app = typer.Typer()
+    app.command()(monitor_command.monitor)
+    result = CliRunner().invoke(app, ["--symbol", "not a ticker", "--once"])
+    assert result.exit_code == 2 and "--symbol: 'not a ticker' is not a ticker symbol" in result.output
