@@ -33,7 +33,7 @@ from domain.agents.schemas import (
     ValidatorContext,
     ValidatorVerdict,
 )
-from domain.ports.llm import AgentName, LLMRequest, Message
+from domain.ports.llm import LLM, AgentName, LLMRequest, Message
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T", bound=BaseModel)
@@ -77,12 +77,42 @@ def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
 
 
 class Agents:
-    """The three agents sharing one gateway and one concurrency bound."""
+    """The three agents sharing one gateway and one concurrency bound.
 
-    def __init__(self, gateway: LLMGateway, *, chunk_size: int = 10, concurrency: int = 4) -> None:
+    Args:
+        gateway: routes each agent to its LLM under the daily spend cap.
+        chunk_size: symbols per prompt.
+        concurrency: prompts in flight at once.
+        exit_rules: a free, deterministic policy (the offline one) asked only for the held symbols of a
+            signal prompt that failed (outage, garbage, spend cap): its SELLs are kept, everything else is a
+            HOLD, so exits never wait for an LLM and no entry is made without one.
+    """
+
+    def __init__(self, gateway: LLMGateway, *, chunk_size: int = 10, concurrency: int = 4,
+                 exit_rules: LLM | None = None) -> None:
         self._gateway = gateway
         self._chunk = max(1, chunk_size)
         self._sem = asyncio.Semaphore(max(1, concurrency))
+        self._exit_rules = exit_rules
+
+    async def _rule_exits(self, held: Sequence[SymbolFeatures], market: MarketConditions, as_of: datetime,
+                          cycle_id: str) -> dict[str, SignalProposal]:
+        if self._exit_rules is None or not held:
+            return {}
+        context = SignalContext(as_of=as_of.isoformat(), market=market, symbols=tuple(held))
+        request = LLMRequest(agent="signal", messages=render("signal", context, SignalBatch), output_schema=SignalBatch,
+                             context=context, as_of=as_of, cycle_id=cycle_id)
+        try:
+            decision = await self._exit_rules.complete(request)
+        except Exception as exc:  # noqa: BLE001 - rule exits are a fallback; a failure leaves the HOLDs
+            log.error("rule_exits_failed", error=f"{type(exc).__name__}: {exc}")
+            return {}
+        out = {}
+        for p in decision.output.proposals:
+            if p.action == "SELL" and p.symbol.upper() in {f.symbol for f in held}:
+                out[p.symbol.upper()] = p.model_copy(update={
+                    "reasoning": f"rule exit (signal agent unavailable): {p.reasoning}"})
+        return out
 
     async def _ask(self, agent: AgentName, context: BaseModel, schema: type[T], as_of: datetime,
                    cycle_id: str) -> T | None:
@@ -102,13 +132,18 @@ class Agents:
         out: dict[str, SignalProposal] = {}
         for part, answer in zip(parts, answers, strict=True):
             asked = {f.symbol for f in part}
-            got = {p.symbol.upper(): p for p in (answer.proposals if answer else [])}
+            if answer is None:
+                got = await self._rule_exits([f for f in part if f.held_qty > 0], market, as_of, cycle_id)
+                for sym in sorted(asked):
+                    out[sym] = got.get(sym) or SignalProposal(symbol=sym, action="HOLD", confidence=0.0,
+                                                              reasoning="signal agent failed; holding")
+                continue
+            got = {p.symbol.upper(): p for p in answer.proposals}
             for extra in sorted(set(got) - asked):
                 log.warning("agent_unknown_symbol", agent="signal", symbol=extra)
             for sym in sorted(asked):
                 out[sym] = got.get(sym) or SignalProposal(
-                    symbol=sym, action="HOLD", confidence=0.0,
-                    reasoning="signal agent failed; holding" if answer is None else "signal agent gave no answer")
+                    symbol=sym, action="HOLD", confidence=0.0, reasoning="signal agent gave no answer")
         return out
 
     async def risk(self, candidates: Sequence[RiskCandidate], *, equity: float, cash: float, gross_pct: float,

@@ -11,10 +11,13 @@ from typing import Any, Protocol
 import numpy as np
 import structlog
 
+from application.breaker_history import RESUME_POLICIES, ResumePolicy, breaker_history
+from application.control import approve_breaker_resume, breaker_state
 from application.cycle.trading_cycle import TradingCycle
 from application.discovery.service import DiscoveryService
 from application.market_conditions import MarketConditionService
 from domain.analytics import Performance, performance
+from domain.breaker import BreakerStatus
 from domain.market_conditions import BENCHMARK
 from domain.models.trading import Fill
 from domain.money import money, price
@@ -25,6 +28,7 @@ from domain.ports.repositories import EquityPoint
 from domain.ports.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
+FILL_DELAY = timedelta(minutes=1)
 
 
 class SimulatedBroker(Broker, Protocol):
@@ -32,6 +36,10 @@ class SimulatedBroker(Broker, Protocol):
 
     def on_session_open(self, day: date, opens: dict[str, Decimal]) -> list[Fill]:
         """Fill queued orders at the open."""
+        ...
+
+    def on_prices(self, at: datetime, prices: dict[str, Decimal]) -> list[Fill]:
+        """A price update during the session: orders sent before `at` fill at these prices."""
         ...
 
     def on_session_close(self, day: date, bars: dict[str, tuple[Decimal, Decimal, Decimal, Decimal]]) -> list[Fill]:
@@ -96,17 +104,29 @@ def buy_and_hold(closes: Sequence[np.ndarray], start_cash: Decimal) -> list[Deci
 
 
 class BacktestRunner:
-    """Drives clock, broker and cycle through every session between start and end."""
+    """Drives clock, broker and cycle through every session between start and end.
+
+    Each session: the open is fed to the broker, the cycle runs at the open, a price update one minute
+    later fills what the cycle sent (the broker never fills inside `submit`, like Alpaca), the close is
+    fed (stops and limits on the day's range, DAY orders expire), and Quorum reconciles at the close so
+    stop fills and the day's loss reach the circuit breaker the same day. `resume_policy` says what a
+    simulation does when the breaker becomes eligible to resume (nobody is there to approve):
+    "approve-when-eligible" approves at that session's close, "never" stays in shadow mode.
+    """
 
     def __init__(self, *, uow_factory: UnitOfWorkFactory, market: MarketData, calendar: MarketCalendar,
                  clock: SettableClock, broker: SimulatedBroker, cycle: TradingCycle,
                  conditions: MarketConditionService,
                  progress: Callable[[int, int, date, Decimal], None] | None = None,
-                 discovery: DiscoveryService | None = None) -> None:
+                 discovery: DiscoveryService | None = None,
+                 resume_policy: ResumePolicy = "approve-when-eligible") -> None:
+        if resume_policy not in RESUME_POLICIES:
+            raise ValueError(f"resume policy must be one of {', '.join(RESUME_POLICIES)}, got {resume_policy!r}")
         self._uow_factory, self._market, self._calendar = uow_factory, market, calendar
         self._clock, self._broker, self._cycle, self._conditions = clock, broker, cycle, conditions
         self._progress = progress
         self._discovery = discovery
+        self.resume_policy = resume_policy
 
     async def run(self, *, run_id: str, start: date, end: date, cash: Decimal, symbols: list[str]) -> BacktestResult:
         """Run the backtest and return its result (the caller writes the report)."""
@@ -122,15 +142,20 @@ class BacktestRunner:
             open_at, close_at = self._calendar.session_open(day), self._calendar.session_close(day)
             bars = await self._market.daily_bars(tracked, as_of=close_at, lookback=1)
             today = {s: b for s, b in bars.items() if b.days and b.days[-1] == day}
+            opens = {s: price(b.open[-1]) for s, b in today.items()}
             self._clock.set(open_at)
-            self._broker.on_session_open(day, {s: price(b.open[-1]) for s, b in today.items()})
+            self._broker.on_session_open(day, opens)
             await self._discover(open_at)
             result = await self._cycle.run(as_of=open_at)
             failed += result.status == "failed"
             for o in result.outcomes:
                 decisions.append({"day": day.isoformat(), "cycle_id": result.cycle_id, **o.to_json()})
+            self._clock.set(open_at + FILL_DELAY)
+            self._broker.on_prices(open_at + FILL_DELAY, opens)
             self._clock.set(close_at)
             self._broker.on_session_close(day, {s: _bar_tuple(b, -1) for s, b in today.items()})
+            await self._cycle.reconcile(as_of=close_at)
+            await self._apply_resume_policy(close_at)
             account = await self._broker.account()
             positions = await self._broker.positions()
             exposure = sum((abs(money(p.qty * price(today[p.symbol].close[-1]))) for p in positions
@@ -144,25 +169,35 @@ class BacktestRunner:
                 await self._discovery.update_forward_returns(close_at)
             if self._progress:
                 self._progress(i + 1, len(sessions), day, account.equity)
-        await self._cycle.reconcile(as_of=self._calendar.session_close(sessions[-1]))  # fills at the last close
         fills = await self._broker.fills_since(self._calendar.session_open(sessions[0]) - timedelta(days=1))
         async with self._uow_factory() as uow:
             calls = await uow.llm_calls.list(scope, limit=1_000_000)
         llm_cost = sum(c.cost_usd for c in calls)
         prev = self._calendar.previous_session(self._calendar.session_open(sessions[0]))
-        bench = await self._benchmarks(symbols, [prev, *sessions], cash)
+        bench = await benchmarks(self._market, self._calendar, symbols, [prev, *sessions], cash)
         spy = bench.pop("_spy_returns")
         curve = [(prev, cash)] + [(r.day, r.equity) for r in rows]
-        perf = performance(curve, trade_returns=self._trade_returns(fills),
+        perf = performance(curve, trade_returns=round_trip_returns(fills),
                            benchmark_returns=spy if spy else None,
                            exposure=[float(r.exposure / r.equity) if r.equity else 0.0 for r in rows])
         backtest = BacktestResult(run_id, scope, sessions[0], sessions[-1], cash, symbols, rows, fills, decisions,
                                   perf, bench, llm_cost, failed)
+        async with self._uow_factory() as uow:
+            backtest.extra["breaker"] = await breaker_history(uow, scope, sessions, policy=self.resume_policy)
         if self._discovery is not None:
             report = await self._discovery.performance(self._calendar.session_close(sessions[-1]))
             backtest.extra["picker_performance"] = report["pickers"]
             backtest.extra["discovery_paper_trades"] = report["paper_trades"]
         return backtest
+
+    async def _apply_resume_policy(self, at: datetime) -> None:
+        if self.resume_policy != "approve-when-eligible":
+            return
+        state = await breaker_state(self._uow_factory, self._cycle.scope)
+        if state is not None and state.status is BreakerStatus.ELIGIBLE:
+            await approve_breaker_resume(self._uow_factory, self._cycle.scope, by=f"simulation ({self.resume_policy})",
+                                         as_of=at, settings=self._cycle.risk.breaker,
+                                         note="resume policy of the simulation: approve when eligible")
 
     async def _discover(self, open_at: datetime) -> None:
         """Discovery at the session open: in a daily simulation the open is the only instant of the session,
@@ -174,45 +209,50 @@ class BacktestRunner:
         except Exception as exc:  # a failed run leaves the last watchlist in place; the backtest goes on
             log.exception("backtest_discovery_failed", at=open_at.isoformat(), error=str(exc))
 
-    @staticmethod
-    def _trade_returns(fills: list[Fill]) -> list[float]:
-        open_cost: dict[str, tuple[Decimal, Decimal]] = {}
-        out: list[float] = []
-        for f in fills:
-            qty, cost = open_cost.get(f.symbol, (Decimal(0), Decimal(0)))
-            if f.side.value == "buy":
-                open_cost[f.symbol] = (qty + f.qty, cost + money(f.qty * f.price) + f.fee)
-            elif qty > 0:
-                avg = cost / qty
-                sold = min(f.qty, qty)
-                out.append(float((money(sold * f.price) - f.fee) / (avg * sold) - 1) if avg > 0 else 0.0)
-                open_cost[f.symbol] = (qty - sold, cost - avg * sold)
-        return out
 
-    async def _benchmarks(self, symbols: list[str], sessions: list[date], cash: Decimal) -> dict[str, Any]:
-        end_at = self._calendar.session_close(sessions[-1])
-        bars = await self._market.daily_bars(sorted(set(symbols) | {BENCHMARK}), as_of=end_at,
-                                             lookback=len(sessions) + 5)
-        out: dict[str, Any] = {"_spy_returns": []}
 
-        def window(sym: str) -> np.ndarray | None:
-            b = bars.get(sym)
-            if b is None:
-                return None
-            b = b.between(sessions[0], sessions[-1])
-            return b.close if len(b) == len(sessions) else None
+def round_trip_returns(fills: Sequence[Fill]) -> list[float]:
+    """Return of every closed (part of a) long position, net of fees, in the order they closed."""
+    open_cost: dict[str, tuple[Decimal, Decimal]] = {}
+    out: list[float] = []
+    for f in fills:
+        qty, cost = open_cost.get(f.symbol, (Decimal(0), Decimal(0)))
+        if f.side.value == "buy":
+            open_cost[f.symbol] = (qty + f.qty, cost + money(f.qty * f.price) + f.fee)
+        elif qty > 0:
+            avg = cost / qty
+            sold = min(f.qty, qty)
+            out.append(float((money(sold * f.price) - f.fee) / (avg * sold) - 1) if avg > 0 else 0.0)
+            open_cost[f.symbol] = (qty - sold, cost - avg * sold)
+    return out
 
-        spy = window(BENCHMARK)
-        universe = [c for c in (window(s) for s in symbols) if c is not None]
-        for name, closes in (("spy_buy_and_hold", [spy] if spy is not None else []),
-                             ("equal_weight_universe", universe)):
-            values = buy_and_hold(closes, cash)
-            if not values:
-                out[name] = {"total_return": None, "sharpe": None, "max_drawdown": None}
-                continue
-            p = performance(list(zip(sessions, values, strict=False)))
-            out[name] = {"total_return": p.total_return, "annualized_return": p.annualized_return,
-                         "sharpe": p.sharpe, "max_drawdown": p.max_drawdown, "final_equity": float(values[-1])}
-        if spy is not None:
-            out["_spy_returns"] = list(spy[1:] / spy[:-1] - 1.0)
-        return out
+
+async def benchmarks(market: MarketData, calendar: MarketCalendar, symbols: list[str], sessions: list[date],
+                     cash: Decimal) -> dict[str, Any]:
+    """SPY buy-and-hold and the equal-weighted universe over `sessions` from `cash` (and SPY's daily returns under
+    "_spy_returns", for alpha and beta)."""
+    end_at = calendar.session_close(sessions[-1])
+    bars = await market.daily_bars(sorted(set(symbols) | {BENCHMARK}), as_of=end_at, lookback=len(sessions) + 5)
+    out: dict[str, Any] = {"_spy_returns": []}
+
+    def window(sym: str) -> np.ndarray | None:
+        b = bars.get(sym)
+        if b is None:
+            return None
+        b = b.between(sessions[0], sessions[-1])
+        return b.close if len(b) == len(sessions) else None
+
+    spy = window(BENCHMARK)
+    universe = [c for c in (window(s) for s in symbols) if c is not None]
+    for name, closes in (("spy_buy_and_hold", [spy] if spy is not None else []),
+                         ("equal_weight_universe", universe)):
+        values = buy_and_hold(closes, cash)
+        if not values:
+            out[name] = {"total_return": None, "sharpe": None, "max_drawdown": None}
+            continue
+        p = performance(list(zip(sessions, values, strict=False)))
+        out[name] = {"total_return": p.total_return, "annualized_return": p.annualized_return,
+                     "sharpe": p.sharpe, "max_drawdown": p.max_drawdown, "final_equity": float(values[-1])}
+    if spy is not None:
+        out["_spy_returns"] = list(spy[1:] / spy[:-1] - 1.0)
+    return out

@@ -6,11 +6,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from application.cycle.trading_cycle import BREAKER_DOC, CONTROL_DOC
+from application.cycle.breaker_book import BREAKER_DOC, save_breaker, save_shadow_book
 from domain import breaker as brk
 from domain.events import Event, EventType, Severity
 from domain.ports.uow import UnitOfWorkFactory
 from domain.risk.config import BreakerSettings
+from domain.trading_state import ControlState
 
 
 async def breaker_state(uow_factory: UnitOfWorkFactory, scope: str) -> brk.BreakerState | None:
@@ -23,7 +24,8 @@ async def breaker_state(uow_factory: UnitOfWorkFactory, scope: str) -> brk.Break
 async def approve_breaker_resume(uow_factory: UnitOfWorkFactory, scope: str, *, by: str, as_of: datetime,
                                  settings: BreakerSettings, equity: Decimal | None = None,
                                  note: str = "") -> brk.BreakerState:
-    """Resume trading after a trip. Only an ELIGIBLE breaker can be resumed; the approval is recorded.
+    """Resume trading after a trip. Only an ELIGIBLE breaker can be resumed; the approval is recorded and the
+    shadow book is cleared (the next trip starts a fresh one from the equity at that trip).
 
     Raises:
         BreakerNotEligibleError: not tripped, or tripped and not eligible (with the reasons).
@@ -34,7 +36,8 @@ async def approve_breaker_resume(uow_factory: UnitOfWorkFactory, scope: str, *, 
             raise brk.BreakerNotEligibleError("breaker has never tripped: there is nothing to resume")
         state = brk.approve_resume(brk.BreakerState.from_dict(doc), by=by, as_of=as_of, equity=equity, note=note,
                                    settings=settings)
-        await uow.state.save(scope, BREAKER_DOC, state.to_dict(), at=as_of)
+        await save_breaker(uow, scope, state, at=as_of)
+        await save_shadow_book(uow, scope, None, at=as_of)
         await uow.events.add([Event(EventType.BREAKER_RESUMED, as_of, f"trading resumed, approved by {by}"
                                     + (f": {note}" if note else ""), Severity.WARNING, None, None,
                                     {"approved_by": by, "note": note}, scope)])
@@ -44,10 +47,12 @@ async def approve_breaker_resume(uow_factory: UnitOfWorkFactory, scope: str, *, 
 
 async def set_paused(uow_factory: UnitOfWorkFactory, scope: str, *, paused: bool, by: str, as_of: datetime,
                      reason: str = "") -> dict[str, Any]:
-    """Pause (cycles are skipped) or resume trading; recorded in the event log."""
+    """Pause or resume trading; recorded in the event log. While paused, cycles still reconcile, keep every
+    position protected and take stop exits, but make no entry and ask no agent."""
+    control = ControlState(paused=paused, by=by, reason=reason, at=as_of)
     doc = {"paused": paused, "by": by, "reason": reason, "at": as_of.isoformat()}
     async with uow_factory() as uow:
-        await uow.state.save(scope, CONTROL_DOC, doc, at=as_of)
+        await uow.trading.set_control(scope, control, at=as_of)
         await uow.events.add([Event(EventType.TRADING_PAUSED if paused else EventType.TRADING_RESUMED, as_of,
                                     f"trading {'paused' if paused else 'resumed'} by {by}"
                                     + (f": {reason}" if reason else ""), Severity.WARNING, None, None, doc, scope)])
@@ -58,5 +63,4 @@ async def set_paused(uow_factory: UnitOfWorkFactory, scope: str, *, paused: bool
 async def is_paused(uow_factory: UnitOfWorkFactory, scope: str) -> bool:
     """Whether trading is paused."""
     async with uow_factory() as uow:
-        doc = await uow.state.load(scope, CONTROL_DOC)
-    return bool(doc and doc.get("paused"))
+        return (await uow.trading.load(scope)).control.paused

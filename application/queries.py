@@ -14,8 +14,7 @@ from typing import Any
 import structlog
 
 from application.control import breaker_state
-from application.cycle.execute import OPEN_TRADES_DOC
-from application.cycle.trading_cycle import CONTROL_DOC
+from application.cycle.reconcile import merged_positions
 from domain import breaker as brk
 from domain.errors import QuorumError
 from domain.events import Event
@@ -27,6 +26,7 @@ from domain.ports.clock import MarketCalendar
 from domain.ports.market_data import MarketData
 from domain.ports.repositories import CycleRecord, EventQuery, FillRecord
 from domain.ports.uow import UnitOfWorkFactory
+from domain.trading_state import OpenTrade
 
 log = structlog.get_logger(__name__)
 MAX_PAGE = 500
@@ -107,11 +107,11 @@ class ReadModels:
     async def portfolio(self, as_of: datetime) -> dict[str, Any]:
         """Cash, equity and positions from the broker, valued at the latest quotes, with their stops."""
         account = await self.broker.account()
-        positions = sorted(await self.broker.positions(), key=lambda p: p.symbol)
         async with self.uow_factory() as uow:
-            trades = await uow.state.load(self.scope, OPEN_TRADES_DOC) or {}
+            state = await uow.trading.load(self.scope)
+        positions = sorted(merged_positions(await self.broker.positions(), state), key=lambda p: p.symbol)
         prices = await self._prices([p.symbol for p in positions], as_of)
-        rows = [self._position(p, prices.get(p.symbol), trades.get(p.symbol) or {}) for p in positions]
+        rows = [self._position(p, prices.get(p.symbol), state.open_trades.get(p.symbol)) for p in positions]
         exposure = sum((abs(Decimal(r["market_value"])) for r in rows if r["market_value"] is not None), ZERO)
         return {"as_of": as_of.isoformat(), "paper": self.broker.is_paper, "cash": str(account.cash),
                 "equity": str(account.equity), "buying_power": str(account.buying_power),
@@ -130,14 +130,14 @@ class ReadModels:
         return {s: to_price(q.mid) for s, q in quotes.items() if q.mid > 0}
 
     @staticmethod
-    def _position(p: Position, price: Decimal | None, trade: dict[str, Any]) -> dict[str, Any]:
-        stop = p.stop_price if p.stop_price is not None else (
-            Decimal(trade["stop_price"]) if trade.get("stop_price") else None)
+    def _position(p: Position, price: Decimal | None, trade: OpenTrade | None) -> dict[str, Any]:
         value = None if price is None else p.market_value(price)
         pnl = None if price is None else money((price - p.avg_entry_price) * p.qty)
         return {"symbol": p.symbol, "qty": str(p.qty), "avg_entry_price": str(p.avg_entry_price),
                 "last_price": _str(price), "market_value": _str(value), "unrealized_pl": _str(pnl),
-                "stop_price": _str(stop), "opened_at": _iso(p.opened_at), "fractional": p.fractional}
+                "stop_price": _str(p.stop_price), "stop_kept_by": trade.stop_keeper.value if trade else None,
+                "take_profit_price": _str(trade.take_profit_price) if trade else None,
+                "opened_at": _iso(p.opened_at), "fractional": p.fractional}
 
     async def trades(self, *, limit: int, offset: int, since: datetime | None = None, until: datetime | None = None,
                      symbol: str | None = None, include_shadow: bool = False) -> dict[str, Any]:
@@ -176,9 +176,10 @@ class ReadModels:
         """Trading state (paused, breaker), the last cycle and whether the market is open."""
         state = await breaker_state(self.uow_factory, self.scope)
         async with self.uow_factory() as uow:
-            control = await uow.state.load(self.scope, CONTROL_DOC) or {}
+            ctl = (await uow.trading.load(self.scope)).control
             last = await uow.cycles.last(self.scope)
-        paused = bool(control.get("paused"))
+        control = {"by": ctl.by or None, "reason": ctl.reason or None, "at": _iso(ctl.at)}
+        paused = ctl.paused
         entries = state is None or brk.allows_entries(state)
         trading = "paused" if paused else ("active" if entries else "exits_only")
         return {

@@ -1,8 +1,9 @@
 """Start-up reconciliation: before a process that trades serves or schedules anything, read positions, open
 orders and cash from the broker and reconcile the database with them (the broker is the truth).
 
-A broker that cannot be reached at that moment does not stop the process: the failure is logged and written
-to the event log as a SYSTEM_ERROR (which the alerts job forwards), and the next cycle reconciles again.
+A failure at that moment (the broker cannot be read, or reconciling hit a bug) does not stop the process:
+it is logged and written to the event log as a CRITICAL or WARNING SYSTEM_ERROR (which the alerts job
+forwards), and every cycle reconciles again. Only a database that cannot even take that event stops it.
 """
 
 from __future__ import annotations
@@ -39,29 +40,32 @@ async def reconcile_at_startup(live: Reconciler, *, uow_factory: UnitOfWorkFacto
         now: the current time.
 
     Returns:
-        The number of differences found (each one is in the event log), or None when the broker failed: the
-        error is then logged and recorded as a SYSTEM_ERROR event (CRITICAL when retrying cannot help, e.g.
-        refused credentials; WARNING otherwise), and the process goes on.
+        The number of differences found (each one is in the event log), or None when reconciling failed: the
+        error is then logged and recorded as a SYSTEM_ERROR event (WARNING for a broker error that retrying
+        may cure, CRITICAL otherwise: refused credentials, a bug), and the process goes on.
 
     Raises:
-        Exception: any error that is not a broker error (the database is down, a bug): the process should stop.
+        Exception: the original error, when not even the SYSTEM_ERROR event could be written (the database
+            is down): the process should stop.
     """
     try:
         differences = await live.reconcile_now()
-    except BrokerError as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure is reported; the cycles reconcile again
         error = f"{type(exc).__name__}: {exc}"
-        severity = Severity.WARNING if exc.retryable else Severity.CRITICAL
-        log.error("startup_reconcile_failed", error=error, retryable=exc.retryable,
+        retryable = isinstance(exc, BrokerError) and exc.retryable
+        severity = Severity.WARNING if retryable else Severity.CRITICAL
+        log.error("startup_reconcile_failed", error=error, retryable=retryable,
                   next_step="continuing; the next trading cycle reconciles with the broker again")
-        message = (f"start-up reconciliation failed, the broker could not be read: {error}; "
-                   "the next trading cycle reconciles again")
+        what = "the broker could not be read" if isinstance(exc, BrokerError) else "reconciling failed"
+        message = f"start-up reconciliation failed, {what}: {error}; the next trading cycle reconciles again"
         try:
             async with uow_factory() as uow:
                 await uow.events.add([Event(EventType.SYSTEM_ERROR, now(), message, severity, None, None,
                                             {"job": "startup_reconcile", "error": error}, scope)])
                 await uow.commit()
-        except Exception as db_exc:  # noqa: BLE001 - the log line above already says what went wrong
+        except Exception as db_exc:
             log.error("startup_reconcile_event_not_written", error=f"{type(db_exc).__name__}: {db_exc}")
+            raise exc from db_exc
         return None
     log.info("startup_reconciled", differences=differences)
     return differences

@@ -18,8 +18,9 @@ import structlog
 
 from adapters.calendar.nyse import NyseCalendar, SystemClock
 from adapters.inmemory.broker import InMemoryBroker
-from adapters.inmemory.fundamentals import InMemoryFundamentals
+from adapters.inmemory.fundamentals import discovery_fundamentals
 from adapters.inmemory.market_data import DailyBarMarketData, SyntheticMarket
+from adapters.llm.offline_policy import OfflinePolicyLLM
 from application.agents import Agents
 from application.cycle.trading_cycle import CycleResult, CycleSettings, TradingCycle, Universe
 from application.discovery.service import DiscoveryService
@@ -27,7 +28,7 @@ from application.discovery.watchlist import watchlist_universe
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
 from application.schedule import ScheduleConfig
-from domain.errors import ConfigurationError
+from domain.errors import ConfigurationError, DataError
 from domain.memory import DEFAULT_SCOPE
 from domain.ports.broker import Broker
 from domain.ports.clock import Clock
@@ -55,7 +56,7 @@ def build_alpaca(settings: Settings, calendar: NyseCalendar) -> tuple[Broker, Ma
     register_secret(secret)
     config = AlpacaConfig.from_values(key, secret, paper=b.paper, live_trading_ack=settings.live_trading,
                                       trading_url=b.trading_url, data_url=b.data_url, feed=b.data_feed,
-                                      timeout=b.timeout_seconds)
+                                      bars_feed=b.bars_feed, timeout=b.timeout_seconds)
     return AlpacaBroker(config), AlpacaMarketData(config, calendar=calendar)
 
 
@@ -90,6 +91,8 @@ class LiveApp:
             if day not in self._opened:
                 self.broker.on_session_open(day, self.market.opens_on(day))
                 self._opened.add(day)
+            else:
+                self.broker.on_prices(at, self.market.opens_on(day))  # what earlier cycles sent fills now
 
     async def run_cycle(self, *, kind: str = "scheduled", symbol: str | None = None,
                         as_of: datetime | None = None, cycle_id: str | None = None) -> CycleResult:
@@ -131,8 +134,9 @@ def market_universe(market: MarketData, n: int) -> Universe:
 
 
 async def build_live_app(settings: Settings, container: Container, *, clock: Clock | None = None,
-                         universe: Universe | None = None, market: MarketData | None = None) -> LiveApp:
-    """Wire the live system from settings."""
+                         universe: Universe | None = None, market: MarketData | None = None,
+                         scope: str = DEFAULT_SCOPE) -> LiveApp:
+    """Wire the live system from settings (`scope`: where it records; a rehearsal uses its own)."""
     calendar = NyseCalendar()
     clk = clock or SystemClock()
     broker: Any
@@ -147,16 +151,16 @@ async def build_live_app(settings: Settings, container: Container, *, clock: Clo
         fractionable = {a.symbol: a.fractionable for a in await market.assets()}
         broker = InMemoryBroker(Decimal(settings.risk.starting_capital), settings.risk.fees, clk, calendar,
                                 fractionable)
-    gateway = LLMGateway(build_llms(settings), settings.llm.daily_cap_usd, DEFAULT_SCOPE, NY)
-    agents = Agents(gateway, concurrency=settings.llm.concurrency)
-    conditions = MarketConditionService(market, scope=DEFAULT_SCOPE)
+    gateway = LLMGateway(build_llms(settings), settings.llm.daily_cap_usd, scope, NY)
+    agents = Agents(gateway, concurrency=settings.llm.concurrency, exit_rules=OfflinePolicyLLM())
+    conditions = MarketConditionService(market, scope=scope)
     cycle = TradingCycle(uow_factory=container.uow_factory(), broker=broker, market=market, calendar=calendar,
                          embedder=container.embedder(), agents=agents, gateway=gateway, conditions=conditions,
                          risk=settings.risk,
-                         universe=universe or watchlist_universe(DEFAULT_SCOPE, market_universe(market, 20)),
+                         universe=universe or watchlist_universe(scope, market_universe(market, 20)),
                          settings=CycleSettings(
-                             scope=DEFAULT_SCOPE, large_position_change_pct=settings.alerts.large_position_change_pct))
-    return LiveApp(settings, container, calendar, clk, broker, market, cycle, conditions, gateway)
+                             scope=scope, large_position_change_pct=settings.alerts.large_position_change_pct))
+    return LiveApp(settings, container, calendar, clk, broker, market, cycle, conditions, gateway, scope)
 
 
 def build_discovery(settings: Settings, container: Container, market: MarketData, calendar: NyseCalendar,
@@ -172,18 +176,28 @@ def build_discovery(settings: Settings, container: Container, market: MarketData
         gateway: discovery's own LLM gateway (a new one on the configured models when None; do not share the
             trading cycle's, whose buffered records it would flush or discard).
         clock: "now" of the API methods (the system clock when None).
-        fundamentals: sector and market cap (the synthetic market's in sim mode; otherwise none is known and the
-            metric picker's market-cap filter rejects every symbol unless QUORUM_DISCOVERY__FILTERS__MIN_MARKET_CAP
-            is unset).
+        fundamentals: sector and market cap; when None, the synthetic market's own on the synthetic market, and
+            on any other market (Alpaca, CSV replay) the shipped S&P 500 sector map with
+            QUORUM_DISCOVERY__FUNDAMENTALS_FILE (market caps) merged over it. Without market caps for any symbol
+            the metric picker skips its market-cap filter and says so in the run.
         scope: the watchlist's scope.
+
+    Raises:
+        ConfigurationError: QUORUM_DISCOVERY__FUNDAMENTALS_FILE is not a readable fundamentals file.
     """
     if fundamentals is None:
         if isinstance(market, SyntheticMarket):
             fundamentals = market.fundamentals()
         else:
-            log.warning("discovery_without_fundamentals", reason="no fundamentals source: market caps and sectors "
-                        "are unknown")
-            fundamentals = InMemoryFundamentals()
+            path = settings.discovery.fundamentals_file
+            try:
+                fundamentals = discovery_fundamentals(path)
+            except DataError as exc:
+                if path is None:
+                    raise
+                raise ConfigurationError(f"QUORUM_DISCOVERY__FUNDAMENTALS_FILE: {exc}") from exc
+            log.info("discovery_fundamentals", sectors="shipped S&P 500 sector map",
+                     market_caps=str(path) if path else "none (QUORUM_DISCOVERY__FUNDAMENTALS_FILE is not set)")
     return DiscoveryService(
         container.uow_factory(), market, fundamentals, container.embedder(),
         gateway or LLMGateway(build_llms(settings), settings.llm.daily_cap_usd, scope, NY),

@@ -19,6 +19,7 @@ from adapters.inmemory.symbols import ETF_SYMBOLS, INDEX_SYMBOLS
 from adapters.llm.offline_policy import OfflinePolicyLLM
 from application.agents import Agents
 from application.backtest import BacktestRunner
+from application.breaker_history import ResumePolicy
 from application.cycle.trading_cycle import CycleSettings, TradingCycle, Universe
 from application.discovery.service import DiscoveryService
 from application.llm_gateway import LLMGateway
@@ -101,12 +102,12 @@ async def build_backtest(
     cash: Decimal, n_symbols: int, seed: int, data_dirs: Sequence[Path] = (), symbols: Sequence[str] = (),
     progress: Callable[[int, int, date, Decimal], None] | None = None, market: Any = None,
     calendar: NyseCalendar | None = None, llms: dict[str, LLM] | None = None, discovery: bool = False,
-    fundamentals: Fundamentals | None = None,
+    fundamentals: Fundamentals | None = None, resume_policy: ResumePolicy = "approve-when-eligible",
 ) -> BacktestApp:
     """Wire market, broker, clock, agents and cycle for one backtest run (`market` overrides the data source).
 
     With `discovery`, discovery runs inside the simulation and the cycle trades the discovered watchlist
-    (see `backtest_discovery`).
+    (see `backtest_discovery`). `resume_policy`: what the simulation does when the breaker may resume.
     """
     calendar = calendar or NyseCalendar()
     if market is not None:
@@ -125,7 +126,7 @@ async def build_backtest(
     fractionable = {a.symbol: a.fractionable for a in await market.assets()}
     broker = InMemoryBroker(cash, settings.risk.fees, clock, calendar, fractionable)
     gateway = LLMGateway(llms or build_llms(settings), settings.llm.daily_cap_usd, scope, NY)
-    agents = Agents(gateway, concurrency=settings.llm.concurrency)
+    agents = Agents(gateway, concurrency=settings.llm.concurrency, exit_rules=OfflinePolicyLLM())
     conditions = MarketConditionService(market, scope=scope)
     universe, found = static_universe(chosen), None
     if discovery:
@@ -138,7 +139,8 @@ async def build_backtest(
                          risk=settings.risk, universe=universe, settings=CycleSettings(
                              scope=scope, large_position_change_pct=settings.alerts.large_position_change_pct))
     runner = BacktestRunner(uow_factory=uow_factory, market=market, calendar=calendar, clock=clock, broker=broker,
-                            cycle=cycle, conditions=conditions, progress=progress, discovery=found)
+                            cycle=cycle, conditions=conditions, progress=progress, discovery=found,
+                            resume_policy=resume_policy)
     return BacktestApp(runner, cycle, market, broker, chosen, description, clock, found)
 
 
@@ -149,7 +151,8 @@ def backtest_discovery(settings: Settings, *, uow_factory: UnitOfWorkFactory, ma
     """Discovery inside a backtest: run at each session's open, the first slot of the live 4-hourly schedule (a
     daily simulation has no other instant in the session); the cycle's universe becomes the watchlist (the
     backtest's symbols while it is empty). Fundamentals: `fundamentals`, else the synthetic market's, else none
-    (then the metric picker's market-cap filter rejects every symbol). It has its own LLM gateway."""
+    (then the metric picker skips its market-cap filter and says why; the shipped sector map is dated 2026 and
+    would be look-ahead here). It has its own LLM gateway."""
     if fundamentals is None:
         fundamentals = market.fundamentals() if isinstance(market, SyntheticMarket) else InMemoryFundamentals()
     gateway = LLMGateway(llms or build_llms(settings), settings.llm.daily_cap_usd, scope, NY)

@@ -113,5 +113,28 @@ def _html(summary: dict[str, Any], path: Path) -> None:
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:left}</style></head><body>"
         f"<h1>Quorum backtest {html.escape(summary['run_id'])}</h1><table>{rows}</table>"
         "<h2>Benchmarks</h2><table><tr><th></th><th>total return</th><th>sharpe</th><th>max drawdown</th></tr>"
-        f"{bench}</table><h2>Equity</h2><img src='equity.png' alt='equity curve'>"
+        f"{bench}</table>{_breaker_html(summary.get('breaker'))}{_invariants_html(summary.get('invariants'))}"
+        "<h2>Equity</h2><img src='equity.png' alt='equity curve'>"
         "<p>Files: summary.json, trades.csv, equity.csv, decisions.jsonl</p></body></html>")
+
+
+def _breaker_html(b: dict[str, Any] | None) -> str:
+    if not b:
+        return ""
+    rows = "".join(f"<tr><td>tripped</td><td>{_fmt(t['at'])}</td><td>{_fmt(t['trigger'])}: "
+                   f"{_fmt(t['reason'])}</td></tr>" for t in b["trips"])
+    rows += "".join(f"<tr><td>resumed</td><td>{_fmt(r['at'])}</td><td>approved by {_fmt(r['by'])}</td></tr>"
+                    for r in b["resumes"])
+    periods = ", ".join(f"{p['from']} → {p['to']} ({p['sessions']} sessions)" for p in b["shadow_periods"]) or "none"
+    return (f"<h2>Circuit breaker</h2><p>Resume policy of this simulation: <b>{_fmt(b['resume_policy'])}</b>. "
+            f"Shadow (halted) periods: {html.escape(periods)}; {b['shadow_sessions']} sessions, "
+            f"{float(b['halted_share']):.0%} of the run.</p><table>{rows}</table>")
+
+
+def _invariants_html(inv: dict[str, Any] | None) -> str:
+    if not inv:
+        return ""
+    rows = "".join(f"<tr><td>{_fmt(v['at'])}</td><td>{_fmt(v['rule'])}</td><td>{_fmt(v['evidence'])}</td></tr>"
+                   for v in inv["violations"])
+    verdict = "all held" if not inv["violations"] else f"{len(inv['violations'])} violations"
+    return f"<h2>Invariants</h2><p>{inv['checked']} checks: {verdict}.</p><table>{rows}</table>"

@@ -22,10 +22,12 @@ from domain.agents.schemas import (
 )
 from domain.features import setup_text
 from domain.memory import MemoryFilters
+from domain.models.trading import Portfolio
 from domain.ports.embedder import Embedder
 from domain.ports.uow import UnitOfWork
 from domain.risk.config import RiskSettings
 from domain.risk.limits import LimitContext, LimitDecision, ProposedTrade, apply_hard_limits
+from domain.trading_state import StopKeeper, TradingState
 from domain.validator import ValidationResult, validate_proposal
 
 
@@ -72,7 +74,14 @@ class ProposalOutcome:
 
 @dataclass
 class DecisionInputs:
-    """What the decision step needs besides the snapshot."""
+    """What the decision step needs besides the snapshot.
+
+    Attributes:
+        state: Quorum's trading state (open trades with the stops Quorum keeps, cooldowns).
+        stop_now: symbols whose price is already through their stop (found by the protection step).
+        agents_enabled: False while trading is paused: only stops and rule exits are decided, no agent runs.
+        shadow_book: the shadow book while the breaker is tripped (entries are sized against its own cash).
+    """
 
     as_of: datetime
     cycle_id: str
@@ -83,6 +92,10 @@ class DecisionInputs:
     entries_allowed: bool
     entry_block_reason: str
     shadow_positions: dict[str, Any] = field(default_factory=dict)
+    state: TradingState = field(default_factory=TradingState)
+    stop_now: tuple[str, ...] = ()
+    agents_enabled: bool = True
+    shadow_book: Portfolio | None = None
 
 
 def trending(f: SymbolFeatures) -> bool:
@@ -118,36 +131,83 @@ async def recall_trades(uow: UnitOfWork, embedder: Embedder, features: list[Symb
     return out
 
 
-def stop_exits(snap: Snapshot) -> list[ProposalOutcome]:
-    """Positions whose Quorum-enforced stop (fractional positions: no broker stop) has been hit."""
+def _exit_outcome(sym: str, reasoning: str, *, stop: bool) -> ProposalOutcome:
+    sig = SignalProposal(symbol=sym, action="SELL", confidence=1.0, reasoning=reasoning)
+    return ProposalOutcome(sym, sig, is_stop_exit=stop)
+
+
+def rule_exits(snap: Snapshot, d: DecisionInputs) -> list[ProposalOutcome]:
+    """Exits no agent has to agree to: Quorum-kept stops and take-profits that were reached, and positions the
+    protection step found already through their stop. They never wait for an LLM."""
     out = []
     for sym, pos in sorted(snap.positions.items()):
-        px = snap.prices.get(sym)
-        if pos.qty > 0 and pos.fractional and pos.stop_price is not None and px is not None and px <= pos.stop_price:
-            sig = SignalProposal(symbol=sym, action="SELL", confidence=1.0,
-                                 reasoning=f"stop hit: price {px} <= stop {pos.stop_price}")
-            out.append(ProposalOutcome(sym, sig, is_stop_exit=True))
+        trade, px = d.state.open_trades.get(sym), snap.prices.get(sym)
+        if pos.qty <= 0:
+            continue
+        if sym in d.stop_now:
+            out.append(_exit_outcome(sym, f"stop: price {px} is through the stop {pos.stop_price}", stop=True))
+        elif trade is None or trade.stop_keeper is not StopKeeper.QUORUM or px is None:
+            continue
+        elif trade.stop_price is not None and px <= trade.stop_price:
+            out.append(_exit_outcome(sym, f"stop hit: price {px} <= stop {trade.stop_price} (kept by Quorum)",
+                                     stop=True))
+        elif trade.take_profit_price is not None and px >= trade.take_profit_price:
+            out.append(_exit_outcome(sym, f"take profit: price {px} >= {trade.take_profit_price} (kept by Quorum)",
+                                     stop=False))
     return out
 
 
-def _limit_ctx(snap: Snapshot, d: DecisionInputs, orders: int, pending: Decimal) -> LimitContext:
+def shadow_stop_exits(snap: Snapshot, book: Portfolio | None) -> list[ProposalOutcome]:
+    """Shadow-book positions whose stop was touched (the latest price, or the low of a session completed since the
+    entry), closed on the shadow book like the broker's stop would close a real one."""
+    out: list[ProposalOutcome] = []
+    for sym, pos in sorted((book.positions if book else {}).items()):
+        stop, px, bars = pos.stop_price, snap.prices.get(sym), snap.bars.get(sym)
+        if stop is None:
+            continue
+        low = None
+        if bars is not None and len(bars) and pos.opened_at is not None and bars.days[-1] > pos.opened_at.date():
+            low = Decimal(str(bars.low[-1]))
+        if (px is not None and px <= stop) or (low is not None and low <= stop):
+            o = _exit_outcome(sym, f"shadow stop hit: stop {stop}", stop=True)
+            o.final, o.reason = "SHADOW_EXIT", "shadow-book stop (no order sent)"
+            out.append(o)
+    return out
+
+
+def _limit_ctx(snap: Snapshot, d: DecisionInputs, orders: int, pending: Decimal, *, entry: bool) -> LimitContext:
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo("America/New_York")
-    return LimitContext(
+    ctx = LimitContext(
         as_of=d.as_of, market_open=d.market_open, equity=snap.account.equity, cash=snap.account.cash,
         day_start_equity=d.day_start_equity, positions=snap.positions, prices=snap.prices,
         avg_dollar_volume=snap.adv, assets=snap.assets, orders_this_cycle=orders, pending_exposure=pending,
         day_trades_used=d.day_trades_used, today=d.as_of.astimezone(tz).date(), tz=tz,
-        entries_allowed=d.entries_allowed, entry_block_reason=d.entry_block_reason)
+        entries_allowed=d.entries_allowed, entry_block_reason=d.entry_block_reason,
+        open_entries=snap.open_entries, cooldowns=d.state.cooling_down(d.as_of),
+        buying_power=snap.account.buying_power)
+    if entry and d.shadow_book is not None:
+        book = d.shadow_book
+        prices = {s: snap.prices.get(s, p.avg_entry_price) for s, p in book.positions.items()}
+        equity = book.equity(prices)
+        ctx = replace(ctx, equity=equity, cash=book.cash, day_start_equity=equity, positions=book.positions,
+                      open_entries={}, buying_power=None, day_trades_used=0)
+    return ctx
 
 
 async def decide(
     uow: UnitOfWork, snap: Snapshot, d: DecisionInputs, *, universe: list[str], agents: Agents, embedder: Embedder,
     risk: RiskSettings, recall_k: int, max_candidates: int,
 ) -> tuple[list[ProposalOutcome], MarketConditions | None]:
-    """Run every decision step and return one outcome per considered symbol, exits first."""
-    outcomes = stop_exits(snap)
+    """Run every decision step and return one outcome per considered symbol, exits first.
+
+    Rule exits (stops, take-profits) and shadow-book stops come first and need no agent; while trading is
+    paused nothing else is decided.
+    """
+    outcomes = rule_exits(snap, d) + shadow_stop_exits(snap, d.shadow_book)
+    if not d.agents_enabled:
+        return outcomes, snap.market
     stopped = {o.symbol for o in outcomes}
     candidates = [f for f in prefilter(snap, universe, risk, max_candidates) if f.symbol not in stopped]
     entries_only = [f for f in candidates if f.symbol not in snap.positions]
@@ -233,8 +293,8 @@ def apply_limits(outcomes: list[ProposalOutcome], snap: Snapshot, d: DecisionInp
             reasoning=o.signal.reasoning, is_stop_exit=o.is_stop_exit)
         if not all(math.isfinite(x) for x in (trade.confidence, trade.position_pct)):
             trade = replace(trade, confidence=0.0)
-        o.limit = apply_hard_limits(trade, _limit_ctx(snap, d, orders, pending), risk,
-                                    client_order_id=client_order_id(o.symbol, o.signal.action))
+        ctx = _limit_ctx(snap, d, orders, pending, entry=entry and o.symbol not in snap.positions)
+        o.limit = apply_hard_limits(trade, ctx, risk, client_order_id=client_order_id(o.symbol, o.signal.action))
         if o.limit.order is None:
             o.final, o.reason = "REJECTED", f"{o.limit.rejected_by}: {o.limit.reason}"
             continue

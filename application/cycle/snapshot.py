@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from application.cycle.reconcile import merged_positions
 from application.market_conditions import CONTEXT_SYMBOLS, MarketConditionService
 from domain.agents.schemas import MarketConditions, SymbolFeatures
 from domain.features import compute_features
 from domain.models.account import Account
 from domain.models.market import Asset, BarSeries, Quote
-from domain.models.trading import Order, Position
+from domain.models.trading import Order, Position, Side
 from domain.money import money, price
 from domain.ports.broker import Broker
 from domain.ports.market_data import MarketData
+from domain.trading_state import TradingState
 
 
 @dataclass
@@ -33,6 +35,17 @@ class Snapshot:
     assets: dict[str, Asset]
     prices: dict[str, Decimal] = field(default_factory=dict)
     adv: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def open_entries(self) -> dict[str, Decimal]:
+        """symbol -> value (at the current price) of the entry orders still open at the broker (legs excluded)."""
+        out: dict[str, Decimal] = {}
+        for o in self.open_orders:
+            if o.is_leg or o.request.side is not Side.BUY or not o.status.is_open:
+                continue
+            px = o.request.limit_price or self.prices.get(o.symbol) or Decimal(0)
+            out[o.symbol] = out.get(o.symbol, Decimal(0)) + money((o.request.qty - o.filled_qty) * px)
+        return out
 
     @property
     def gross_exposure(self) -> Decimal:
@@ -63,21 +76,18 @@ class AssetCache:
 
 async def take_snapshot(
     *, as_of: datetime, universe: Sequence[str], broker: Broker, market: MarketData, assets: AssetCache,
-    conditions: MarketConditionService, lookback: int, stops: dict[str, Decimal], held_extra: dict[str, Position],
+    conditions: MarketConditionService, lookback: int, state: TradingState, held_extra: dict[str, Position],
 ) -> Snapshot:
     """Read the broker and the market once for the whole cycle.
 
     Args:
         universe: watchlist symbols.
-        stops: stop prices Quorum keeps for positions (merged into broker positions).
+        state: Quorum's trading state: the stops it keeps and when each position was opened are merged into
+            the broker's positions (brokers report neither).
         held_extra: positions of the shadow book, shown to the agents as held.
     """
     account = await broker.account()
-    positions = {p.symbol: p for p in await broker.positions()}
-    for sym, pos in positions.items():
-        if pos.stop_price is None and sym in stops:
-            positions[sym] = Position(pos.symbol, pos.qty, pos.avg_entry_price, stops[sym], pos.opened_at,
-                                      pos.fractional)
+    positions = {p.symbol: p for p in merged_positions(await broker.positions(), state)}
     open_orders = await broker.open_orders()
     symbols = sorted(set(universe) | set(positions) | set(held_extra))
     bars = await market.daily_bars(sorted(set(symbols) | set(CONTEXT_SYMBOLS)), as_of=as_of, lookback=lookback)

@@ -27,7 +27,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from application.cycle.trading_cycle import BREAKER_DOC, CONTROL_DOC
+from application.cycle.breaker_book import BREAKER_DOC
 from domain.breaker import BreakerStatus
 from domain.events import Event, EventType
 from domain.ports.clock import Clock
@@ -117,7 +117,7 @@ class ApiMetrics:
                     events = await self._events_since(uow, since)
                     calls = await self._calls_since(uow, since)
                     breaker = await uow.state.load(self._scope, BREAKER_DOC)
-                    control = await uow.state.load(self._scope, CONTROL_DOC)
+                    paused = (await uow.trading.load(self._scope)).control.paused
             except Exception as exc:  # noqa: BLE001 - the scrape must still answer; the error is counted
                 self.refresh_errors.inc()
                 log.warning("metrics_refresh_failed", error=f"{type(exc).__name__}: {exc}")
@@ -127,7 +127,7 @@ class ApiMetrics:
             status = str((breaker or {}).get("status", BreakerStatus.ACTIVE.value))
             for s in BreakerStatus:
                 self.breaker_state.labels(s.value).set(1 if s.value == status else 0)
-            self.trading_paused.set(1 if (control or {}).get("paused") else 0)
+            self.trading_paused.set(1 if paused else 0)
             self._seen_events = {i: at for i, at in self._seen_events.items() if at >= since}
             self._seen_calls = {k: at for k, at in self._seen_calls.items() if at >= since}
             self._last_refresh = now

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from application.cycle.trading_cycle import CONTROL_DOC
+from application.cycle.breaker_book import BREAKER_DOC
 from application.cycle_requests import CycleRequestService
 from domain.ports.broker import Broker
 from domain.ports.queue import CycleQueue
@@ -23,7 +23,7 @@ def database_probe(uow_factory: UnitOfWorkFactory, scope: str) -> Callable[[], A
 
     async def probe() -> object:
         async with uow_factory() as uow:
-            return await uow.state.load(scope, CONTROL_DOC)
+            return await uow.state.load(scope, BREAKER_DOC)
 
     return probe
 

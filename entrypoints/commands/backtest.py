@@ -16,6 +16,7 @@ from rich.table import Table
 
 from adapters.inmemory.fundamentals import CsvFundamentals
 from adapters.reports.backtest_report import write_report
+from application.breaker_history import RESUME_POLICIES
 from domain.errors import DataError
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.commands.discover import add_picker_performance_html, picker_performance_table
@@ -76,6 +77,11 @@ def _table(summary: dict[str, Any]) -> Table:
     t.add_row("trades / fees", f"{summary['trades']} / ${summary['fees']}", "", "")
     t.add_row("win rate", _fmt(summary["win_rate"], signed=False), "", "")
     t.add_row("LLM cost", f"${summary['llm_cost_usd']:.4f}", "", "")
+    b = summary.get("breaker")
+    if b:
+        t.add_row("breaker", f"{len(b['trips'])} trips / {len(b['resumes'])} resumes", "", "")
+        t.add_row("halted (shadow)", f"{b['shadow_sessions']} sessions ({b['halted_share']:.0%})",
+                  f"resume: {b['resume_policy']}", "")
     return t
 
 
@@ -94,6 +100,9 @@ def backtest(
                                   "(at each session's open) and report picker performance"),
     fundamentals: Path | None = typer.Option(None, "--fundamentals", help="sector/market-cap CSV for discovery "
                                              "(default: the synthetic market's; none for --data)"),
+    resume: str = typer.Option("approve-when-eligible", "--resume", help="what the simulation does when the "
+                               "circuit breaker may resume: approve-when-eligible (at that session's close) or never "
+                               "(stay in shadow mode); written in the report"),
 ) -> None:
     """Run the full trading cycle daily over past sessions and write a report."""
     first, last = _period(months, _parse_day(start_day, "--start"), _parse_day(end_day, "--end"))
@@ -104,13 +113,15 @@ def backtest(
         fail(f"--llm must be 'offline' or 'settings', got {llm!r}")
     if discovery not in ("on", "off"):
         fail(f"--discovery must be 'on' or 'off', got {discovery!r}")
+    if resume not in RESUME_POLICIES:
+        fail(f"--resume must be one of {', '.join(RESUME_POLICIES)}, got {resume!r}")
     try:
         funds = CsvFundamentals(fundamentals) if fundamentals is not None else None
     except DataError as exc:
         fail(f"--fundamentals: {exc}")
     if discovery == "on" and funds is None and data:
         err.print("[yellow]warning:[/] --discovery on with --data but no --fundamentals: market caps are unknown, "
-                  "so the metric picker's market-cap filter rejects every symbol")
+                  "so the metric picker skips its market-cap filter (the run says so)")
     overrides: dict[str, Any] = {"env": "backtest"}
     settings, container = start("backtest", **overrides)
     if llm == "offline":
@@ -127,7 +138,7 @@ def backtest(
     scope = f"backtest:{run_id}"
     out_dir = report or settings.data_dir / "reports" / run_id
     summary = run(_run(settings, container, run_id, scope, first, last, start_cash, symbols, seed, data, out_dir,
-                       discovery == "on", funds))
+                       discovery == "on", funds, resume))
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
@@ -139,7 +150,7 @@ def backtest(
 
 async def _run(settings: Any, container: Any, run_id: str, scope: str, first: date, last: date, cash: Decimal,
                n: int, seed: int, data: list[Path], out_dir: Path, discovery: bool = False,
-               fundamentals: Any = None) -> dict[str, Any]:
+               fundamentals: Any = None, resume: Any = "approve-when-eligible") -> dict[str, Any]:
     err.print(f"[bold]Quorum backtest[/] {run_id}: {first} → {last}, cash ${cash}")
     embedder = container.embedder()
     err.print(f"embedding model: {embedder.model_name}")
@@ -154,7 +165,7 @@ async def _run(settings: Any, container: Any, run_id: str, scope: str, first: da
 
         app = await build_backtest(settings, uow_factory=uow_factory, embedder=embedder, scope=scope, start=first,
                                    end=last, cash=cash, n_symbols=n, seed=seed, data_dirs=data, progress=progress,
-                                   discovery=discovery, fundamentals=fundamentals)
+                                   discovery=discovery, fundamentals=fundamentals, resume_policy=resume)
         err.print(f"market: {app.data_description}; trading {len(app.symbols)} symbols")
         result = await app.runner.run(run_id=run_id, start=first, end=last, cash=cash, symbols=app.symbols)
     result.extra["data"] = app.data_description

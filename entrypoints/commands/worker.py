@@ -63,7 +63,7 @@ def discovery_service(settings: Settings, container: Container, live: LiveApp) -
         from entrypoints.live import build_discovery
     except ImportError:
         return None
-    return build_discovery(settings, container, live.market, live.calendar, clock=live.clock)
+    return build_discovery(settings, container, live.market, live.calendar, clock=live.clock, scope=live.scope)
 
 
 def alert_notifier(service: AlertService) -> Callable[[Event], Awaitable[object]]:

@@ -330,9 +330,11 @@ async def test_pause_and_resume_trading(api: Api, client: AsyncTestClient[Any]) 
     status = (await client.get("/api/system/status")).json()
     assert status["trading"] | {"at": None} == {"state": "paused", "paused": True, "by": "alice",
                                                 "reason": "earnings week", "at": None}
-    result = await api.live.run_cycle()
-    assert result.status == "skipped"
-    assert (await client.get("/api/system/status")).json()["last_cycle"]["status"] == "skipped"
+    result = await api.live.run_cycle()  # paused: reconciliation, stops and rule exits only, no entry, no agent
+    assert result.status == "completed" and result.orders == 0
+    assert all(o.signal.action != "BUY" for o in result.outcomes)
+    last = (await client.get("/api/system/status")).json()["last_cycle"]
+    assert (last["status"], last["summary"]["mode"]) == ("completed", "protective")
     assert (await client.post("/api/system/resume")).json()["paused"] is False
     assert (await client.get("/api/system/status")).json()["trading"]["state"] == "active"
     events = (await client.get("/api/events?type=trading_paused&type=trading_resumed")).json()
@@ -437,8 +439,15 @@ async def test_list_endpoints_refuse_bad_paging_and_filters(client: AsyncTestCli
     assert_error(await client.get(f"/api/events?{query}"), 400)
 
 
+async def fills_after_the_cycle(api: Api) -> None:
+    """A minute later the broker has filled what the cycle sent (never inside submit, like Alpaca); reconcile."""
+    api.clock.advance(timedelta(minutes=1))
+    await api.live.reconcile_now()
+
+
 async def test_events_filter_and_page(api: Api, client: AsyncTestClient[Any]) -> None:
     await api.live.run_cycle()
+    await fills_after_the_cycle(api)
     async with api.uow() as uow:
         total = await uow.events.count(EventQuery(api.services.scope))
         fills = await uow.events.count(EventQuery(api.services.scope, types=(EventType.ORDER_FILLED,)))
@@ -494,6 +503,7 @@ async def test_performance_does_not_count_deposits_as_profit(api: Api, client: A
 async def test_metrics_count_cycles_orders_fills_rejects_and_llm_calls(api: Api,
                                                                        client: AsyncTestClient[Any]) -> None:
     result = await api.live.run_cycle()
+    await fills_after_the_cycle(api)
     scope = api.services.scope
     async with api.uow() as uow:
         await uow.llm_calls.add(LLMCallRecord(OPEN, scope, "signal", "anthropic", "claude", 1200, 300, 0.0125,
@@ -517,7 +527,7 @@ async def test_metrics_count_cycles_orders_fills_rejects_and_llm_calls(api: Api,
     assert api.services.prometheus.tally()['quorum_cycles_total{kind=scheduled,outcome=completed}'] == 1
     api.clock.advance(timedelta(hours=1))
     await client.post("/api/system/pause")
-    await api.live.run_cycle()
+    await api.live.run_cycle()  # paused: only the protective part ran (stops, reconciliation); trading skipped
     await client.get("/metrics")
     m = api.services.prometheus.tally()
     assert m['quorum_cycles_total{kind=scheduled,outcome=skipped}'] == 1

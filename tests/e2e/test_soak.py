@@ -22,6 +22,7 @@ from adapters.inmemory.clock import SimClock
 from adapters.queue import ArqCycleQueue, WorkerDeps, redis_settings, worker_settings
 from application.cycle.trading_cycle import CycleResult
 from domain.events import EventType
+from domain.models.trading import OrderStatus
 from domain.ports.repositories import EventQuery
 from entrypoints.container import build_container
 from entrypoints.live import LiveApp, build_live_app
@@ -116,4 +117,7 @@ async def test_200_cycles_through_api_and_workers_nothing_lost_or_duplicated(red
     assert set(per_cycle) == set(accepted) and set(per_cycle.values()) == {1}
     broker_ids = [o.client_order_id for o in live.broker.all_orders()]  # type: ignore[attr-defined]
     assert broker_ids and len(broker_ids) == len(set(broker_ids))
-    assert {r.order.client_order_id for r in recorded_orders} <= set(broker_ids)
+    sent = {r.order.client_order_id for r in recorded_orders if r.order.status is not OrderStatus.REJECTED}
+    assert sent <= set(broker_ids)  # orders the broker refused are recorded as rejected, with no broker id
+    refused = [r.order for r in recorded_orders if r.order.status is OrderStatus.REJECTED]
+    assert all(not o.broker_order_id and o.client_order_id not in broker_ids for o in refused)

@@ -94,7 +94,7 @@ async def _assert_database_matches_broker(world: World) -> None:
         orders = {r.order.client_order_id for r in await uow.orders.list(SCOPE) if not r.shadow}
         fills = [(r.fill.client_order_id, r.fill.qty, r.fill.price) for r in await uow.fills.list(SCOPE)]
         positions = {p.symbol: p.qty for p in await uow.positions.list(SCOPE)}
-    sent = [o.client_order_id for o in broker.all_orders() if not o.client_order_id.endswith(("-sl", "-tp"))]
+    sent = [o.client_order_id for o in broker.all_orders() if not o.is_leg]
     assert len(sent) == len(set(sent)), "an order was submitted twice"
     assert orders == set(sent)
     assert sorted(fills) == sorted((f.client_order_id, f.qty, f.price) for f in broker.fills)
@@ -130,8 +130,7 @@ async def test_no_double_submit_and_database_matches_broker(point: str, restart:
         again = await world.app.cycle.run(as_of=at + timedelta(minutes=30))
     assert again.status == "completed", again.error
     await _assert_database_matches_broker(world)
-    bought = [o.symbol for o in world.app.broker.all_orders() if o.request.side.value == "buy"
-              and not o.client_order_id.endswith(("-sl", "-tp"))]
+    bought = [o.symbol for o in world.app.broker.all_orders() if o.request.side.value == "buy" and not o.is_leg]
     assert len(bought) == len(set(bought)), "the same entry was bought twice"
     if point != "before_first_submit":
         async with world.uow_factory() as uow:

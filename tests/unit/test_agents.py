@@ -114,3 +114,42 @@ async def test_daily_cap_stops_paid_calls_and_says_so() -> None:
     paid = [r for r in gw._pending if r.ok]
     assert len(paid) == 2 and sum(r.cost_usd for r in paid) == 0.60  # the call that crossed the cap was already sent
     assert [e.type.value for e in gw._events] == ["llm_budget_exhausted"]
+
+
+class ExitRules:
+    """Stands in for the offline policy: SELL every held symbol, BUY the rest (the BUYs must be dropped)."""
+
+    provider = "offline"
+
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+
+    async def complete(self, request: LLMRequest[Any]) -> Decision[Any]:
+        ctx = request.context
+        assert isinstance(ctx, SignalContext)
+        self.asked.append([f.symbol for f in ctx.symbols])
+        out = SignalBatch(proposals=[SignalProposal(symbol=f.symbol, action="SELL" if f.held_qty else "BUY",
+                                                    confidence=0.8, reasoning="trend broke") for f in ctx.symbols])
+        return Decision(out, LLMUsage("offline", "rules"))
+
+
+def held(sym: str) -> SymbolFeatures:
+    return feature(sym).model_copy(update={"held_qty": 3.0})
+
+
+async def test_an_llm_outage_still_lets_rule_exits_close_held_positions_but_makes_no_entry() -> None:
+    rules = ExitRules()
+    agents = Agents(gateway(FailingLLM()), chunk_size=5, exit_rules=rules)
+    signals = await agents.signals([held("HELD"), feature("NEW")], MARKET, as_of=AS_OF, cycle_id="c")
+    assert rules.asked == [["HELD"]]  # only held symbols go to the rules
+    assert signals["HELD"].action == "SELL" and "signal agent unavailable" in signals["HELD"].reasoning
+    assert signals["NEW"].action == "HOLD"
+
+
+async def test_the_spend_cap_still_lets_rule_exits_close_held_positions() -> None:
+    gw = gateway(PricedLLM())
+    gw.daily_cap_usd = 0.0
+    agents = Agents(gw, chunk_size=5, exit_rules=ExitRules())
+    signals = await agents.signals([held("HELD"), feature("NEW")], MARKET, as_of=AS_OF, cycle_id="c")
+    assert (signals["HELD"].action, signals["NEW"].action) == ("SELL", "HOLD")
+    assert [e.type.value for e in gw._events] == ["llm_budget_exhausted"]

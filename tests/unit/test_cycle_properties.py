@@ -76,14 +76,18 @@ async def _run(data: st.DataObject) -> None:
         result = await world.app.cycle.run(as_of=CALENDAR.session_open(day))
         assert result.status == "completed", result.error
         opens = world.app.market.opens_on(day)
-        new = [o for o in broker.all_orders() if o.client_order_id not in before and not
-               o.client_order_id.endswith(("-sl", "-tp"))]
+        new = [o for o in broker.all_orders() if o.client_order_id not in before and not o.is_leg]
         entries = [o for o in new if o.request.side is Side.BUY]
         assert len(entries) <= risk.max_new_orders_per_cycle
+        async with world.uow_factory() as uow:
+            pending = (await uow.trading.load(world.app.cycle.scope)).pending_entries
         for o in entries:
             px = opens[o.symbol]
-            stop = o.request.stop_price
+            legs = [leg for leg in broker.all_orders() if leg.parent_id == o.broker_order_id]
+            stop = pending[o.client_order_id].stop_price  # kept by Quorum for fractional entries
             assert stop is not None, "every entry carries a stop"
+            if not o.request.fractional:
+                assert [leg.request.stop_price for leg in legs if leg.request.stop_price] == [stop], "a stop leg"
             distance = float(1 - stop / px)
             assert risk.min_stop_pct - 0.01 <= distance <= risk.max_stop_pct + 0.01
             assert o.request.qty * px <= Decimal(str(risk.max_position_pct)) * equity + Decimal("0.02")

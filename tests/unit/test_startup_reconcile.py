@@ -1,5 +1,6 @@
-"""Start-up reconciliation: the number of differences is returned; a broker that cannot be read does not stop the
-process but is logged and written to the event log; any other error does stop it."""
+"""Start-up reconciliation: the number of differences is returned; a failure (the broker cannot be read, or an
+unexpected error such as the OverflowError a fresh database once hit) does not stop the process but is logged and
+written to the event log; only a database that cannot take that event stops it."""
 
 from __future__ import annotations
 
@@ -67,7 +68,22 @@ async def test_an_unreachable_broker_is_logged_and_recorded_and_the_process_goes
     assert str(error) in event.message and "next trading cycle reconciles again" in event.message
 
 
-async def test_an_error_that_is_not_the_brokers_stops_start_up(uow_factory: Any) -> None:
-    with pytest.raises(DatabaseError):
-        await reconcile_at_startup(Live(DatabaseError("database is down")), uow_factory=uow_factory, scope=SCOPE,
+async def test_an_unexpected_error_is_recorded_as_critical_and_the_process_goes_on(uow_factory: Any) -> None:
+    error = OverflowError("date value out of range")
+    assert await reconcile_at_startup(Live(error), uow_factory=uow_factory, scope=SCOPE, now=lambda: AT) is None
+    [event] = await system_errors(uow_factory)
+    assert event.severity is Severity.CRITICAL and "OverflowError: date value out of range" in event.message
+    assert "reconciling failed" in event.message
+
+
+async def test_a_database_that_cannot_take_the_error_event_stops_start_up() -> None:
+    class Down:
+        async def __aenter__(self) -> Any:
+            raise DatabaseError("database is down")
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    with pytest.raises(DatabaseError, match="database is down"):
+        await reconcile_at_startup(Live(DatabaseError("database is down")), uow_factory=Down, scope=SCOPE,
                                    now=lambda: AT)
