@@ -19,6 +19,7 @@ from application.cycle.trading_cycle import cycle_id_for
 from domain.errors import QuorumError
 from domain.ports.queue import CycleJob, CycleKind, CycleQueue
 from domain.ports.repositories import CycleRecord
+from domain.ports.trigger import CycleTrigger
 from domain.ports.uow import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -155,3 +156,19 @@ class CycleRequestService:
                         await uow.state.save(self.scope, EVENT_REQUESTS_DOC, doc, at=now)
                 await uow.commit()
             raise CycleEnqueueError(f"the cycle queue is unavailable ({type(exc).__name__}); try again") from exc
+
+
+class RequestingTrigger(CycleTrigger):
+    """Implements `CycleTrigger` inside one process: the event monitor's moves become event-cycle requests.
+
+    Args:
+        requests: the request service the API uses too (same de-duplication and cooldown).
+    """
+
+    def __init__(self, requests: CycleRequestService) -> None:
+        self._requests = requests
+
+    async def trigger(self, symbol: str, move: float, at: datetime) -> str | None:
+        """Request an event cycle for `symbol`; the cycle id (an earlier one when de-duplicated)."""
+        cycle_id, _ = await self._requests.request("event", symbol, at)
+        return cycle_id

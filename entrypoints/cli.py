@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from entrypoints.commands import backtest, breaker, db, discover, memory, monitor, preflight, serve, trading, worker
+from entrypoints.commands import (
+    backtest,
+    breaker,
+    db,
+    discover,
+    flatten,
+    memory,
+    monitor,
+    preflight,
+    rehearse,
+    serve,
+    trading,
+    worker,
+)
 
 app = typer.Typer(help="Quorum: an LLM-driven trading agent held inside hard risk limits.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -19,6 +32,8 @@ app.command("worker")(worker.worker)
 app.command("discover")(discover.discover)
 app.add_typer(discover.watchlist_app, name="watchlist")
 app.add_typer(trading.app, name="trading")
+app.command("flatten")(flatten.flatten_command)
+app.command("rehearse")(rehearse.rehearse)
 
 if __name__ == "__main__":
     app()

@@ -8,6 +8,7 @@ import msgspec
 from litestar import get, post
 
 from application.control import approve_breaker_resume, set_paused
+from application.flatten import flatten
 from application.queries import breaker_to_dict
 from entrypoints.api.common import READ_SECURITY, WRITE_SECURITY
 from entrypoints.api.errors import error_responses
@@ -21,6 +22,13 @@ Text = Annotated[str, msgspec.Meta(max_length=1000, pattern=PRINTABLE)]
 
 class PauseRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Who pauses or resumes trading, and why."""
+
+    by: Who = "api"
+    reason: Text = ""
+
+
+class FlattenRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Who pulls the kill switch, and why."""
 
     by: Who = "api"
     reason: Text = ""
@@ -80,4 +88,17 @@ async def approve_resume(services: ApiServices, data: BreakerResumeRequest) -> d
     return breaker_to_dict(state)
 
 
-ROUTES = [system_status, pause, resume, circuit_breaker, approve_resume]
+@post("/system/flatten", status_code=200, security=WRITE_SECURITY, tags=["system"],
+      responses=error_responses(400, 401, 503), summary="Kill switch: cancel every order, close every position")
+async def flatten_all(services: ApiServices, data: FlattenRequest | None = None) -> dict[str, Any]:
+    """Pause trading, cancel every open order and send a market sell for every position (queued for the next
+    open when the market is closed; the answer says so). Written to the event log as a CRITICAL alert."""
+    body = data or FlattenRequest()
+    if not body.by.strip():
+        raise ValueError("by must not be blank")
+    result = await flatten(services.uow_factory, services.broker, services.calendar, scope=services.scope,
+                           as_of=services.clock.now(), by=body.by.strip(), reason=body.reason)
+    return result.to_dict()
+
+
+ROUTES = [system_status, pause, resume, circuit_breaker, approve_resume, flatten_all]

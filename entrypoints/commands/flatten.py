@@ -1,0 +1,48 @@
+"""`quorum flatten`: the kill switch from the command line."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Any
+
+import typer
+
+from application.flatten import FlattenResult, flatten
+from domain.memory import DEFAULT_SCOPE
+from entrypoints.bootstrap import run, start
+from entrypoints.container import Container
+from entrypoints.live import build_live_app
+from entrypoints.settings import Settings
+
+
+async def _flatten(settings: Settings, container: Container, *, scope: str, by: str, reason: str) -> FlattenResult:
+    live = await build_live_app(settings, container)
+    try:
+        return await flatten(container.uow_factory(), live.broker, live.calendar, scope=scope, as_of=live.clock.now(),
+                             by=by, reason=reason)
+    finally:
+        await live.close()
+
+
+def flatten_command(
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+    reason: str = typer.Option("", help="why (kept in the event log and the alert)"),
+    by: str | None = typer.Option(None, help="who (default: the login name)"),
+    scope: str = typer.Option(DEFAULT_SCOPE),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Kill switch: pause trading, cancel every open order and close every position at market (queued for the
+    next open when the market is closed). Asks for confirmation unless --yes."""
+    settings, container = start()
+    account = "LIVE (real money)" if settings.broker.provider == "alpaca" and not settings.broker.paper else (
+        "paper" if settings.broker.provider == "alpaca" else "simulated")
+    if not yes and not typer.confirm(f"Cancel every order and close every position of the {account} account "
+                                     f"({scope})?", default=False):
+        typer.echo("nothing done")
+        raise typer.Exit(1)
+    result = run(_flatten(settings, container, scope=scope, by=by or getpass.getuser(), reason=reason))
+    out: Any = result.to_dict()
+    typer.echo(json.dumps(out, indent=2) if as_json else result.message)
+    if result.failed:
+        raise typer.Exit(1)

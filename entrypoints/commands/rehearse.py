@@ -1,0 +1,96 @@
+"""`quorum rehearse`: the live stack against the Alpaca-wire emulator; exit code 1 when an invariant broke."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from application.breaker_history import RESUME_POLICIES
+from entrypoints.bootstrap import fail, run, start
+from entrypoints.commands.backtest import _table
+from entrypoints.rehearsal import Rehearsal, RehearsalOptions
+
+err = Console(stderr=True)
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{name} must be a date like 2016-03-01, got {value!r}")
+
+
+def rehearse(
+    start_day: str | None = typer.Option(None, "--start", help="first session (default: 20 sessions ago)"),
+    end_day: str | None = typer.Option(None, "--end", help="last session (default: yesterday)"),
+    data: list[Path] = typer.Option([], "--data", help="directory of daily (and 1-/5-minute) bar CSVs to replay "
+                                    "(repeatable; default: the synthetic market)"),
+    symbols: int = typer.Option(20, "--symbols", min=1, max=500, help="how many stocks the emulator lists"),
+    speed: float = typer.Option(0.0, "--speed", min=0.0, help="simulated seconds per wall second (0: as fast as "
+                                "possible)"),
+    report: Path | None = typer.Option(None, "--report", help="report directory (default .quorum/reports/<run id>)"),
+    cash: str = typer.Option("650", help="starting cash of the emulated account in USD"),
+    resume: str = typer.Option("approve-when-eligible", "--resume", help="what the rehearsal does when the "
+                               "circuit breaker may resume: approve-when-eligible or never"),
+    as_json: bool = typer.Option(False, "--json", help="print summary.json instead of the table"),
+) -> None:
+    """Rehearse the live system (schedule, reconciliation, monitor, alerts, Alpaca adapters) against the Alpaca
+    emulator replaying history, checking the invariants after every cycle; exit code 1 when one broke."""
+    first, last = _day(start_day, "--start"), _day(end_day, "--end")
+    if data and (first is None or last is None):
+        fail("with --data give --start and --end inside the data's period")
+    for d in data:
+        if not d.is_dir():
+            fail(f"--data {d} is not a directory")
+    last = last or datetime.now(UTC).date() - timedelta(days=1)
+    first = first or last - timedelta(days=28)
+    if first > last:
+        fail(f"--start {first} is after --end {last}")
+    if resume not in RESUME_POLICIES:
+        fail(f"--resume must be one of {', '.join(RESUME_POLICIES)}, got {resume!r}")
+    try:
+        money = Decimal(cash)
+    except InvalidOperation:
+        fail(f"--cash must be a number, got {cash!r}")
+    if not money.is_finite() or money <= 0:
+        fail(f"--cash must be a positive amount, got {cash!r}")
+    settings, container = start()
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    out = report or settings.data_dir / "reports" / f"rehearsal-{run_id}"
+    opts = RehearsalOptions(first, last, out, tuple(data), symbols, money, speed, resume_policy=resume)  # type: ignore
+    summary = run(_run(settings, container, opts, run_id))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        Console().print(_table(summary))
+        inv = summary["invariants"]
+        verdict = "all held" if not inv["violations"] else f"{len(inv['violations'])} VIOLATED"
+        typer.echo(f"invariants: {inv['checked']} checks over {summary['cycles']} cycles, {verdict}")
+        for v in inv["violations"][:20]:
+            typer.echo(f"  {v['at']} {v['rule']}: {v['evidence']}")
+        typer.echo(f"report: {out.resolve()}")
+    if summary["invariants"]["violations"]:
+        raise typer.Exit(1)
+
+
+async def _run(settings: Any, container: Any, opts: RehearsalOptions, run_id: str) -> dict[str, Any]:
+    err.print(f"[bold]Quorum rehearsal[/] {run_id}: {opts.start} → {opts.end} against the Alpaca emulator")
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[day]} equity ${task.fields[equity]}"), TimeRemainingColumn(),
+                  console=err, transient=False) as bar:
+        task = bar.add_task("sessions", total=None, day="", equity="")
+
+        def progress(i: int, total: int, day: date, equity: Decimal) -> None:
+            bar.update(task, completed=i, total=total, day=day.isoformat(), equity=str(equity))
+
+        return await Rehearsal(settings, container, opts, run_id=run_id, progress=progress).run()
