@@ -11,7 +11,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from adapters.inmemory.fundamentals import CsvFundamentals
@@ -20,12 +19,14 @@ from application.breaker_history import RESUME_POLICIES
 from domain.errors import DataError
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.commands.discover import add_picker_performance_html, picker_performance_table
+from entrypoints.commands.progress import session_progress
 from entrypoints.wiring import build_backtest
 
 err = Console(stderr=True)
 
 
-def _parse_day(value: str | None, name: str) -> date | None:
+def parse_day(value: str | None, name: str) -> date | None:
+    """A --start/--end value as a date, or a one-line error (exit 2)."""
     if value is None:
         return None
     try:
@@ -79,9 +80,9 @@ def _table(summary: dict[str, Any]) -> Table:
     t.add_row("LLM cost", f"${summary['llm_cost_usd']:.4f}", "", "")
     b = summary.get("breaker")
     if b:
-        t.add_row("breaker", f"{len(b['trips'])} trips / {len(b['resumes'])} resumes", "", "")
-        t.add_row("halted (shadow)", f"{b['shadow_sessions']} sessions ({b['halted_share']:.0%})",
-                  f"resume: {b['resume_policy']}", "")
+        t.add_row("breaker trips / resumes", f"{len(b['trips'])} / {len(b['resumes'])}", "", "")
+        t.add_row("halted (shadow mode)", f"{b['shadow_sessions']} sessions ({b['halted_share']:.0%})", "", "")
+        t.caption = f"breaker resume policy of this simulation: {b['resume_policy']}"
     return t
 
 
@@ -105,7 +106,7 @@ def backtest(
                                "(stay in shadow mode); written in the report"),
 ) -> None:
     """Run the full trading cycle daily over past sessions and write a report."""
-    first, last = _period(months, _parse_day(start_day, "--start"), _parse_day(end_day, "--end"))
+    first, last = _period(months, parse_day(start_day, "--start"), parse_day(end_day, "--end"))
     for d in data:
         if not d.is_dir():
             fail(f"--data {d} is not a directory")
@@ -155,14 +156,7 @@ async def _run(settings: Any, container: Any, run_id: str, scope: str, first: da
     embedder = container.embedder()
     err.print(f"embedding model: {embedder.model_name}")
     uow_factory = container.uow_factory()
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[day]} equity ${task.fields[equity]}"), TimeRemainingColumn(),
-                  console=err, transient=False) as bar:
-        task = bar.add_task("sessions", total=None, day="", equity="")
-
-        def progress(i: int, total: int, day: date, equity: Decimal) -> None:
-            bar.update(task, completed=i, total=total, day=day.isoformat(), equity=str(equity))
-
+    with session_progress(err) as progress:
         app = await build_backtest(settings, uow_factory=uow_factory, embedder=embedder, scope=scope, start=first,
                                    end=last, cash=cash, n_symbols=n, seed=seed, data_dirs=data, progress=progress,
                                    discovery=discovery, fundamentals=fundamentals, resume_policy=resume)

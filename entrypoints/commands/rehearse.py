@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from application.breaker_history import RESUME_POLICIES
 from entrypoints.bootstrap import fail, run, start
-from entrypoints.commands.backtest import _table
+from entrypoints.commands.backtest import _table, parse_day
+from entrypoints.commands.progress import session_progress
 from entrypoints.rehearsal import Rehearsal, RehearsalOptions
 
 err = Console(stderr=True)
-
-
-def _day(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f"{name} must be a date like 2016-03-01, got {value!r}")
 
 
 def rehearse(
@@ -46,7 +37,7 @@ def rehearse(
 ) -> None:
     """Rehearse the live system (schedule, reconciliation, monitor, alerts, Alpaca adapters) against the Alpaca
     emulator replaying history, checking the invariants after every cycle; exit code 1 when one broke."""
-    first, last = _day(start_day, "--start"), _day(end_day, "--end")
+    first, last = parse_day(start_day, "--start"), parse_day(end_day, "--end")
     if data and (first is None or last is None):
         fail("with --data give --start and --end inside the data's period")
     for d in data:
@@ -85,12 +76,5 @@ def rehearse(
 
 async def _run(settings: Any, container: Any, opts: RehearsalOptions, run_id: str) -> dict[str, Any]:
     err.print(f"[bold]Quorum rehearsal[/] {run_id}: {opts.start} → {opts.end} against the Alpaca emulator")
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[day]} equity ${task.fields[equity]}"), TimeRemainingColumn(),
-                  console=err, transient=False) as bar:
-        task = bar.add_task("sessions", total=None, day="", equity="")
-
-        def progress(i: int, total: int, day: date, equity: Decimal) -> None:
-            bar.update(task, completed=i, total=total, day=day.isoformat(), equity=str(equity))
-
+    with session_progress(err) as progress:
         return await Rehearsal(settings, container, opts, run_id=run_id, progress=progress).run()

@@ -347,6 +347,25 @@ async def test_pause_bad_body_is_400(client: AsyncTestClient[Any], body: Any) ->
     assert_error(await client.post("/api/system/pause", json=body), 400)
 
 
+async def test_flatten_needs_the_key_then_closes_everything_and_pauses(api: Api, client: AsyncTestClient[Any]) -> None:
+    await api.live.run_cycle()
+    await fills_after_the_cycle(api)
+    held = {p.symbol for p in await api.live.broker.positions()}
+    assert held, "the first cycle should have bought something"
+    async with open_client(api.app, "127.0.0.1") as anonymous:
+        assert (await anonymous.post("/api/system/flatten")).status_code == 401
+    r = await client.post("/api/system/flatten", json={"by": "alice", "reason": "leaving on holiday"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert {s["symbol"] for s in body["sells"]} == held and body["failed"] == [] and body["market_open"] is True
+    status = (await client.get("/api/system/status")).json()
+    assert status["trading"]["paused"] and status["trading"]["by"] == "alice"
+    kill = (await client.get("/api/events?type=kill_switch")).json()["items"]
+    assert len(kill) == 1 and kill[0]["severity"] == "critical" and "leaving on holiday" in kill[0]["message"]
+    await fills_after_the_cycle(api)
+    assert await api.live.broker.positions() == []
+
+
 async def test_market_closed_status_names_the_next_open(market: MarketData) -> None:
     api = await build_api(at=datetime(2024, 6, 15, 14, 0, tzinfo=UTC), market=market)  # a Saturday
     async with open_client(api.app) as c:

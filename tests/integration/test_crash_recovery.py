@@ -11,53 +11,11 @@ import pytest
 from application.cycle.trading_cycle import cycle_id_for
 from domain.events import EventType
 from domain.ports.repositories import EventQuery
+from tests.support.crash import CrashingBroker, CrashingCommit
 from tests.support.world import CALENDAR, World, feed_close, feed_open, make_world
 
 SESSIONS = CALENDAR.sessions(date(2024, 3, 1), date(2024, 6, 28))
 SCOPE = "backtest:test"
-
-
-class Crash(RuntimeError):
-    """The injected failure."""
-
-
-class CrashingBroker:
-    """Delegates to the real broker but dies at a chosen point of the next cycle's submissions."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.point: str | None = None
-        self.submits = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def submit(self, request: Any) -> Any:
-        self.submits += 1
-        if self.point == "before_first_submit":
-            self.point = None
-            raise Crash("killed before the first order left")
-        if self.point == "between_submits" and self.submits == 2:
-            self.point = None
-            raise Crash("killed between two orders")
-        return await self.inner.submit(request)
-
-
-class CrashingCommit:
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.armed = False
-
-    def __call__(self) -> Any:
-        uow = self.inner()
-        if self.armed:
-            self.armed = False
-
-            async def boom() -> None:
-                raise Crash("killed after submitting, before committing")
-
-            uow.commit = boom
-        return uow
 
 
 _PROBED: list[date] = []

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
@@ -20,52 +19,13 @@ from entrypoints.container import Container, build_container
 from entrypoints.live import LiveApp, build_live_app
 from entrypoints.rehearsal import KEY, SECRET, rehearsal_settings
 from entrypoints.settings import load_settings
+from tests.support.crash import CrashingBroker, CrashingCommit
 
 pytestmark = pytest.mark.integration
 CAL = NyseCalendar()
 SESSIONS = CAL.sessions(date(2024, 3, 1), date(2024, 6, 28))
 MARKET = SyntheticMarket(seed=3, n_symbols=12, start=date(2023, 1, 23), end=date(2024, 6, 28), calendar=CAL)
 SCOPE = "live"
-
-
-class Crash(RuntimeError):
-    """The injected failure."""
-
-
-class CrashingBroker:
-    """The real adapter, except that it dies at a chosen point of the next cycle's submissions."""
-
-    def __init__(self, inner: Any, point: str | None) -> None:
-        self.inner, self.point, self.submits = inner, point, 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def submit(self, request: Any) -> Any:
-        self.submits += 1
-        if self.point == "before_first_submit":
-            self.point = None
-            raise Crash("killed before the first order left")
-        if self.point == "between_submits" and self.submits == 2:
-            self.point = None
-            raise Crash("killed between two orders")
-        return await self.inner.submit(request)
-
-
-class CrashingCommit:
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.armed = inner, False
-
-    def __call__(self) -> Any:
-        uow = self.inner()
-        if self.armed:
-            self.armed = False
-
-            async def boom() -> None:
-                raise Crash("killed after submitting, before committing")
-
-            uow.commit = boom
-        return uow
 
 
 def emulator() -> AlpacaEmulator:

@@ -1,0 +1,27 @@
+"""The session progress bar shared by `quorum backtest` and `quorum rehearse` (on stderr)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+SessionProgress = Callable[[int, int, date, Decimal], None]
+
+
+@contextmanager
+def session_progress(console: Console) -> Iterator[SessionProgress]:
+    """A progress bar of sessions done, with the day and the equity; yields the callback to report each session."""
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[day]} equity ${task.fields[equity]}"), TimeRemainingColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("sessions", total=None, day="", equity="")
+
+        def progress(i: int, total: int, day: date, equity: Decimal) -> None:
+            bar.update(task, completed=i, total=total, day=day.isoformat(), equity=str(equity))
+
+        yield progress
