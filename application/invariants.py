@@ -22,12 +22,13 @@ from decimal import Decimal
 from typing import Any
 
 from application.cycle.breaker_book import BREAKER_DOC
-from application.cycle.decide import ProposalOutcome
+from application.cycle.decision import ProposalOutcome
 from domain.breaker import BreakerState
 from domain.models.trading import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from domain.ports.broker import Broker
 from domain.ports.uow import UnitOfWorkFactory
 from domain.trading_state import StopKeeper, TradingState
+from domain.verdict import Verdict
 
 OPEN = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 
@@ -104,7 +105,7 @@ class InvariantChecker:
             stored_fills = await uow.fills.list(self.scope, since=self.start, shadow=False, limit=1_000_000)
             stored_orders = await uow.orders.list(self.scope, status=OPEN, limit=100_000)
             sent = {o.limit.order.client_order_id: await uow.orders.get(o.limit.order.client_order_id)
-                    for o in outcomes if o.final == "SELL" and o.limit is not None and o.limit.order is not None}
+                    for o in outcomes if o.final is Verdict.SELL and o.limit is not None and o.limit.order is not None}
         found: list[Violation] = []
         found += [Violation(at, "position_protected", e) for e in unprotected(positions, orders, state)]
         found += [Violation(at, "exit_accounted", e) for e in _exits(outcomes, sent)]
@@ -130,10 +131,10 @@ def _exits(outcomes: Sequence[ProposalOutcome], sent: dict[str, Any]) -> list[st
         exit_decided = o.is_stop_exit or (o.signal.action == "SELL" and o.limit is not None and o.limit.order)
         if not exit_decided:
             continue
-        if o.final == "SELL" and o.limit is not None and o.limit.order is not None:
+        if o.final is Verdict.SELL and o.limit is not None and o.limit.order is not None:
             if sent.get(o.limit.order.client_order_id) is None:
                 out.append(f"{o.symbol}: exit decided as SELL but no order {o.limit.order.client_order_id} recorded")
-        elif o.final in ("REJECTED", "HOLD", "SHADOW_EXIT"):
+        elif o.final in (Verdict.REJECTED, Verdict.HOLD, Verdict.SHADOW_EXIT):
             if not o.reason:
                 out.append(f"{o.symbol}: exit ended as {o.final} without a reason")
         else:

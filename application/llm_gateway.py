@@ -15,7 +15,8 @@ import structlog
 from pydantic import ValidationError
 
 from domain.errors import LLMBudgetExceededError, LLMError
-from domain.events import Event, EventType, Severity
+from domain.event_factories import llm_budget_exhausted, llm_failed
+from domain.events import Event
 from domain.ports.llm import LLM, Decision, LLMRequest, LLMUsage, OutputT
 from domain.ports.repositories import LLMCallRecord
 from domain.ports.uow import UnitOfWork
@@ -66,11 +67,9 @@ class LLMGateway:
             day = self._budget_day or request.as_of.date().isoformat()
             if day not in self._budget_alerted:
                 self._budget_alerted.add(day)
-                self._events.append(Event(
-                    EventType.LLM_BUDGET_EXHAUSTED, request.as_of,
-                    f"daily LLM cap ${self.daily_cap_usd:.2f} reached (spent ${self._spent_today:.4f}); agents HOLD",
-                    Severity.WARNING, request.cycle_id, payload={"cap_usd": self.daily_cap_usd,
-                                                                "spent_usd": self._spent_today}, scope=self.scope))
+                self._events.append(llm_budget_exhausted(at=request.as_of, scope=self.scope,
+                                                         cycle_id=request.cycle_id, cap_usd=self.daily_cap_usd,
+                                                         spent_usd=self._spent_today))
             log.warning("llm_budget_exhausted", agent=request.agent, spent=self._spent_today, cap=self.daily_cap_usd)
             return None
         started = time.perf_counter()
@@ -90,10 +89,8 @@ class LLMGateway:
                 completion_tokens=paid.completion_tokens if isinstance(paid, LLMUsage) else 0, cost_usd=cost,
                 latency_ms=(time.perf_counter() - started) * 1000, ok=False,
                 cycle_id=request.cycle_id, error=reason, request_hash=None))
-            self._events.append(Event(EventType.LLM_FAILED, request.as_of,
-                                      f"{request.agent} agent failed, holding: {reason}", Severity.WARNING,
-                                      request.cycle_id, payload={"agent": request.agent, "error": reason},
-                                      scope=self.scope))
+            self._events.append(llm_failed(at=request.as_of, scope=self.scope, cycle_id=request.cycle_id,
+                                           agent=request.agent, error=reason))
             log.warning("llm_failed", agent=request.agent, error=reason)
             return None
         u = decision.usage
@@ -104,6 +101,10 @@ class LLMGateway:
             latency_ms=u.latency_ms, ok=True, cycle_id=request.cycle_id, error=None,
             request_hash=request.fingerprint(u.model)))
         return decision
+
+    def calls(self, cycle_id: str) -> tuple[LLMCallRecord, ...]:
+        """The usage records of `cycle_id`'s calls not flushed yet, in the order they were made."""
+        return tuple(r for r in self._pending if r.cycle_id == cycle_id)
 
     async def flush(self, uow: UnitOfWork) -> None:
         """Write buffered usage records and events in the caller's transaction."""

@@ -1,230 +1,89 @@
-"""Booking the broker's fills into Quorum's trading state, exactly once, whichever cycle sees them.
+"""Stage 5, book-keeping: what the cycle did, recorded in its transaction.
 
-A buy fill turns its pending entry (with the stop it asked for) into an open trade, however late it
-arrives; a buy Quorum never sent is adopted. A sell fill closes the open trade: the closed trade is
-returned once, for the circuit breaker, whoever closed it (an agent exit, Quorum's stop, the broker's
-stop or take-profit leg). The fill cursor (`FillCursor`) is saved with the state in the same
-transaction, so a fill is never booked twice and never skipped.
+Fills that arrived during the cycle are booked, every position is protected again (an exit the broker refused
+after its legs were cancelled gets its stop back), the breaker counts the closed trades and sees the equity
+against the day's start and the cycle's outcome, the shadow book's day is recorded while the breaker is
+tripped, and the trading state, the breaker, the event log (every decision), the equity point and the cycle
+record are written.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from decimal import Decimal
+from dataclasses import replace
+from typing import Any
 
-import structlog
-
-from domain.alerts import large_position_change_event
-from domain.events import Event, EventType, Severity
-from domain.memory import MemoryKind, MemoryRecord
-from domain.models.trading import Fill, Side
-from domain.ports.broker import Broker
-from domain.ports.repositories import FillRecord
-from domain.ports.uow import UnitOfWork
-from domain.shadow import closed_return
-from domain.trading_state import FillCursor, OpenTrade, PendingEntry, StopKeeper, TradingState
-
-log = structlog.get_logger(__name__)
-FIRST_SYNC_LOOKBACK = timedelta(days=10)
-"""How far back the first fill sync of a fresh database reads: enough for the 5-session PDT window."""
+from application.cycle.breaker_book import book_breaker, save_breaker, save_shadow_book, trip_events
+from application.cycle.context import CycleContext, CycleResult
+from application.cycle.fills import book_fills
+from application.cycle.ids import NY
+from application.cycle.protection import protect
+from application.cycle.reconcile import store_positions
+from domain import breaker as brk
+from domain.event_factories import decision_made, limits_applied, proposal_rejected
+from domain.events import Event
+from domain.models.trading import Portfolio
+from domain.ports.repositories import CycleRecord, EquityPoint
+from domain.verdict import Verdict
 
 
-@dataclass(frozen=True, slots=True)
-class ClosedTrade:
-    """A round trip that ended: what the breaker, the trade memory and the reports count."""
+async def book_keeping(ctx: CycleContext) -> CycleContext:
+    """Fills, protection, breaker, shadow record; then state, breaker, events, equity and the cycle record."""
+    d, uow, snap = ctx.deps, ctx.uow, ctx.snap
+    account = await d.broker.account()
+    after = await book_fills(uow, d.broker, ctx.state, as_of=ctx.as_of, cycle_id=ctx.cycle_id, scope=ctx.scope,
+                             equity=account.equity, large_change_pct=d.settings.large_position_change_pct,
+                             cooldown=d.cooldown)
+    ctx = replace(ctx, closed=ctx.closed + after.closed).logged(*after.events)
 
-    symbol: str
-    qty: Decimal
-    entry_price: Decimal
-    exit_price: Decimal
-    return_pct: float
-    closed_at: datetime
-    exit_reason: str
-    client_order_id: str
+    positions = await d.broker.positions()
+    prot = await protect(uow, d.broker, after.state, positions=positions, open_orders=await d.broker.open_orders(),
+                         prices=snap.prices, as_of=ctx.as_of, cycle_id=ctx.cycle_id, scope=ctx.scope, risk=d.risk)
+    ctx = replace(ctx, state=prot.state).logged(*prot.events)
+    await store_positions(uow, ctx.scope, positions, ctx.state)
 
-    @property
-    def by_stop(self) -> bool:
-        """Whether a protective stop (the broker's or Quorum's) closed it."""
-        return self.exit_reason == "stop"
+    account = await d.broker.account()
+    breaker, trips = book_breaker(ctx.breaker_state, ctx.closed, equity=account.equity,
+                                  day_start_equity=ctx.day.equity, as_of=ctx.as_of, settings=d.risk.breaker,
+                                  error=False)
+    ctx = replace(ctx, breaker=breaker, closed=()).logged(*trip_events(trips, ctx.cycle_id, ctx.scope))
+    if brk.in_shadow_mode(breaker):
+        book = ctx.book if ctx.book is not None else Portfolio(cash=breaker.equity_at_trip or account.equity)
+        prices = {s: snap.prices.get(s, p.avg_entry_price) for s, p in book.positions.items()}
+        breaker = brk.record_shadow(breaker, day=ctx.as_of.astimezone(NY).date(), shadow_equity=book.equity(prices),
+                                    closed_trade_returns=list(ctx.shadow_returns))
+        ctx = replace(ctx, breaker=breaker, book=book)
+        await save_shadow_book(uow, ctx.scope, book, at=ctx.as_of)
 
-
-@dataclass
-class Booking:
-    """What booking the new fills did."""
-
-    state: TradingState
-    fills: list[Fill] = field(default_factory=list)
-    closed: list[ClosedTrade] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-
-def fill_key(f: Fill) -> str:
-    """Identity of a fill: order, time, quantity and price."""
-    return f"{f.client_order_id}|{f.at.isoformat()}|{f.qty}|{f.price}"
-
-
-def exit_reason(f: Fill) -> str:
-    """"stop", "take profit" or "exit", from the fill's reason as the broker adapter or Quorum wrote it."""
-    text = f.reason.lower()
-    if "stop" in text:
-        return "stop"
-    if "take profit" in text or "take-profit" in text:
-        return "take profit"
-    return "exit"
-
-
-def _event(t: EventType, at: datetime, msg: str, *, cycle_id: str | None, scope: str, symbol: str | None = None,
-           severity: Severity = Severity.INFO, **payload: object) -> Event:
-    return Event(t, at, msg, severity, cycle_id, symbol, dict(payload), scope)
+    await uow.trading.save(ctx.scope, replace(ctx.state, day_start=ctx.day), at=ctx.as_of)
+    await save_breaker(uow, ctx.scope, breaker, at=ctx.as_of)
+    ctx = ctx.logged(*decision_events(ctx))
+    await uow.events.add(list(ctx.events))
+    await uow.equity.add(ctx.scope, EquityPoint(ctx.as_of, account.equity, account.cash, snap.gross_exposure))
+    summary = {"orders": len(ctx.submitted), "rejected": len(ctx.rejected), "shadow": ctx.shadow,
+               "shadow_fills": len(ctx.shadow_fills), "fills": len(ctx.reconciled.booking.fills) + len(after.fills),
+               "equity": str(account.equity), "considered": len(ctx.outcomes), "breaker": breaker.status.value,
+               "mode": "protective" if ctx.paused else "trading"}
+    await uow.cycles.upsert(CycleRecord(ctx.cycle_id, ctx.scope, ctx.kind, ctx.as_of, "completed", ctx.symbol,
+                                        summary))
+    return replace(ctx, result=CycleResult(ctx.cycle_id, ctx.as_of, "completed", list(ctx.outcomes),
+                                           len(ctx.submitted), ctx.shadow, equity=account.equity))
 
 
-async def book_fills(uow: UnitOfWork, broker: Broker, state: TradingState, *, as_of: datetime, cycle_id: str | None,
-                     scope: str, equity: Decimal, large_change_pct: float,
-                     cooldown: timedelta = timedelta(0)) -> Booking:
-    """Read the broker's fills since the cursor and book the new ones.
-
-    Args:
-        state: the trading state loaded for this cycle.
-        equity: account equity, for the large-position-change events.
-        cooldown: how long a symbol may not be entered again after a stop closed it.
-
-    Returns:
-        The new state (cursor moved), the new fills, the trades they closed and the events to log.
-    """
-    cursor = state.fill_cursor
-    since = cursor.since if cursor else as_of - FIRST_SYNC_LOOKBACK
-    seen = set(cursor.seen) if cursor else set()
-    fetched = await broker.fills_since(since)
-    new = sorted((f for f in fetched if f.at >= since and fill_key(f) not in seen), key=lambda f: f.at)
-    if not new:
-        return Booking(state)
-    await uow.fills.add([FillRecord(f, scope, cycle_id) for f in new])
-    book = _Book(state, scope, cycle_id, cooldown)
-    for f in new:
-        book.apply(f)
-        large = large_position_change_event(symbol=f.symbol, side=f.side.value, qty=f.qty, price=f.price,
-                                            equity=equity, at=f.at, scope=scope, threshold_pct=large_change_pct,
-                                            cycle_id=cycle_id)
-        if large is not None:
-            book.events.append(large)
-        book.events.append(_event(EventType.ORDER_FILLED, f.at, f"filled {f.side.value} {f.qty} {f.symbol} @ "
-                                  f"{f.price} (fee {f.fee})", cycle_id=cycle_id, scope=scope, symbol=f.symbol,
-                                  client_order_id=f.client_order_id, qty=str(f.qty), price=str(f.price),
-                                  fee=str(f.fee)))
-    await book.store_memories(uow)
-    last = new[-1].at
-    keys = tuple(sorted(fill_key(f) for f in fetched if f.at == last))
-    state = replace(book.state, fill_cursor=FillCursor(last, keys))
-    return Booking(state, new, book.closed, book.events)
-
-
-class _Book:
-    """Applies fills to the state one by one and collects memories, outcomes, closed trades and events."""
-
-    def __init__(self, state: TradingState, scope: str, cycle_id: str | None, cooldown: timedelta) -> None:
-        self.state, self.scope, self.cycle_id, self.cooldown = state, scope, cycle_id, cooldown
-        self.closed: list[ClosedTrade] = []
-        self.events: list[Event] = []
-        self.entry_memories: list[MemoryRecord] = []
-        self.exit_memories: list[MemoryRecord] = []
-        self.outcomes: list[tuple[int, str, float, datetime]] = []
-        self.unstored_outcomes: dict[str, tuple[str, float, datetime]] = {}
-
-    def apply(self, f: Fill) -> None:
-        """Book one fill."""
-        if f.side is Side.BUY:
-            self._buy(f)
+def decision_events(ctx: CycleContext) -> list[Event]:
+    """Per outcome: the hard limits' adjustments (if any), then the rejection or the decision, with the whole
+    decision as payload."""
+    out = []
+    at, scope, cid = ctx.as_of, ctx.scope, ctx.cycle_id
+    for o in ctx.outcomes:
+        payload: dict[str, Any] = o.to_json()
+        if o.limit is not None and o.limit.adjustments:
+            out.append(limits_applied(at=at, scope=scope, cycle_id=cid, symbol=o.symbol,
+                                      adjustments=o.limit.adjustments))
+        if o.final is Verdict.REJECTED:
+            limit = o.limit.rejected_by if o.limit and o.limit.rejected_by else None
+            out.append(proposal_rejected(at=at, scope=scope, cycle_id=cid, symbol=o.symbol, action=o.signal.action,
+                                         reason=o.reason, decision=payload, limit=limit))
         else:
-            self._sell(f)
-
-    def _buy(self, f: Fill) -> None:
-        pending = self.state.pending_entries.get(f.client_order_id)
-        trade = self.state.open_trades.get(f.symbol)
-        if trade is None:
-            trade = _new_trade(f, pending, self.cycle_id)
-            text = f"BUY {f.symbol} at {f.price}: {pending.setup if pending else ''}. Reasoning: " + (
-                pending.reasoning if pending and pending.reasoning else f.reason or "position adopted from the broker")
-            self.entry_memories.append(MemoryRecord(
-                MemoryKind.TRADE, text, f.at, symbol=f.symbol, action="BUY", scope=self.scope,
-                metadata={"cycle_id": trade.cycle_id, "client_order_id": f.client_order_id}))
-            if pending is None:
-                self.events.append(_event(
-                    EventType.RECONCILIATION_DIFF, f.at, f"buy fill of {f.qty} {f.symbol} without a pending entry "
-                    "(sent by a cycle that did not commit, or not by Quorum): position adopted, protected by the "
-                    "broker's stop order or the default stop", cycle_id=self.cycle_id, scope=self.scope,
-                    symbol=f.symbol, severity=Severity.WARNING, kind="adopted_fill",
-                    client_order_id=f.client_order_id))
-        else:
-            qty = trade.qty + f.qty
-            avg = (trade.entry_price * trade.qty + f.price * f.qty) / qty
-            trade = replace(trade, qty=qty, entry_price=avg,
-                            stop_price=pending.stop_price if pending and pending.stop_price else trade.stop_price)
-        self.state = self.state.with_trade(trade)
-        if pending is not None:
-            left = pending.qty - f.qty
-            self.state = (self.state.with_pending(replace(pending, qty=left)) if left > 0
-                          else self.state.without_pending(pending.client_order_id))
-
-    def _sell(self, f: Fill) -> None:
-        trade = self.state.open_trades.get(f.symbol)
-        reason = exit_reason(f)
-        if reason == "stop":
-            self.events.append(_event(EventType.STOP_TRIGGERED, f.at, f"stop filled: sold {f.qty} {f.symbol} at "
-                                      f"{f.price}", cycle_id=self.cycle_id, scope=self.scope, symbol=f.symbol,
-                                      severity=Severity.WARNING, price=str(f.price)))
-            if self.cooldown > timedelta(0):
-                self.state = replace(self.state, cooldowns={**self.state.cooldowns, f.symbol: f.at + self.cooldown})
-        if trade is None:
-            log.warning("sell_fill_without_open_trade", symbol=f.symbol, client_order_id=f.client_order_id)
-            self.exit_memories.append(MemoryRecord(MemoryKind.TRADE, f"SELL {f.symbol} at {f.price}. Reasoning: "
-                                                   f"{f.reason or 'unknown'}", f.at, symbol=f.symbol, action="SELL",
-                                                   scope=self.scope, metadata={"cycle_id": self.cycle_id,
-                                                                               "client_order_id": f.client_order_id}))
-            return
-        left = trade.qty - f.qty
-        if left > 0:
-            self.state = self.state.with_trade(replace(trade, qty=left))
-            return
-        ret = closed_return(trade.entry_price, f)
-        outcome = "WIN" if ret > 0 else ("LOSS" if ret < 0 else "FLAT")
-        self.closed.append(ClosedTrade(f.symbol, trade.qty, trade.entry_price, f.price, ret, f.at, reason,
-                                       f.client_order_id))
-        self.exit_memories.append(MemoryRecord(
-            MemoryKind.TRADE, f"SELL {f.symbol} at {f.price}. Reasoning: {f.reason or reason}. Outcome: {outcome} "
-            f"{ret:+.2%}", f.at, symbol=f.symbol, action="SELL", outcome=outcome, return_pct=ret, outcome_at=f.at,
-            scope=self.scope, metadata={"cycle_id": self.cycle_id, "client_order_id": f.client_order_id}))
-        if trade.memory_id is not None:
-            self.outcomes.append((trade.memory_id, outcome, ret, f.at))
-        else:
-            self.unstored_outcomes[trade.entry_client_order_id] = (outcome, ret, f.at)
-        self.state = self.state.without_trade(f.symbol)
-
-    async def store_memories(self, uow: UnitOfWork) -> None:
-        """Store the trade memories of the booked fills and attach outcomes to the entries they close."""
-        stored = await uow.trade_memory.store(self.entry_memories)
-        for rec in stored:
-            cid = str(rec.metadata.get("client_order_id"))
-            trade = self.state.open_trades.get(rec.symbol or "")
-            if cid in self.unstored_outcomes and rec.id is not None:
-                outcome, ret, at = self.unstored_outcomes.pop(cid)
-                self.outcomes.append((rec.id, outcome, ret, at))
-            elif trade is not None and cid == trade.entry_client_order_id:
-                self.state = self.state.with_trade(replace(trade, memory_id=rec.id))
-        await uow.trade_memory.store(self.exit_memories)
-        for memory_id, outcome, ret, at in self.outcomes:
-            await uow.trade_memory.record_outcome(memory_id, outcome=outcome, return_pct=ret, outcome_at=at)
-
-
-def _new_trade(f: Fill, pending: PendingEntry | None, cycle_id: str | None) -> OpenTrade:
-    fractional = pending.fractional if pending else f.qty != f.qty.to_integral_value()
-    return OpenTrade(
-        symbol=f.symbol, qty=f.qty, entry_price=f.price, opened_at=f.at,
-        stop_price=pending.stop_price if pending else None,
-        take_profit_price=pending.take_profit_price if pending else None,
-        stop_keeper=StopKeeper.QUORUM if fractional else StopKeeper.BROKER,
-        entry_client_order_id=f.client_order_id,
-        entry_broker_order_id=pending.broker_order_id if pending else None,
-        cycle_id=pending.cycle_id if pending else cycle_id,
-        adopted=pending is None,
-    )
+            out.append(decision_made(at=at, scope=scope, cycle_id=cid, symbol=o.symbol,
+                                     verdict=o.final or Verdict.HOLD, reasoning=o.signal.reasoning, decision=payload))
+    return out

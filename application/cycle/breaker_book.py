@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from application.cycle.bookkeeping import ClosedTrade
+from application.cycle.fills import ClosedTrade
 from domain import breaker as brk
-from domain.events import Event, EventType, Severity
+from domain.event_factories import breaker_tripped
+from domain.events import Event
 from domain.models.trading import Portfolio
 from domain.ports.uow import UnitOfWork
 from domain.risk.config import BreakerSettings
@@ -50,8 +51,20 @@ def count_closed_trades(state: brk.BreakerState, closed: Sequence[ClosedTrade], 
     return state, trips
 
 
-def trip_events(trips: Iterable[brk.Trip | None], cycle_id: str | None, scope: str) -> list[Event]:
+def book_breaker(state: brk.BreakerState, closed: Sequence[ClosedTrade], *, equity: Decimal,
+                 day_start_equity: Decimal, as_of: datetime, settings: BreakerSettings,
+                 error: bool | None) -> tuple[brk.BreakerState, list[brk.Trip | None]]:
+    """What a cycle or a reconciliation reports to the breaker: the trades closed, the equity against the day's
+    start, and (for a cycle, `error` not None) the cycle's outcome. Returns the new state and any trips."""
+    state, trips = count_closed_trades(state, closed, as_of=as_of, settings=settings)
+    state, trip = brk.record_equity(state, equity=equity, day_start_equity=day_start_equity, as_of=as_of,
+                                    settings=settings)
+    outcome_trip = None
+    if error is not None:
+        state, outcome_trip = brk.record_cycle_outcome(state, error=error, as_of=as_of, settings=settings)
+    return state, [*trips, trip, outcome_trip]
+
+
+def trip_events(trips: Iterable[brk.Trip | None], cycle_id: str | None, scope: str) -> tuple[Event, ...]:
     """One CRITICAL BREAKER_TRIPPED event per trip."""
-    return [Event(EventType.BREAKER_TRIPPED, t.at, f"circuit breaker tripped ({t.trigger}): {t.reason}; new entries "
-                  "blocked, exits and stops still run, decisions continue in shadow mode", Severity.CRITICAL,
-                  cycle_id, None, {"trigger": t.trigger, "reason": t.reason}, scope) for t in trips if t is not None]
+    return tuple(breaker_tripped(trip=t, scope=scope, cycle_id=cycle_id) for t in trips if t is not None)

@@ -1,101 +1,152 @@
-"""The decision steps: recall, signal agent, risk agent, validator, hard limits."""
+"""Stage 3, decide: one outcome per symbol considered, exits first, each with its verdict and the reason.
+
+1. Rule exits: Quorum-kept stops and take-profits that were reached, positions already through their stop,
+   shadow-book stops. They need no agent; while trading is paused nothing else is decided.
+2. Cheap filter: held symbols plus liquid, priced, trending watchlist symbols (LLM spend is a trading cost).
+3. Recall: the most similar past market conditions, and the similar past trades of each entry candidate.
+4. Signal agent: a SELL of a held position is an exit, a BUY of a symbol not held an entry candidate, anything
+   else a HOLD (or, for a shadow-book position, a shadow exit).
+5. Risk agent (sizing), rule validator and validator agent on the entry candidates, best first.
+6. Hard limits on every outcome not decided yet, in order (`hard_limits.apply_limits`).
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from application.agents import Agents
-from application.cycle.snapshot import Snapshot
-from domain.agents.schemas import (
-    MarketConditions,
-    MemoryEvidence,
-    RiskAssessment,
-    RiskCandidate,
-    SignalProposal,
-    SymbolFeatures,
-    ValidatorCandidate,
-    ValidatorVerdict,
-)
+from application.cycle.context import CycleContext
+from application.cycle.decision import DecisionInputs, ProposalOutcome
+from application.cycle.exits import rule_exits, shadow_stop_exits
+from application.cycle.hard_limits import apply_limits
+from application.cycle.ids import NY, client_order_id_for
+from application.cycle.market_snapshot import Snapshot
+from domain import breaker as brk
+from domain.agents.schemas import MarketConditions, MemoryEvidence, RiskCandidate, SymbolFeatures, ValidatorCandidate
+from domain.event_factories import cycle_paused
 from domain.features import setup_text
 from domain.memory import MemoryFilters
-from domain.models.trading import Portfolio
 from domain.ports.embedder import Embedder
 from domain.ports.uow import UnitOfWork
 from domain.risk.config import RiskSettings
-from domain.risk.limits import LimitContext, LimitDecision, ProposedTrade, apply_hard_limits
-from domain.trading_state import StopKeeper, TradingState
+from domain.risk.pdt import count_day_trades
+from domain.stage_events import llm_call, recalled, risk_sized, validated
 from domain.validator import ValidationResult, validate_proposal
+from domain.verdict import Verdict
+
+__all__ = ["decide", "prefilter", "recall_trades", "trending"]
 
 
-@dataclass
-class ProposalOutcome:
-    """What happened to one symbol's proposal, step by step (written to the event log and decisions.jsonl)."""
-
-    symbol: str
-    signal: SignalProposal
-    assessment: RiskAssessment | None = None
-    validation: ValidationResult | None = None
-    verdict: ValidatorVerdict | None = None
-    limit: LimitDecision | None = None
-    is_stop_exit: bool = False
-    setup: str = ""
-    final: str = "HOLD"
-    reason: str = ""
-    evidence: tuple[MemoryEvidence, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-safe summary."""
-        lim = self.limit
-        return {
-            "symbol": self.symbol,
-            "signal": self.signal.model_dump(),
-            "risk": self.assessment.model_dump() if self.assessment else None,
-            "validator_rules": None if self.validation is None else {
-                "approved": self.validation.approved, "confidence": self.validation.confidence,
-                "warnings": list(self.validation.warnings), "loser_share": self.validation.loser_share,
-                "rejected_reason": self.validation.rejected_reason},
-            "validator_agent": self.verdict.model_dump() if self.verdict else None,
-            "limits": None if lim is None else {
-                "rejected_by": lim.rejected_by, "reason": lim.reason,
-                "adjustments": [{"limit": a.limit, "detail": a.detail} for a in lim.adjustments],
-                "order": None if lim.order is None else {
-                    "client_order_id": lim.order.client_order_id, "side": lim.order.side.value,
-                    "qty": str(lim.order.qty), "stop_price": str(lim.order.stop_price or "")}},
-            "memory_evidence": [e.model_dump() for e in self.evidence],
-            "stop_exit": self.is_stop_exit,
-            "final": self.final,
-            "reason": self.reason,
-        }
+async def decide(ctx: CycleContext) -> CycleContext:
+    """Rule exits, then (unless paused) the agents' proposals, then the hard limits over all of them."""
+    inputs = await _inputs(ctx)
+    outcomes = rule_exits(ctx.snap, inputs) + shadow_stop_exits(ctx.snap, ctx.book)
+    if ctx.paused:
+        ctx = ctx.logged(cycle_paused(at=ctx.as_of, scope=ctx.scope, cycle_id=ctx.cycle_id, by=ctx.state.control.by,
+                                      reason=ctx.state.control.reason, symbol=ctx.symbol))
+    else:
+        ctx, proposals = await _proposals(ctx, inputs, decided={o.symbol for o in outcomes})
+        outcomes += proposals
+        ctx = ctx.logged(*(llm_call(record=r) for r in ctx.deps.gateway.calls(ctx.cycle_id)))
+    cycle_id = ctx.cycle_id
+    limited = apply_limits(outcomes, ctx.snap, inputs, ctx.deps.risk,
+                           client_order_id=lambda symbol, action: client_order_id_for(cycle_id, symbol, action))
+    return replace(ctx, outcomes=tuple(limited))
 
 
-@dataclass
-class DecisionInputs:
-    """What the decision step needs besides the snapshot.
+async def _inputs(ctx: CycleContext) -> DecisionInputs:
+    """Day trades used in the last 5 sessions, whether entries are allowed (not paused; a tripped breaker's
+    entries go to the shadow book), the market's hours."""
+    d, as_of, breaker = ctx.deps, ctx.as_of, ctx.breaker_state
+    sessions = d.calendar.sessions(as_of.date() - timedelta(days=10), as_of.date())[-5:]
+    recent = await ctx.uow.fills.list(ctx.scope, since=as_of - timedelta(days=10))
+    day_trades = count_day_trades([r.fill for r in recent], sessions=sessions, tz=NY)
+    paused, book = ctx.paused, ctx.book
+    allowed = False if paused else (True if book is not None else brk.allows_entries(breaker))
+    reason = f"trading paused by {ctx.state.control.by}" if paused else (breaker.trip_reason or "")
+    return DecisionInputs(as_of, ctx.cycle_id, ctx.scope, d.calendar.is_open(as_of), ctx.day.equity, day_trades,
+                          entries_allowed=allowed, entry_block_reason=reason,
+                          shadow_positions=dict(book.positions) if book else {}, state=ctx.state,
+                          stop_now=ctx.stop_now, agents_enabled=not paused, shadow_book=book)
 
-    Attributes:
-        state: Quorum's trading state (open trades with the stops Quorum keeps, cooldowns).
-        stop_now: symbols whose price is already through their stop (found by the protection step).
-        agents_enabled: False while trading is paused: only stops and rule exits are decided, no agent runs.
-        shadow_book: the shadow book while the breaker is tripped (entries are sized against its own cash).
-    """
 
-    as_of: datetime
-    cycle_id: str
-    scope: str
-    market_open: bool
-    day_start_equity: Decimal
-    day_trades_used: int
-    entries_allowed: bool
-    entry_block_reason: str
-    shadow_positions: dict[str, Any] = field(default_factory=dict)
-    state: TradingState = field(default_factory=TradingState)
-    stop_now: tuple[str, ...] = ()
-    agents_enabled: bool = True
-    shadow_book: Portfolio | None = None
+async def _proposals(ctx: CycleContext, d: DecisionInputs, *,
+                     decided: set[str]) -> tuple[CycleContext, list[ProposalOutcome]]:
+    """Recall, the signal agent, then risk and validation of the entry candidates: non-entries first (in symbol
+    order), then the entries, best first. Symbols in `decided` already have a rule exit."""
+    deps, snap = ctx.deps, ctx.snap
+    market, similar = snap.market, None
+    if market is not None:
+        similar = await deps.conditions.recall(ctx.uow, market, as_of=ctx.as_of, k=3)
+        market = market.model_copy(update={"similar_conditions": similar})
+    candidates = [f for f in prefilter(snap, list(ctx.universe), deps.risk, deps.settings.max_candidates)
+                  if f.symbol not in decided]
+    to_enter = [f for f in candidates if f.symbol not in snap.positions]
+    memory = await recall_trades(ctx.uow, deps.embedder, to_enter, scope=ctx.scope, as_of=ctx.as_of,
+                                 k=deps.settings.recall_k)
+    if market is not None or to_enter:
+        ctx = ctx.logged(recalled(at=ctx.as_of, scope=ctx.scope, cycle_id=ctx.cycle_id,
+                                  conditions=None if similar is None else len(similar),
+                                  trades={s: len(m) for s, m in memory.items()}))
+    candidates = [f.model_copy(update={"similar_trades": memory.get(f.symbol, ())}) for f in candidates]
+    if market is None or not candidates:
+        return ctx, []
+    signals = await deps.agents.signals(candidates, market, as_of=ctx.as_of, cycle_id=ctx.cycle_id)
+    by_symbol = {f.symbol: f for f in candidates}
+    others, entries = [], []
+    for sym in sorted(signals):
+        sig, f = signals[sym], by_symbol[sym]
+        o = ProposalOutcome(sym, sig, setup=setup_text(f), evidence=f.similar_trades)
+        held = sym in snap.positions
+        if sig.action == "SELL" and held:
+            others.append(o)
+        elif sig.action == "BUY" and not held and sym not in d.shadow_positions:
+            entries.append(o)
+        elif sig.action == "SELL" and sym in d.shadow_positions:
+            others.append(o.decided(Verdict.SHADOW_EXIT, "exit of a shadow-book position (no order sent)"))
+        else:
+            others.append(o.decided(Verdict.HOLD, "signal HOLD" if sig.action == "HOLD"
+                                    else f"{sig.action} not applicable"))
+    if entries:
+        ctx, entries = await _judge_entries(ctx, entries, by_symbol, market)
+    entries.sort(key=lambda o: (-(o.validation.confidence if o.validation else 0.0), o.symbol))
+    return ctx, others + entries
+
+
+async def _judge_entries(ctx: CycleContext, entries: list[ProposalOutcome], features: dict[str, SymbolFeatures],
+                         market: MarketConditions) -> tuple[CycleContext, list[ProposalOutcome]]:
+    """The risk agent's sizing, the rule validator's and the validator agent's judgement of each entry."""
+    deps, snap, risk = ctx.deps, ctx.snap, ctx.deps.risk
+    equity = float(snap.account.equity)
+    gross = float(snap.gross_exposure) / equity if equity > 0 else 0.0
+    sizes = await deps.agents.risk(
+        [RiskCandidate(symbol=o.symbol, action=o.signal.action, confidence=o.signal.confidence,
+                       price=features[o.symbol].price, volatility_20d=features[o.symbol].volatility_20d,
+                       atr_pct=features[o.symbol].atr_pct, held_qty=0.0) for o in entries],
+        equity=equity, cash=float(snap.account.cash), gross_pct=gross, max_position_pct=risk.max_position_pct,
+        default_stop_pct=risk.default_stop_pct, as_of=ctx.as_of, cycle_id=ctx.cycle_id)
+    sized: list[tuple[ProposalOutcome, ValidationResult]] = []
+    asked: list[ValidatorCandidate] = []
+    for o in entries:
+        validation = validate_proposal(o.signal, features[o.symbol], o.evidence, risk.validator)
+        o = replace(o, assessment=sizes.get(o.symbol), validation=validation)
+        sized.append((o, validation))
+        if o.assessment is not None:
+            asked.append(ValidatorCandidate(
+                symbol=o.symbol, action=o.signal.action, confidence=validation.confidence,
+                position_pct=o.assessment.position_pct, stop_loss_pct=o.assessment.stop_loss_pct,
+                reasoning=o.signal.reasoning, similar_trades=o.evidence, rule_warnings=validation.warnings))
+    verdicts = await deps.agents.validate(asked, market, as_of=ctx.as_of, cycle_id=ctx.cycle_id) if asked else {}
+    judged = []
+    for o, validation in sized:
+        o = replace(o, verdict=verdicts.get(o.symbol))
+        judged.append(o)
+        ctx = ctx.logged(
+            risk_sized(at=ctx.as_of, scope=ctx.scope, cycle_id=ctx.cycle_id, symbol=o.symbol, assessment=o.assessment),
+            validated(at=ctx.as_of, scope=ctx.scope, cycle_id=ctx.cycle_id, symbol=o.symbol, rules=validation,
+                      agent=o.verdict))
+    return ctx, judged
 
 
 def trending(f: SymbolFeatures) -> bool:
@@ -129,178 +180,3 @@ async def recall_trades(uow: UnitOfWork, embedder: Embedder, features: list[Symb
                                              outcome=i.record.outcome, return_pct=i.record.return_pct)
                               for i in items)
     return out
-
-
-def _exit_outcome(sym: str, reasoning: str, *, stop: bool) -> ProposalOutcome:
-    sig = SignalProposal(symbol=sym, action="SELL", confidence=1.0, reasoning=reasoning)
-    return ProposalOutcome(sym, sig, is_stop_exit=stop)
-
-
-def rule_exits(snap: Snapshot, d: DecisionInputs) -> list[ProposalOutcome]:
-    """Exits no agent has to agree to: Quorum-kept stops and take-profits that were reached, and positions the
-    protection step found already through their stop. They never wait for an LLM."""
-    out = []
-    for sym, pos in sorted(snap.positions.items()):
-        trade, px = d.state.open_trades.get(sym), snap.prices.get(sym)
-        if pos.qty <= 0:
-            continue
-        if sym in d.stop_now:
-            out.append(_exit_outcome(sym, f"stop: price {px} is through the stop {pos.stop_price}", stop=True))
-        elif trade is None or trade.stop_keeper is not StopKeeper.QUORUM or px is None:
-            continue
-        elif trade.stop_price is not None and px <= trade.stop_price:
-            out.append(_exit_outcome(sym, f"stop hit: price {px} <= stop {trade.stop_price} (kept by Quorum)",
-                                     stop=True))
-        elif trade.take_profit_price is not None and px >= trade.take_profit_price:
-            out.append(_exit_outcome(sym, f"take profit: price {px} >= {trade.take_profit_price} (kept by Quorum)",
-                                     stop=False))
-    return out
-
-
-def shadow_stop_exits(snap: Snapshot, book: Portfolio | None) -> list[ProposalOutcome]:
-    """Shadow-book positions whose stop was touched (the latest price, or the low of a session completed since the
-    entry), closed on the shadow book like the broker's stop would close a real one."""
-    out: list[ProposalOutcome] = []
-    for sym, pos in sorted((book.positions if book else {}).items()):
-        stop, px, bars = pos.stop_price, snap.prices.get(sym), snap.bars.get(sym)
-        if stop is None:
-            continue
-        low = None
-        if bars is not None and len(bars) and pos.opened_at is not None and bars.days[-1] > pos.opened_at.date():
-            low = Decimal(str(bars.low[-1]))
-        if (px is not None and px <= stop) or (low is not None and low <= stop):
-            o = _exit_outcome(sym, f"shadow stop hit: stop {stop}", stop=True)
-            o.final, o.reason = "SHADOW_EXIT", "shadow-book stop (no order sent)"
-            out.append(o)
-    return out
-
-
-def _limit_ctx(snap: Snapshot, d: DecisionInputs, orders: int, pending: Decimal, *, entry: bool) -> LimitContext:
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo("America/New_York")
-    ctx = LimitContext(
-        as_of=d.as_of, market_open=d.market_open, equity=snap.account.equity, cash=snap.account.cash,
-        day_start_equity=d.day_start_equity, positions=snap.positions, prices=snap.prices,
-        avg_dollar_volume=snap.adv, assets=snap.assets, orders_this_cycle=orders, pending_exposure=pending,
-        day_trades_used=d.day_trades_used, today=d.as_of.astimezone(tz).date(), tz=tz,
-        entries_allowed=d.entries_allowed, entry_block_reason=d.entry_block_reason,
-        open_entries=snap.open_entries, cooldowns=d.state.cooling_down(d.as_of),
-        buying_power=snap.account.buying_power)
-    if entry and d.shadow_book is not None:
-        book = d.shadow_book
-        prices = {s: snap.prices.get(s, p.avg_entry_price) for s, p in book.positions.items()}
-        equity = book.equity(prices)
-        ctx = replace(ctx, equity=equity, cash=book.cash, day_start_equity=equity, positions=book.positions,
-                      open_entries={}, buying_power=None, day_trades_used=0)
-    return ctx
-
-
-async def decide(
-    uow: UnitOfWork, snap: Snapshot, d: DecisionInputs, *, universe: list[str], agents: Agents, embedder: Embedder,
-    risk: RiskSettings, recall_k: int, max_candidates: int,
-) -> tuple[list[ProposalOutcome], MarketConditions | None]:
-    """Run every decision step and return one outcome per considered symbol, exits first.
-
-    Rule exits (stops, take-profits) and shadow-book stops come first and need no agent; while trading is
-    paused nothing else is decided.
-    """
-    outcomes = rule_exits(snap, d) + shadow_stop_exits(snap, d.shadow_book)
-    if not d.agents_enabled:
-        return outcomes, snap.market
-    stopped = {o.symbol for o in outcomes}
-    candidates = [f for f in prefilter(snap, universe, risk, max_candidates) if f.symbol not in stopped]
-    entries_only = [f for f in candidates if f.symbol not in snap.positions]
-    memory = await recall_trades(uow, embedder, entries_only, scope=d.scope, as_of=d.as_of, k=recall_k)
-    candidates = [f.model_copy(update={"similar_trades": memory.get(f.symbol, ())}) for f in candidates]
-    market = snap.market
-    if market is None or not candidates:
-        return outcomes, market
-    signals = await agents.signals(candidates, market, as_of=d.as_of, cycle_id=d.cycle_id)
-    by_symbol = {f.symbol: f for f in candidates}
-    entries: list[ProposalOutcome] = []
-    for sym in sorted(signals):
-        sig, f = signals[sym], by_symbol[sym]
-        o = ProposalOutcome(sym, sig, setup=setup_text(f), evidence=f.similar_trades)
-        held = sym in snap.positions
-        if sig.action == "SELL" and held:
-            outcomes.append(o)
-        elif sig.action == "BUY" and not held and sym not in d.shadow_positions:
-            entries.append(o)
-        elif sig.action == "SELL" and sym in d.shadow_positions:
-            o.final, o.reason = "SHADOW_EXIT", "exit of a shadow-book position (no order sent)"
-            outcomes.append(o)
-        else:
-            o.final, o.reason = "HOLD", "signal HOLD" if sig.action == "HOLD" else f"{sig.action} not applicable"
-            outcomes.append(o)
-    if entries:
-        equity = float(snap.account.equity)
-        gross = float(snap.gross_exposure) / equity if equity > 0 else 0.0
-        rc = [RiskCandidate(symbol=o.symbol, action=o.signal.action, confidence=o.signal.confidence,
-                            price=by_symbol[o.symbol].price, volatility_20d=by_symbol[o.symbol].volatility_20d,
-                            atr_pct=by_symbol[o.symbol].atr_pct, held_qty=0.0) for o in entries]
-        sizes = await agents.risk(rc, equity=equity, cash=float(snap.account.cash), gross_pct=gross,
-                                  max_position_pct=risk.max_position_pct, default_stop_pct=risk.default_stop_pct,
-                                  as_of=d.as_of, cycle_id=d.cycle_id)
-        vcands = []
-        for o in entries:
-            o.assessment = sizes.get(o.symbol)
-            o.validation = validate_proposal(o.signal, by_symbol[o.symbol], o.evidence, risk.validator)
-            if o.assessment is not None:
-                vcands.append(ValidatorCandidate(
-                    symbol=o.symbol, action=o.signal.action, confidence=o.validation.confidence,
-                    position_pct=o.assessment.position_pct, stop_loss_pct=o.assessment.stop_loss_pct,
-                    reasoning=o.signal.reasoning, similar_trades=o.evidence,
-                    rule_warnings=o.validation.warnings))
-        verdicts = await agents.validate(vcands, market, as_of=d.as_of, cycle_id=d.cycle_id) if vcands else {}
-        for o in entries:
-            o.verdict = verdicts.get(o.symbol)
-    entries.sort(key=lambda o: (-(o.validation.confidence if o.validation else 0.0), o.symbol))
-    return outcomes + entries, market
-
-
-def apply_limits(outcomes: list[ProposalOutcome], snap: Snapshot, d: DecisionInputs, risk: RiskSettings,
-                 client_order_id: Any) -> list[ProposalOutcome]:
-    """Hard limits on every actionable outcome in order, tracking orders, exposure and cash as they accrue."""
-    orders, pending = 0, Decimal(0)
-    for o in outcomes:
-        if o.final in ("HOLD", "SHADOW_EXIT") and o.reason:
-            continue
-        entry = o.signal.action == "BUY"
-        if entry:
-            if o.assessment is None:
-                o.final, o.reason = "REJECTED", "risk agent gave no sizing"
-                continue
-            if o.validation is not None and not o.validation.approved:
-                o.final, o.reason = "REJECTED", f"validator: {o.validation.rejected_reason}"
-                continue
-            if o.verdict is None:
-                o.final, o.reason = "REJECTED", "validator agent gave no verdict"
-                continue
-            if not o.verdict.approve:
-                o.final, o.reason = "REJECTED", f"validator agent: {o.verdict.reasoning}"
-                continue
-        confidence = o.signal.confidence
-        if o.validation is not None:
-            confidence = o.validation.confidence
-        if o.verdict is not None:
-            confidence = max(0.0, confidence + o.verdict.confidence_adjustment)
-        a = o.assessment
-        trade = ProposedTrade(
-            symbol=o.symbol, action=o.signal.action, confidence=confidence,
-            position_pct=a.position_pct if a else 1.0,
-            stop_loss_pct=a.stop_loss_pct if a else None, take_profit_pct=a.take_profit_pct if a else None,
-            reasoning=o.signal.reasoning, is_stop_exit=o.is_stop_exit)
-        if not all(math.isfinite(x) for x in (trade.confidence, trade.position_pct)):
-            trade = replace(trade, confidence=0.0)
-        ctx = _limit_ctx(snap, d, orders, pending, entry=entry and o.symbol not in snap.positions)
-        o.limit = apply_hard_limits(trade, ctx, risk, client_order_id=client_order_id(o.symbol, o.signal.action))
-        if o.limit.order is None:
-            o.final, o.reason = "REJECTED", f"{o.limit.rejected_by}: {o.limit.reason}"
-            continue
-        order = o.limit.order
-        o.final, o.reason = o.signal.action, order.reason or o.signal.reasoning
-        if entry:
-            orders += 1
-            pending += order.qty * snap.prices.get(o.symbol, Decimal(0))
-    return outcomes

@@ -18,10 +18,15 @@ from decimal import Decimal
 
 import structlog
 
+from application.cycle.fills import FIRST_SYNC_LOOKBACK
+from application.cycle.ids import client_order_id_for
 from domain.errors import BrokerError
-from domain.events import Event, EventType, Severity
+from domain.event_factories import position_adopted, protective_stop_placed, protective_stop_refused
+from domain.events import Event
 from domain.models.trading import Order, OrderRequest, OrderType, Position, Side, TimeInForce
 from domain.ports.broker import Broker
+from domain.ports.repositories import OrderRecord
+from domain.ports.uow import UnitOfWork
 from domain.risk.config import RiskSettings
 from domain.risk.sizing import protective_stop_price, to_decimal
 from domain.trading_state import OpenTrade, StopKeeper, TradingState
@@ -69,6 +74,26 @@ def _adopt(p: Position, opened: Mapping[str, datetime], as_of: datetime, lookbac
                      entry_client_order_id=f"adopted:{p.symbol}", adopted=True)
 
 
+async def protect(uow: UnitOfWork, broker: Broker, state: TradingState, *, positions: Sequence[Position],
+                  open_orders: Sequence[Order], prices: Mapping[str, Decimal], as_of: datetime, cycle_id: str | None,
+                  scope: str, risk: RiskSettings) -> Protection:
+    """`protect_positions` as a cycle or a reconciliation runs it: a position Quorum adopts opened with its last
+    buy fill in the database (if in the first-sync window), protective stops get deterministic client order ids
+    (per cycle, or per reconciliation time), and the stop orders placed are recorded."""
+    opened: dict[str, datetime] = {}
+    for r in await uow.fills.list(scope, since=as_of - FIRST_SYNC_LOOKBACK):
+        if r.fill.side is Side.BUY:
+            opened[r.fill.symbol] = r.fill.at
+    key = cycle_id or f"reconcile|{as_of.isoformat()}"
+    prot = await protect_positions(
+        broker, state, positions=positions, open_orders=open_orders, prices=prices, as_of=as_of, cycle_id=cycle_id,
+        scope=scope, risk=risk, opened=opened, lookback=FIRST_SYNC_LOOKBACK,
+        client_order_id=lambda symbol, purpose: client_order_id_for(key, symbol, purpose))
+    for order in prot.placed:
+        await uow.orders.upsert(OrderRecord(order, scope, cycle_id))
+    return prot
+
+
 async def protect_positions(
     broker: Broker, state: TradingState, *, positions: Sequence[Position], open_orders: Sequence[Order],
     prices: Mapping[str, Decimal], as_of: datetime, cycle_id: str | None, scope: str, risk: RiskSettings,
@@ -94,9 +119,7 @@ async def protect_positions(
         trade = out.state.open_trades.get(p.symbol)
         if trade is None:
             trade = _adopt(p, opened, as_of, lookback)
-            out.events.append(Event(EventType.RECONCILIATION_DIFF, as_of, f"{p.symbol}: position of {p.qty} held at "
-                                    "the broker without an open trade in Quorum — adopted and protected",
-                                    Severity.WARNING, cycle_id, p.symbol, {"kind": "position_adopted"}, scope))
+            out.events.append(position_adopted(at=as_of, scope=scope, cycle_id=cycle_id, symbol=p.symbol, qty=p.qty))
         trade = replace(trade, qty=p.qty)
         await _protect(broker, out, trade, p, open_orders, prices, as_of, cycle_id, scope, risk, client_order_id)
     return out
@@ -137,16 +160,11 @@ async def _protect(broker: Broker, out: Protection, trade: OpenTrade, p: Positio
         out.state = out.state.with_trade(quorum)
         log.warning("protective_stop_refused", symbol=p.symbol, error=f"{type(exc).__name__}: {exc}")
         if trade.stop_keeper is StopKeeper.BROKER:
-            out.events.append(Event(EventType.ORDER_REJECTED, as_of, f"{p.symbol}: the broker refused a protective "
-                                    f"stop at {stop_px} ({exc}); Quorum keeps the stop itself and checks it every "
-                                    "cycle", Severity.WARNING, cycle_id, p.symbol,
-                                    {"kind": "protective_stop", "error": type(exc).__name__}, scope))
+            out.events.append(protective_stop_refused(at=as_of, scope=scope, cycle_id=cycle_id, symbol=p.symbol,
+                                                      stop_price=stop_px, error=exc))
         return
     out.placed.append(order)
     out.state = out.state.with_trade(replace(trade, stop_keeper=StopKeeper.BROKER, stop_price=stop_px,
                                              leg_ids=(*legs, order.broker_order_id)))
-    out.events.append(Event(EventType.ORDER_SUBMITTED, as_of, f"protective GTC stop for {request.qty} {p.symbol} at "
-                            f"{stop_px} (no live stop order covered the position)", Severity.WARNING, cycle_id,
-                            p.symbol, {"kind": "protective_stop", "client_order_id": request.client_order_id,
-                                       "broker_order_id": order.broker_order_id, "stop_price": str(stop_px),
-                                       "qty": str(request.qty)}, scope))
+    out.events.append(protective_stop_placed(at=as_of, scope=scope, cycle_id=cycle_id, request=request,
+                                             broker_order_id=order.broker_order_id))

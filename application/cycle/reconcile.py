@@ -6,15 +6,15 @@ difference to the event log."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import structlog
 
-from application.cycle.bookkeeping import Booking, book_fills
-from domain.events import Event, EventType, Severity
+from application.cycle.fills import Booking, book_fills
+from domain.event_factories import reconciliation_difference
+from domain.events import Event
 from domain.models.trading import Order, OrderStatus, Position, Side
 from domain.ports.broker import Broker
 from domain.ports.repositories import OrderRecord
@@ -35,30 +35,26 @@ class Difference:
     symbol: str | None = None
     client_order_id: str | None = None
 
-    def payload(self) -> dict[str, Any]:
-        """JSON-safe form for the event log."""
-        return {"kind": self.kind, "detail": self.detail, "client_order_id": self.client_order_id}
 
-
-@dataclass
+@dataclass(frozen=True)
 class Reconciliation:
     """What reconciling did: the booked fills (and the trades they closed), the differences, the events."""
 
     booking: Booking
     open_orders: list[Order]
     positions: list[Position]
-    differences: list[Difference] = field(default_factory=list)
+    differences: tuple[Difference, ...] = ()
 
     @property
     def state(self) -> TradingState:
         """The trading state after reconciling."""
         return self.booking.state
 
-    def events(self, *, as_of: datetime, cycle_id: str | None, scope: str) -> list[Event]:
+    def events(self, *, as_of: datetime, cycle_id: str | None, scope: str) -> tuple[Event, ...]:
         """The booking's events and one RECONCILIATION_DIFF event per difference."""
-        return self.booking.events + [
-            Event(EventType.RECONCILIATION_DIFF, as_of, d.detail, Severity.WARNING, cycle_id, d.symbol, d.payload(),
-                  scope) for d in self.differences]
+        return self.booking.events + tuple(
+            reconciliation_difference(at=as_of, scope=scope, cycle_id=cycle_id, kind=d.kind, detail=d.detail,
+                                      symbol=d.symbol, client_order_id=d.client_order_id) for d in self.differences)
 
 
 def merged_positions(positions: list[Position], state: TradingState) -> list[Position]:
@@ -150,7 +146,7 @@ async def reconcile(uow: UnitOfWork, broker: Broker, state: TradingState, *, sco
     await _recover_orders(uow, broker, scope, {f.client_order_id for f in booking.fills} | set(quorum_open),
                           quorum_open, diffs)
     await _refresh_orders(uow, broker, scope, quorum_open)
-    booking.state = await _settle_pending(broker, booking.state, quorum_open, diffs)
+    state = await _settle_pending(broker, booking.state, quorum_open, diffs)
     expected = dict(before)
     for f in booking.fills:
         expected[f.symbol] = expected.get(f.symbol, Decimal(0)) + (f.qty if f.side is Side.BUY else -f.qty)
@@ -162,8 +158,8 @@ async def reconcile(uow: UnitOfWork, broker: Broker, state: TradingState, *, sco
             if want != got:
                 diffs.append(Difference("position_mismatch", f"{sym}: database expected {want}, broker holds {got} "
                                         "— using the broker's", sym))
-    booking.state = _line_up_trades(booking.state, held, diffs)
-    await store_positions(uow, scope, actual, booking.state)
+    state = _line_up_trades(state, held, diffs)
+    await store_positions(uow, scope, actual, state)
     if diffs:
         log.warning("reconciliation_differences", count=len(diffs), kinds=sorted({d.kind for d in diffs}))
-    return Reconciliation(booking, broker_open, actual, diffs)
+    return Reconciliation(replace(booking, state=state), broker_open, actual, tuple(diffs))

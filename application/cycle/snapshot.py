@@ -1,116 +1,48 @@
-"""The snapshot step: account, positions, bars, quotes, features and market conditions at as_of."""
+"""Stage 2, the snapshot: what is true at `as_of`.
+
+Reconcile with the broker first (the broker is the truth: fills since the cursor are booked, unknown orders
+recorded, differences logged), then read the broker and the market once for the whole cycle, then make sure
+every position is protected by a stop (placing a missing broker stop at once; a position already through its
+stop is stopped out by the decide stage). While trading is paused no watchlist symbol is read.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
+from dataclasses import replace
 
-from application.cycle.reconcile import merged_positions
-from application.market_conditions import CONTEXT_SYMBOLS, MarketConditionService
-from domain.agents.schemas import MarketConditions, SymbolFeatures
-from domain.features import compute_features
-from domain.models.account import Account
-from domain.models.market import Asset, BarSeries, Quote
-from domain.models.trading import Order, Position, Side
-from domain.money import money, price
-from domain.ports.broker import Broker
-from domain.ports.market_data import MarketData
-from domain.trading_state import TradingState
+from application.cycle.context import CycleContext, day_start
+from application.cycle.market_snapshot import take_snapshot
+from application.cycle.protection import protect
+from application.cycle.reconcile import merged_positions, reconcile
+from domain.models.trading import Portfolio
+from domain.stage_events import market_conditions_seen
 
 
-@dataclass
-class Snapshot:
-    """Everything the cycle knows at `as_of`."""
+async def snapshot(ctx: CycleContext) -> CycleContext:
+    """Reconciliation, the snapshot, protection; the shadow book opened if the breaker just tripped."""
+    d, uow = ctx.deps, ctx.uow
+    rec = await reconcile(uow, d.broker, ctx.state, scope=ctx.scope, as_of=ctx.as_of, cycle_id=ctx.cycle_id,
+                          equity=ctx.opening_equity, large_change_pct=d.settings.large_position_change_pct,
+                          cooldown=d.cooldown)
+    ctx = replace(ctx, reconciliation=rec, state=rec.state, closed=ctx.closed + rec.booking.closed)
+    ctx = ctx.logged(*rec.events(as_of=ctx.as_of, cycle_id=ctx.cycle_id, scope=ctx.scope))
 
-    as_of: datetime
-    account: Account
-    positions: dict[str, Position]
-    open_orders: list[Order]
-    bars: dict[str, BarSeries]
-    quotes: dict[str, Quote]
-    features: dict[str, SymbolFeatures]
-    market: MarketConditions | None
-    assets: dict[str, Asset]
-    prices: dict[str, Decimal] = field(default_factory=dict)
-    adv: dict[str, Decimal] = field(default_factory=dict)
+    universe = () if ctx.paused else ((ctx.symbol,) if ctx.symbol else tuple(await d.universe(uow, ctx.as_of)))
+    snap = await take_snapshot(as_of=ctx.as_of, universe=universe, broker=d.broker, market=d.market,
+                               assets=d.assets, conditions=d.conditions, lookback=d.settings.lookback_days,
+                               state=ctx.state, held_extra=dict(ctx.book.positions) if ctx.book else {})
 
-    @property
-    def open_entries(self) -> dict[str, Decimal]:
-        """symbol -> value (at the current price) of the entry orders still open at the broker (legs excluded)."""
-        out: dict[str, Decimal] = {}
-        for o in self.open_orders:
-            if o.is_leg or o.request.side is not Side.BUY or not o.status.is_open:
-                continue
-            px = o.request.limit_price or self.prices.get(o.symbol) or Decimal(0)
-            out[o.symbol] = out.get(o.symbol, Decimal(0)) + money((o.request.qty - o.filled_qty) * px)
-        return out
+    prot = await protect(uow, d.broker, ctx.state, positions=list(snap.positions.values()),
+                         open_orders=snap.open_orders, prices=snap.prices, as_of=ctx.as_of, cycle_id=ctx.cycle_id,
+                         scope=ctx.scope, risk=d.risk)
+    ctx = ctx.logged(*prot.events)
+    snap = replace(snap, positions={p.symbol: p for p in merged_positions(list(snap.positions.values()), prot.state)})
 
-    @property
-    def gross_exposure(self) -> Decimal:
-        """Gross value of open positions at current prices."""
-        total = Decimal(0)
-        for s, p in self.positions.items():
-            px = self.prices.get(s, p.avg_entry_price)
-            total += abs(money(p.qty * px))
-        return total
-
-
-class AssetCache:
-    """Assets change rarely: read them once per exchange day."""
-
-    def __init__(self, market: MarketData) -> None:
-        self._market = market
-        self._day: str | None = None
-        self._assets: dict[str, Asset] = {}
-
-    async def get(self, as_of: datetime) -> dict[str, Asset]:
-        """Assets by symbol, refreshed when the date changes."""
-        day = as_of.date().isoformat()
-        if day != self._day:
-            self._assets = {a.symbol: a for a in await self._market.assets()}
-            self._day = day
-        return self._assets
-
-
-async def take_snapshot(
-    *, as_of: datetime, universe: Sequence[str], broker: Broker, market: MarketData, assets: AssetCache,
-    conditions: MarketConditionService, lookback: int, state: TradingState, held_extra: dict[str, Position],
-) -> Snapshot:
-    """Read the broker and the market once for the whole cycle.
-
-    Args:
-        universe: watchlist symbols.
-        state: Quorum's trading state: the stops it keeps and when each position was opened are merged into
-            the broker's positions (brokers report neither).
-        held_extra: positions of the shadow book, shown to the agents as held.
-    """
-    account = await broker.account()
-    positions = {p.symbol: p for p in merged_positions(await broker.positions(), state)}
-    open_orders = await broker.open_orders()
-    symbols = sorted(set(universe) | set(positions) | set(held_extra))
-    bars = await market.daily_bars(sorted(set(symbols) | set(CONTEXT_SYMBOLS)), as_of=as_of, lookback=lookback)
-    quotes = await market.latest_quotes(symbols, as_of=as_of)
-    asset_map = await assets.get(as_of)
-    features: dict[str, SymbolFeatures] = {}
-    prices: dict[str, Decimal] = {}
-    adv: dict[str, Decimal] = {}
-    for sym in symbols:
-        q = quotes.get(sym)
-        if q is not None and q.last > 0:
-            prices[sym] = price(q.last)
-        series = bars.get(sym)
-        if series is None:
-            continue
-        held = positions.get(sym) or held_extra.get(sym)
-        f = compute_features(series, held_qty=float(held.qty) if held else 0.0,
-                             avg_entry=float(held.avg_entry_price) if held else None)
-        if f is not None:
-            features[sym] = f
-            adv[sym] = money(f.avg_dollar_volume_20d)
-            if sym not in prices:
-                prices[sym] = price(f.price)
-    market_conditions = await conditions.current(as_of, bars)
-    return Snapshot(as_of, account, positions, open_orders, bars, quotes, features, market_conditions, asset_map,
-                    prices, adv)
+    book = ctx.book
+    if ctx.shadow and book is None:
+        book = Portfolio(cash=ctx.breaker_state.equity_at_trip or snap.account.equity)
+    if snap.market is not None:
+        ctx = ctx.logged(market_conditions_seen(at=ctx.as_of, scope=ctx.scope, cycle_id=ctx.cycle_id,
+                                                conditions=snap.market))
+    return replace(ctx, universe=universe, snapshot=snap, state=prot.state, stop_now=tuple(prot.stop_now), book=book,
+                   start=day_start(prot.state, ctx.as_of, snap.account))

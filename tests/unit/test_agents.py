@@ -153,3 +153,25 @@ async def test_the_spend_cap_still_lets_rule_exits_close_held_positions() -> Non
     signals = await agents.signals([held("HELD"), feature("NEW")], MARKET, as_of=AS_OF, cycle_id="c")
     assert (signals["HELD"].action, signals["NEW"].action) == ("SELL", "HOLD")
     assert [e.type.value for e in gw._events] == ["llm_budget_exhausted"]
+
+
+async def test_the_gateway_keeps_each_cycles_calls_for_its_llm_call_events_failed_ones_too() -> None:
+    from domain.alerts import is_alert_worthy
+    from domain.events import EventType, Severity
+    from domain.stage_events import llm_call
+
+    gw = gateway(PricedLLM())
+    await Agents(gw, chunk_size=1).signals([feature("AAA"), feature("BBB")], MARKET, as_of=AS_OF, cycle_id="c1")
+    gw.llms = {"default": FailingLLM()}
+    await Agents(gw, chunk_size=5).signals([feature("CCC")], MARKET, as_of=AS_OF, cycle_id="c2")
+    events = [llm_call(record=r) for r in gw.calls("c1") + gw.calls("c2")]
+    assert [(e.type, e.cycle_id, e.payload["ok"], e.payload["provider"]) for e in events] == [
+        (EventType.LLM_CALL, "c1", True, "openai"), (EventType.LLM_CALL, "c1", True, "openai"),
+        (EventType.LLM_CALL, "c2", False, "anthropic")]
+    first = events[0].payload
+    assert (first["agent"], first["model"], first["prompt_tokens"], first["completion_tokens"], first["cost_usd"]) == (
+        "signal", "openai/gpt-4o-mini", 1000, 100, 0.30)
+    assert "latency_ms" in first and "(failed)" in events[2].message
+    assert all(e.severity is Severity.DEBUG and not is_alert_worthy(e) for e in events)
+    gw.discard()
+    assert gw.calls("c1") == ()

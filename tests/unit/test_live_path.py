@@ -20,6 +20,7 @@ from domain.models.trading import OrderType, Side, TimeInForce
 from domain.ports.llm import Decision, LLMRequest, LLMUsage
 from domain.ports.repositories import EventQuery
 from domain.trading_state import StopKeeper
+from domain.verdict import Verdict
 from entrypoints.settings import load_settings
 from tests.support.world import CALENDAR, World, feed_close, feed_fills, feed_open, make_world, run_day
 
@@ -124,7 +125,7 @@ async def test_a_fractional_fill_seen_in_a_later_cycle_keeps_the_stop_its_entry_
     for day in SESSIONS:
         result = await run_day(world, day)
         sent = {o.limit.order.symbol: o.limit.order for o in result.outcomes
-                if o.final == "BUY" and o.limit and o.limit.order and o.limit.order.fractional}
+                if o.final is Verdict.BUY and o.limit and o.limit.order and o.limit.order.fractional}
         if sent:
             break
     else:
@@ -144,7 +145,7 @@ async def test_an_agent_exit_of_a_bracket_position_cancels_its_legs_first() -> N
     world.app.cycle._agents._gateway.llms = {"default": SellHeld()}  # type: ignore[attr-defined]
     result = await run_day(world, SESSIONS[nxt], inv)
     exits = [o for o in result.outcomes if o.symbol in held and o.signal.action == "SELL"]
-    assert exits and all(o.final == "SELL" for o in exits), [(o.symbol, o.final, o.reason) for o in exits]
+    assert exits and all(o.final is Verdict.SELL for o in exits), [(o.symbol, o.final, o.reason) for o in exits]
     assert not await events(world, EventType.ORDER_REJECTED)
     assert not {p.symbol for p in await world.app.broker.positions()} & held
     assert inv.violations == []
@@ -175,7 +176,7 @@ async def test_a_refused_exit_is_recorded_with_its_reason_and_the_position_gets_
     result = await world.app.cycle.run(as_of=CALENDAR.session_open(SESSIONS[nxt]))
     assert result.status == "completed", result.error
     refused = [o for o in result.outcomes if o.symbol in held and o.signal.action == "SELL"]
-    assert refused and all(o.final == "REJECTED" and "restricted" in o.reason for o in refused)
+    assert refused and all(o.final is Verdict.REJECTED and "restricted" in o.reason for o in refused)
     inv = checker(world)
     await inv.check(result.as_of, result.outcomes)
     assert [v for v in inv.violations if v.rule in ("position_protected", "exit_accounted")] == []
@@ -203,7 +204,7 @@ async def test_a_paused_cycle_still_takes_a_quorum_kept_stop_and_asks_no_agent()
     result = await run_day(world, SESSIONS[nxt])
     assert result.status == "completed"
     stop_exit = [o for o in result.outcomes if o.symbol == sym]
-    assert stop_exit and stop_exit[0].is_stop_exit and stop_exit[0].final == "SELL"
+    assert stop_exit and stop_exit[0].is_stop_exit and stop_exit[0].final is Verdict.SELL
     assert all(o.signal.action != "BUY" for o in result.outcomes)
     assert sym not in {p.symbol for p in await world.app.broker.positions()}
 
@@ -252,7 +253,7 @@ async def test_an_unfilled_entry_blocks_a_second_entry_and_its_value_counts_agai
     world.app.clock.set(first + timedelta(hours=1))
     r2 = await world.app.cycle.run(as_of=first + timedelta(hours=1))
     bought = {o.symbol for o in waiting}
-    assert [o for o in r2.outcomes if o.symbol in bought and o.final == "BUY"] == []
+    assert [o for o in r2.outcomes if o.symbol in bought and o.final is Verdict.BUY] == []
     assert {o.symbol for o in r2.outcomes if o.limit and o.limit.rejected_by == "entry_pending"} == bought
     assert len([o for o in await world.app.broker.open_orders() if o.request.side is Side.BUY]) == len(waiting) + (
         r2.orders)
@@ -355,8 +356,8 @@ async def test_the_shadow_book_spends_only_its_own_cash_keeps_stops_and_is_clear
             book = await load_shadow_book(uow, SCOPE)
         assert book is not None and book.cash >= 0, "the shadow book never spends money it does not have"
         assert all(p.stop_price is not None for p in book.positions.values()), "shadow positions carry their stop"
-        shadow_entries += sum(1 for o in result.outcomes if o.final == "BUY")
-        shadow_stops += sum(1 for o in result.outcomes if o.final == "SHADOW_EXIT" and o.is_stop_exit)
+        shadow_entries += sum(1 for o in result.outcomes if o.final is Verdict.BUY)
+        shadow_stops += sum(1 for o in result.outcomes if o.final is Verdict.SHADOW_EXIT and o.is_stop_exit)
     assert shadow_entries > 3 and world.app.broker.all_orders() == []
     assert shadow_stops > 0, "a shadow position's stop closes it like the broker's stop would"
     async with world.uow_factory() as uow:

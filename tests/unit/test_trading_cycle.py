@@ -14,6 +14,7 @@ from domain import breaker as brk
 from domain.events import EventType
 from domain.ports.llm import Decision, LLMRequest, LLMUsage
 from domain.ports.repositories import EventQuery
+from domain.verdict import Verdict
 from entrypoints.settings import load_settings
 from tests.support.world import CALENDAR, World, feed_close, feed_open, make_world
 
@@ -214,8 +215,63 @@ async def test_malformed_llm_output_becomes_a_logged_hold() -> None:
         feed_open(world, day)
         result = await world.app.cycle.run(as_of=CALENDAR.session_open(day))
         assert result.status == "completed"
-        assert all(o.final == "HOLD" for o in result.outcomes)
+        assert all(o.final is Verdict.HOLD for o in result.outcomes)
         feed_close(world, day)
     assert world.app.broker.all_orders() == []
     failures = await events(world, EventType.LLM_FAILED)
     assert failures and "ValidationError" in failures[0].payload["error"]
+
+
+async def test_every_stage_is_named_in_the_event_log_at_debug() -> None:
+    from domain.alerts import is_alert_worthy
+    from domain.events import Severity
+
+    world = await make_world()
+    _, result = await first_trading_day(world)
+    async with world.uow_factory() as uow:
+        logged = await uow.events.query(EventQuery(scope=world.app.cycle.scope, cycle_id=result.cycle_id,
+                                                   limit=10_000))
+        calls = [c for c in await uow.llm_calls.list(world.app.cycle.scope, limit=10_000)
+                 if c.cycle_id == result.cycle_id]
+    by_type: dict[EventType, list[Any]] = {}
+    for e in logged:
+        by_type.setdefault(EventType(e.type), []).append(e)
+    steps = (EventType.MARKET_CONDITIONS, EventType.RECALL, EventType.RISK, EventType.VALIDATION, EventType.LLM_CALL)
+    assert all(by_type.get(t) for t in steps), sorted(by_type)
+    assert all(e.severity is Severity.DEBUG and not is_alert_worthy(e) for t in steps for e in by_type[t])
+
+    [conditions] = by_type[EventType.MARKET_CONDITIONS]
+    assert conditions.payload["spy_trend"] in ("up", "down", "sideways")
+    [recall] = by_type[EventType.RECALL]
+    entries = {o.symbol: o for o in result.outcomes if o.validation is not None}
+    assert entries and all(recall.payload["trades"][s] == len(o.evidence) for s, o in entries.items())
+    sized = {e.symbol: e.payload["assessment"] for e in by_type[EventType.RISK]}
+    assert sized == {s: o.assessment.model_dump(mode="json") if o.assessment else None for s, o in entries.items()}
+    judged = {e.symbol: e.payload for e in by_type[EventType.VALIDATION]}
+    assert set(judged) == set(entries)
+    for sym, o in entries.items():
+        assert judged[sym]["rules"]["approved"] == o.validation.approved  # type: ignore[union-attr]
+        assert judged[sym]["agent"] == (o.verdict.model_dump(mode="json") if o.verdict else None)
+    assert sorted(e.payload["agent"] for e in by_type[EventType.LLM_CALL]) == sorted(c.agent for c in calls)
+    assert {e.payload["agent"] for e in by_type[EventType.LLM_CALL]} == {"signal", "risk", "validator"}
+    assert any(o.final is Verdict.BUY for o in result.outcomes)
+
+
+async def test_a_paused_cycle_asks_no_agent_and_says_so() -> None:
+    from application.control import set_paused
+
+    world = await make_world()
+    day = SESSIONS[0]
+    await set_paused(world.uow_factory, "backtest:test", paused=True, by="ops", as_of=CALENDAR.session_open(day),
+                     reason="maintenance")
+    feed_open(world, day)
+    result = await world.app.cycle.run(as_of=CALENDAR.session_open(day))
+    assert result.status == "completed" and result.outcomes == []
+    async with world.uow_factory() as uow:
+        logged = await uow.events.query(EventQuery(scope="backtest:test", cycle_id=result.cycle_id, limit=1000))
+    types = [EventType(e.type) for e in logged]
+    assert EventType.MARKET_CONDITIONS in types
+    assert not {EventType.RECALL, EventType.RISK, EventType.VALIDATION, EventType.LLM_CALL} & set(types)
+    [skipped] = [e for e in logged if e.type == EventType.CYCLE_SKIPPED]
+    assert skipped.message == ("trading paused by ops: maintenance; only reconciliation, protective stops and rule "
+                               "exits ran") and skipped.payload == {"reason": "paused"}

@@ -1,0 +1,21 @@
+"""Deterministic ids: a retried cycle has the same id and resubmits the same client order ids, which the broker
+refuses as doubles."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+NY = ZoneInfo("America/New_York")
+
+
+def cycle_id_for(scope: str, as_of: datetime, kind: str, symbol: str | None = None) -> str:
+    """Deterministic id: the same scope, time, kind and symbol always give the same id."""
+    raw = f"{scope}|{as_of.astimezone(ZoneInfo('UTC')).isoformat()}|{kind}|{symbol or ''}"
+    return f"c-{as_of.astimezone(NY):%Y%m%d-%H%M}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
+
+
+def client_order_id_for(cycle_id: str, symbol: str, action: str) -> str:
+    """Deterministic client order id: a retried cycle resubmits the same id and the broker refuses a double."""
+    return f"q-{hashlib.sha1(f'{cycle_id}|{symbol}|{action}'.encode()).hexdigest()[:24]}"
