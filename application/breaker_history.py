@@ -5,8 +5,9 @@ measured a halted account rather than the strategy."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
-from typing import Any, Literal
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
 
 from domain.events import EventType
 from domain.ports.repositories import EventQuery
@@ -17,20 +18,66 @@ RESUME_POLICIES: tuple[str, ...] = ("approve-when-eligible", "never")
 _TYPES = (EventType.BREAKER_TRIPPED, EventType.BREAKER_ELIGIBLE, EventType.BREAKER_RESUMED)
 
 
-async def breaker_history(uow: UnitOfWork, scope: str, sessions: Sequence[date], *, policy: str) -> dict[str, Any]:
-    """Trips, resumes and shadow periods of `scope` over `sessions` (oldest first).
+@dataclass(frozen=True)
+class BreakerTrip:
+    """A trip: when, its trigger ("drawdown", "system_errors", ...) and the stated reason."""
 
-    Returns:
-        {"resume_policy", "trips": [{at, trigger, reason}], "eligible": [at...], "resumes": [{at, by, note}],
-        "shadow_periods": [{from, to, sessions}], "shadow_sessions": n, "halted_share": fraction of sessions}.
+    at: datetime
+    trigger: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class BreakerResume:
+    """A resume: when, who approved it and their note."""
+
+    at: datetime
+    by: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class ShadowPeriod:
+    """Sessions from a trip to its resume (both days included), or to the end of the run when `open`."""
+
+    first: date
+    last: date
+    sessions: int
+    open: bool = False
+
+
+@dataclass(frozen=True)
+class BreakerHistory:
+    """Trips, resumes and shadow periods of a simulation.
+
+    Attributes:
+        resume_policy: what the simulation did when the breaker could resume.
+        trips: oldest first.
+        eligible: when the breaker became eligible to resume, oldest first.
+        resumes: oldest first.
+        shadow_periods: oldest first; the last is `open` when the run ended halted.
+        shadow_sessions: sessions spent halted.
+        halted_share: shadow_sessions / sessions of the run (4 decimals; 0.0 without sessions).
     """
+
+    resume_policy: str
+    trips: tuple[BreakerTrip, ...]
+    eligible: tuple[datetime, ...]
+    resumes: tuple[BreakerResume, ...]
+    shadow_periods: tuple[ShadowPeriod, ...]
+    shadow_sessions: int
+    halted_share: float
+
+
+async def breaker_history(uow: UnitOfWork, scope: str, sessions: Sequence[date], *, policy: str) -> BreakerHistory:
+    """Trips, resumes and shadow periods of `scope` over `sessions` (oldest first), from the event log."""
     events = await uow.events.query(EventQuery(scope, types=_TYPES, limit=100_000))
     events.sort(key=lambda e: (e.at, e.id or 0))
-    trips = [{"at": e.at.isoformat(), "trigger": e.payload.get("trigger"), "reason": e.payload.get("reason")}
-             for e in events if e.type is EventType.BREAKER_TRIPPED]
-    resumes = [{"at": e.at.isoformat(), "by": e.payload.get("approved_by"), "note": e.payload.get("note")}
-               for e in events if e.type is EventType.BREAKER_RESUMED]
-    periods: list[dict[str, Any]] = []
+    trips = tuple(BreakerTrip(e.at, e.payload.get("trigger"), e.payload.get("reason"))
+                  for e in events if e.type is EventType.BREAKER_TRIPPED)
+    resumes = tuple(BreakerResume(e.at, e.payload.get("approved_by"), e.payload.get("note"))
+                    for e in events if e.type is EventType.BREAKER_RESUMED)
+    periods: list[ShadowPeriod] = []
     start: date | None = None
     for e in events:
         day = e.at.date()
@@ -40,14 +87,12 @@ async def breaker_history(uow: UnitOfWork, scope: str, sessions: Sequence[date],
             periods.append(_period(start, day, sessions))
             start = None
     if start is not None and sessions:
-        periods.append({**_period(start, sessions[-1], sessions), "open": True})
-    shadow = sum(p["sessions"] for p in periods)
-    return {"resume_policy": policy, "trips": trips,
-            "eligible": [e.at.isoformat() for e in events if e.type is EventType.BREAKER_ELIGIBLE],
-            "resumes": resumes, "shadow_periods": periods, "shadow_sessions": shadow,
-            "halted_share": round(shadow / len(sessions), 4) if sessions else 0.0}
+        periods.append(_period(start, sessions[-1], sessions, still_open=True))
+    shadow = sum(p.sessions for p in periods)
+    return BreakerHistory(policy, trips, tuple(e.at for e in events if e.type is EventType.BREAKER_ELIGIBLE),
+                          resumes, tuple(periods), shadow,
+                          round(shadow / len(sessions), 4) if sessions else 0.0)
 
 
-def _period(first: date, last: date, sessions: Sequence[date]) -> dict[str, Any]:
-    return {"from": first.isoformat(), "to": last.isoformat(),
-            "sessions": sum(1 for d in sessions if first <= d <= last)}
+def _period(first: date, last: date, sessions: Sequence[date], *, still_open: bool = False) -> ShadowPeriod:
+    return ShadowPeriod(first, last, sum(1 for d in sessions if first <= d <= last), still_open)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from application.cycle.breaker_book import BREAKER_DOC, save_breaker, save_shadow_book
 from domain import breaker as brk
@@ -46,18 +45,22 @@ async def approve_breaker_resume(uow_factory: UnitOfWorkFactory, scope: str, *, 
 
 
 async def set_paused(uow_factory: UnitOfWorkFactory, scope: str, *, paused: bool, by: str, as_of: datetime,
-                     reason: str = "") -> dict[str, Any]:
+                     reason: str = "") -> ControlState:
     """Pause or resume trading; recorded in the event log. While paused, cycles still reconcile, keep every
-    position protected and take stop exits, but make no entry and ask no agent."""
+    position protected and take stop exits, but make no entry and ask no agent.
+
+    Returns:
+        The switch as stored.
+    """
     control = ControlState(paused=paused, by=by, reason=reason, at=as_of)
-    doc = {"paused": paused, "by": by, "reason": reason, "at": as_of.isoformat()}
     async with uow_factory() as uow:
         await uow.trading.set_control(scope, control, at=as_of)
         await uow.events.add([Event(EventType.TRADING_PAUSED if paused else EventType.TRADING_RESUMED, as_of,
                                     f"trading {'paused' if paused else 'resumed'} by {by}"
-                                    + (f": {reason}" if reason else ""), Severity.WARNING, None, None, doc, scope)])
+                                    + (f": {reason}" if reason else ""), Severity.WARNING, None, None,
+                                    {"paused": paused, "by": by, "reason": reason, "at": as_of.isoformat()}, scope)])
         await uow.commit()
-    return doc
+    return control
 
 
 async def is_paused(uow_factory: UnitOfWorkFactory, scope: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime, timedelta
-from typing import Any, cast, get_args
+from typing import Any, NamedTuple, cast, get_args
 
 import structlog
 
@@ -34,6 +34,18 @@ class CycleRequestError(ValueError):
 
 class CycleEnqueueError(QuorumError):
     """The cycle queue refused or failed to take a job; nothing was queued."""
+
+
+class CycleRequested(NamedTuple):
+    """The answer to a cycle request.
+
+    Attributes:
+        cycle_id: the cycle that covers the request (an earlier one when deduplicated).
+        deduplicated: no new job was queued because an earlier cycle covers the request.
+    """
+
+    cycle_id: str
+    deduplicated: bool
 
 
 def normalize_symbol(raw: str) -> str:
@@ -78,7 +90,7 @@ class CycleRequestService:
         self.scope, self.cooldown = scope, cooldown
         self._lock = asyncio.Lock()
 
-    async def request(self, kind: str, symbol: str | None, now: datetime) -> tuple[str, bool]:
+    async def request(self, kind: str, symbol: str | None, now: datetime) -> CycleRequested:
         """Queue a cycle, or return the cycle that already covers this request.
 
         Args:
@@ -87,8 +99,8 @@ class CycleRequestService:
             now: when the request is made (timezone-aware).
 
         Returns:
-            (cycle id, deduplicated): deduplicated is True when no new job was queued because an
-            earlier cycle covers the request (same id, or an event for the symbol within the cooldown).
+            The cycle id, and whether the request was deduplicated: True when no new job was queued because
+            an earlier cycle covers the request (same id, or an event for the symbol within the cooldown).
 
         Raises:
             CycleRequestError: invalid kind, symbol or time.
@@ -104,7 +116,7 @@ class CycleRequestService:
                 earlier = await self._covered(uow, cycle_kind, sym, now, cycle_id)
                 if earlier is not None:
                     log.info("cycle_request_deduplicated", cycle_id=earlier, kind=cycle_kind, symbol=sym)
-                    return earlier, True
+                    return CycleRequested(earlier, True)
                 await uow.cycles.upsert(CycleRecord(cycle_id, self.scope, cycle_kind, minute, "queued", sym,
                                                     {"requested_at": now.isoformat()}))
                 if cycle_kind == "event" and sym is not None:
@@ -112,7 +124,7 @@ class CycleRequestService:
                 await uow.commit()
             queued = await self._enqueue(CycleJob(cycle_id, cycle_kind, sym, now), now)
         log.info("cycle_requested", cycle_id=cycle_id, kind=cycle_kind, symbol=sym, queued=queued)
-        return cycle_id, not queued
+        return CycleRequested(cycle_id, not queued)
 
     async def _covered(self, uow: UnitOfWork, kind: CycleKind, symbol: str | None, now: datetime,
                        cycle_id: str) -> str | None:
@@ -132,7 +144,7 @@ class CycleRequestService:
 
     async def _remember_event(self, uow: UnitOfWork, symbol: str, now: datetime, cycle_id: str) -> None:
         doc = await uow.state.load(self.scope, EVENT_REQUESTS_DOC) or {}
-        keep: dict[str, Any] = {
+        keep: dict[str, Any] = {  # the stored document: symbol -> {"at", "cycle_id"}
             s: v for s, v in doc.items()
             if isinstance(v, dict) and now - datetime.fromisoformat(str(v.get("at"))) < self.cooldown
         }
@@ -170,5 +182,4 @@ class RequestingTrigger(CycleTrigger):
 
     async def trigger(self, symbol: str, move: float, at: datetime) -> str | None:
         """Request an event cycle for `symbol`; the cycle id (an earlier one when de-duplicated)."""
-        cycle_id, _ = await self._requests.request("event", symbol, at)
-        return cycle_id
+        return (await self._requests.request("event", symbol, at)).cycle_id

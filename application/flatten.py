@@ -52,12 +52,13 @@ class FlattenResult:
             text += "; a cycle held the trading lock, went ahead without it"
         return text
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form for the API and `--json`."""
-        return {"at": self.at.isoformat(), "market_open": self.market_open, "cancelled": self.cancelled,
-                "sells": [{"symbol": o.symbol, "qty": str(o.request.qty), "client_order_id": o.client_order_id,
-                           "status": o.status.value} for o in self.sells],
-                "failed": self.failed, "locked": self.locked, "message": self.message}
+
+def _event_payload(result: FlattenResult, by: str, reason: str) -> dict[str, Any]:
+    """The KILL_SWITCH event's payload (free-form JSON of the event log): what was done, by whom and why."""
+    return {"at": result.at.isoformat(), "market_open": result.market_open, "cancelled": result.cancelled,
+            "sells": [{"symbol": o.symbol, "qty": str(o.request.qty), "client_order_id": o.client_order_id,
+                       "status": o.status.value} for o in result.sells],
+            "failed": result.failed, "locked": result.locked, "message": result.message, "by": by, "reason": reason}
 
 
 async def flatten(uow_factory: UnitOfWorkFactory, broker: Broker, calendar: MarketCalendar, *, scope: str,
@@ -104,7 +105,7 @@ async def flatten(uow_factory: UnitOfWorkFactory, broker: Broker, calendar: Mark
         await uow.trading.save(scope, state, at=as_of)
         await uow.events.add([Event(EventType.KILL_SWITCH, as_of, f"{result.message} (by {by}"
                                     f"{': ' + reason if reason else ''})", Severity.CRITICAL, None, None,
-                                    {**result.to_dict(), "by": by, "reason": reason}, scope)])
+                                    _event_payload(result, by, reason), scope)])
         await uow.commit()
     log.warning("kill_switch", by=by, cancelled=len(result.cancelled), sells=len(result.sells),
                 failed=len(result.failed), market_open=result.market_open)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, cast, get_args
+from typing import cast, get_args
 from zoneinfo import ZoneInfo
 
-from domain.analytics import Window, performance_for_window
+from domain.analytics import Performance, Window, performance_for_window
 from domain.models.trading import Fill, Side
 from domain.money import ZERO, money
 from domain.ports.clock import MarketCalendar
@@ -24,6 +25,27 @@ from domain.ports.uow import UnitOfWorkFactory
 
 NY = ZoneInfo("America/New_York")
 WINDOWS: tuple[str, ...] = get_args(Window)
+
+
+@dataclass(frozen=True)
+class PerformanceReport:
+    """Performance of an account over a window.
+
+    Attributes:
+        window: "today", "week", "month" or "all".
+        as_of: the end of the window.
+        start_equity: equity at the first valuation of the window (None without one).
+        end_equity: equity at the last valuation of the window (None without one).
+        valuations: daily valuations in the window.
+        performance: the figures (None where there is not enough data).
+    """
+
+    window: str
+    as_of: datetime
+    start_equity: Decimal | None
+    end_equity: Decimal | None
+    valuations: int
+    performance: Performance
 
 
 def daily_points(points: Sequence[EquityPoint]) -> list[tuple[date, EquityPoint]]:
@@ -52,7 +74,7 @@ def closed_trade_returns(fills: Sequence[Fill]) -> list[tuple[date, float]]:
 
 
 async def performance_report(uow_factory: UnitOfWorkFactory, scope: str, calendar: MarketCalendar, *, window: str,
-                             as_of: datetime) -> dict[str, Any]:
+                             as_of: datetime) -> PerformanceReport:
     """Performance of `scope` over `window` ending at `as_of`.
 
     Args:
@@ -63,8 +85,7 @@ async def performance_report(uow_factory: UnitOfWorkFactory, scope: str, calenda
         as_of: end of the window (timezone-aware).
 
     Returns:
-        {"window", "as_of", "start_equity", "end_equity", "valuations", "performance"}; the figures
-        follow `domain.analytics.Performance.to_dict` (None where there is not enough data).
+        The window's first and last equity, its number of valuations and the performance figures.
 
     Raises:
         ValueError: an unknown window.
@@ -84,7 +105,6 @@ async def performance_report(uow_factory: UnitOfWorkFactory, scope: str, calenda
     perf = performance_for_window(cast(Window, window), equity, as_of=today, sessions=sessions or None, flows=flows,
                                   trades=closed_trade_returns([r.fill for r in fills]), exposure=exposure)
     by_day = dict(equity)
-    return {"window": window, "as_of": as_of.isoformat(),
-            "start_equity": None if perf.start is None else str(by_day[perf.start]),
-            "end_equity": None if perf.end is None else str(by_day[perf.end]),
-            "valuations": 0 if perf.start is None else perf.days + 1, "performance": perf.to_dict()}
+    return PerformanceReport(window, as_of, None if perf.start is None else by_day[perf.start],
+                             None if perf.end is None else by_day[perf.end],
+                             0 if perf.start is None else perf.days + 1, perf)

@@ -14,7 +14,6 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 _MAX_ERROR_TEXT = 500
 
@@ -38,11 +37,6 @@ class CheckResult:
     hint: str | None = None
     skipped: bool = False
     duration_ms: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result as a JSON-ready dict."""
-        return {"name": self.name, "ok": self.ok, "skipped": self.skipped, "detail": self.detail,
-                "hint": self.hint, "duration_ms": round(self.duration_ms, 1)}
 
 
 Check = Callable[[], Awaitable[CheckResult]]
@@ -117,8 +111,3 @@ async def run_checks(
 def all_ok(results: Sequence[CheckResult]) -> bool:
     """Whether no check failed (skipped checks do not count as failures)."""
     return all(r.ok for r in results)
-
-
-def report(results: Sequence[CheckResult]) -> dict[str, Any]:
-    """The machine-readable report: {"ok": bool, "checks": [result dicts, in order]}."""
-    return {"ok": all_ok(results), "checks": [r.to_dict() for r in results]}

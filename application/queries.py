@@ -1,7 +1,5 @@
-"""Read models of the API: portfolio, trades, events, cycles and system status as JSON-safe dicts.
-
-Money is a Decimal rendered as a string, times are ISO 8601, lists are pages
-({"items", "total", "limit", "offset"}) of at most `MAX_PAGE` items.
+"""Read models of the API: portfolio, trades, events, cycles, the breaker and system status, as typed values
+(money in Decimal, times as datetimes; the API shapes the JSON). Lists are pages of at most `MAX_PAGE` items.
 """
 
 from __future__ import annotations
@@ -9,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Generic, Literal, TypeVar
 
 import structlog
 
@@ -18,6 +16,7 @@ from application.cycle.reconcile import merged_positions
 from domain import breaker as brk
 from domain.errors import QuorumError
 from domain.events import Event
+from domain.models.account import Account
 from domain.models.trading import Position
 from domain.money import ZERO, money
 from domain.money import price as to_price
@@ -26,7 +25,7 @@ from domain.ports.clock import MarketCalendar
 from domain.ports.market_data import MarketData
 from domain.ports.repositories import CycleRecord, EventQuery, FillRecord
 from domain.ports.uow import UnitOfWorkFactory
-from domain.trading_state import OpenTrade
+from domain.trading_state import ControlState, OpenTrade, StopKeeper
 
 log = structlog.get_logger(__name__)
 MAX_PAGE = 500
@@ -44,46 +43,97 @@ def check_page(limit: int, offset: int) -> None:
         raise ValueError(f"offset must not be negative, got {offset}")
 
 
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat()
+T = TypeVar("T")
+TradingMode = Literal["active", "paused", "exits_only"]
 
 
-def _str(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list: at most `limit` items from `offset`, out of `total`."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
 
 
-def page(items: list[dict[str, Any]], *, total: int, limit: int, offset: int) -> dict[str, Any]:
-    """A page of a list endpoint."""
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+@dataclass(frozen=True)
+class PositionView:
+    """A position as the portfolio shows it: valued at the latest quote (None without one), with its stop.
+
+    Attributes:
+        position: the broker's position, with Quorum's opening time and stop merged in.
+        last_price: the latest mid quote, if known.
+        market_value: qty x last price.
+        unrealized_pl: (last price - average entry) x qty, in cents.
+        stop_kept_by: who enforces the stop (None when Quorum has no trade record).
+        take_profit_price: the take-profit level Quorum keeps, if any.
+    """
+
+    position: Position
+    last_price: Decimal | None
+    market_value: Decimal | None
+    unrealized_pl: Decimal | None
+    stop_kept_by: StopKeeper | None
+    take_profit_price: Decimal | None
 
 
-def event_to_dict(e: Event) -> dict[str, Any]:
-    """An event of the log as JSON."""
-    return {"id": e.id, "type": e.type.value, "at": e.at.isoformat(), "severity": e.severity.value,
-            "message": e.message, "cycle_id": e.cycle_id, "symbol": e.symbol, "payload": e.payload}
+@dataclass(frozen=True)
+class Portfolio:
+    """Cash, equity and positions from the broker at `as_of`.
+
+    Attributes:
+        as_of: when it was read.
+        paper: whether the broker account is a paper account.
+        account: the broker's account summary.
+        gross_exposure: the sum of the absolute market values of the valued positions.
+        positions: by symbol.
+    """
+
+    as_of: datetime
+    paper: bool
+    account: Account
+    gross_exposure: Decimal
+    positions: list[PositionView]
 
 
-def fill_to_dict(r: FillRecord) -> dict[str, Any]:
-    """A recorded fill as JSON."""
-    f = r.fill
-    return {"client_order_id": f.client_order_id, "symbol": f.symbol, "side": f.side.value, "qty": str(f.qty),
-            "price": str(f.price), "fee": str(f.fee), "notional": str(f.notional), "at": f.at.isoformat(),
-            "reason": f.reason, "cycle_id": r.cycle_id, "shadow": r.shadow}
+@dataclass(frozen=True)
+class MarketClock:
+    """Whether the regular session is open, and when it closes (open) or next opens (closed)."""
+
+    is_open: bool
+    closes_at: datetime | None = None
+    next_open: datetime | None = None
 
 
-def cycle_to_dict(c: CycleRecord) -> dict[str, Any]:
-    """A cycle record as JSON."""
-    return {"id": c.id, "kind": c.kind, "as_of": c.as_of.isoformat(), "status": c.status, "symbol": c.symbol,
-            "summary": c.summary, "error": c.error}
+@dataclass(frozen=True)
+class SystemStatus:
+    """The trading switch, the breaker, the last cycle and the market clock.
 
+    Attributes:
+        as_of: when it was read.
+        scope: the scope reported on.
+        paper: whether the broker account is a paper account.
+        control: the operator's pause switch.
+        breaker: the stored breaker state (None before the first cycle).
+        last_cycle: the latest cycle, if any.
+        market: the market clock at `as_of`.
+    """
 
-def breaker_to_dict(state: brk.BreakerState | None) -> dict[str, Any]:
-    """The breaker state as JSON; a breaker that never ran is reported ACTIVE."""
-    if state is None:
-        return {"status": brk.BreakerStatus.ACTIVE.value, "entries_allowed": True, "can_resume": False,
-                "note": "no cycle has run yet"}
-    return {**state.to_dict(), "entries_allowed": brk.allows_entries(state),
-            "can_resume": state.status is brk.BreakerStatus.ELIGIBLE}
+    as_of: datetime
+    scope: str
+    paper: bool
+    control: ControlState
+    breaker: brk.BreakerState | None
+    last_cycle: CycleRecord | None
+    market: MarketClock
+
+    @property
+    def trading(self) -> TradingMode:
+        """"paused" by an operator, "exits_only" while the breaker blocks entries, else "active"."""
+        if self.control.paused:
+            return "paused"
+        return "active" if self.breaker is None or brk.allows_entries(self.breaker) else "exits_only"
 
 
 @dataclass(frozen=True)
@@ -104,7 +154,7 @@ class ReadModels:
     calendar: MarketCalendar
     market: MarketData | None = None
 
-    async def portfolio(self, as_of: datetime) -> dict[str, Any]:
+    async def portfolio(self, as_of: datetime) -> Portfolio:
         """Cash, equity and positions from the broker, valued at the latest quotes, with their stops."""
         account = await self.broker.account()
         async with self.uow_factory() as uow:
@@ -112,12 +162,8 @@ class ReadModels:
         positions = sorted(merged_positions(await self.broker.positions(), state), key=lambda p: p.symbol)
         prices = await self._prices([p.symbol for p in positions], as_of)
         rows = [self._position(p, prices.get(p.symbol), state.open_trades.get(p.symbol)) for p in positions]
-        exposure = sum((abs(Decimal(r["market_value"])) for r in rows if r["market_value"] is not None), ZERO)
-        return {"as_of": as_of.isoformat(), "paper": self.broker.is_paper, "cash": str(account.cash),
-                "equity": str(account.equity), "buying_power": str(account.buying_power),
-                "gross_exposure": str(exposure), "day_trade_count": account.day_trade_count,
-                "pattern_day_trader": account.pattern_day_trader, "trading_blocked": account.trading_blocked,
-                "positions": rows}
+        exposure = sum((abs(r.market_value) for r in rows if r.market_value is not None), ZERO)
+        return Portfolio(as_of, self.broker.is_paper, account, exposure, rows)
 
     async def _prices(self, symbols: list[str], as_of: datetime) -> dict[str, Decimal]:
         if not symbols or self.market is None:
@@ -130,17 +176,14 @@ class ReadModels:
         return {s: to_price(q.mid) for s, q in quotes.items() if q.mid > 0}
 
     @staticmethod
-    def _position(p: Position, price: Decimal | None, trade: OpenTrade | None) -> dict[str, Any]:
+    def _position(p: Position, price: Decimal | None, trade: OpenTrade | None) -> PositionView:
         value = None if price is None else p.market_value(price)
         pnl = None if price is None else money((price - p.avg_entry_price) * p.qty)
-        return {"symbol": p.symbol, "qty": str(p.qty), "avg_entry_price": str(p.avg_entry_price),
-                "last_price": _str(price), "market_value": _str(value), "unrealized_pl": _str(pnl),
-                "stop_price": _str(p.stop_price), "stop_kept_by": trade.stop_keeper.value if trade else None,
-                "take_profit_price": _str(trade.take_profit_price) if trade else None,
-                "opened_at": _iso(p.opened_at), "fractional": p.fractional}
+        return PositionView(p, price, value, pnl, trade.stop_keeper if trade else None,
+                            trade.take_profit_price if trade else None)
 
     async def trades(self, *, limit: int, offset: int, since: datetime | None = None, until: datetime | None = None,
-                     symbol: str | None = None, include_shadow: bool = False) -> dict[str, Any]:
+                     symbol: str | None = None, include_shadow: bool = False) -> Page[FillRecord]:
         """Fills, newest first, one page."""
         check_page(limit, offset)
         async with self.uow_factory() as uow:
@@ -149,10 +192,9 @@ class ReadModels:
         if symbol is not None:
             records = [r for r in records if r.fill.symbol == symbol]
         records.reverse()
-        return page([fill_to_dict(r) for r in records[offset:offset + limit]], total=len(records), limit=limit,
-                    offset=offset)
+        return Page(records[offset:offset + limit], len(records), limit, offset)
 
-    async def events(self, q: EventQuery) -> dict[str, Any]:
+    async def events(self, q: EventQuery) -> Page[Event]:
         """Events matching `q`, newest first, one page."""
         check_page(q.limit, q.offset)
         if q.scope != self.scope:
@@ -160,45 +202,30 @@ class ReadModels:
         async with self.uow_factory() as uow:
             found = await uow.events.query(q)
             total = await uow.events.count(q)
-        return page([event_to_dict(e) for e in found], total=total, limit=q.limit, offset=q.offset)
+        return Page(found, total, q.limit, q.offset)
 
-    async def cycle(self, cycle_id: str) -> dict[str, Any] | None:
+    async def cycle(self, cycle_id: str) -> CycleRecord | None:
         """The cycle with this id, or None (also when it belongs to another scope)."""
         async with self.uow_factory() as uow:
             record = await uow.cycles.get(cycle_id)
-        return None if record is None or record.scope != self.scope else cycle_to_dict(record)
+        return None if record is None or record.scope != self.scope else record
 
-    async def breaker(self) -> dict[str, Any]:
-        """The circuit breaker's stored state."""
-        return breaker_to_dict(await breaker_state(self.uow_factory, self.scope))
+    async def breaker(self) -> brk.BreakerState | None:
+        """The circuit breaker's stored state (None before the first cycle)."""
+        return await breaker_state(self.uow_factory, self.scope)
 
-    async def system_status(self, as_of: datetime) -> dict[str, Any]:
+    async def system_status(self, as_of: datetime) -> SystemStatus:
         """Trading state (paused, breaker), the last cycle and whether the market is open."""
         state = await breaker_state(self.uow_factory, self.scope)
         async with self.uow_factory() as uow:
-            ctl = (await uow.trading.load(self.scope)).control
+            control = (await uow.trading.load(self.scope)).control
             last = await uow.cycles.last(self.scope)
-        control = {"by": ctl.by or None, "reason": ctl.reason or None, "at": _iso(ctl.at)}
-        paused = ctl.paused
-        entries = state is None or brk.allows_entries(state)
-        trading = "paused" if paused else ("active" if entries else "exits_only")
-        return {
-            "as_of": as_of.isoformat(),
-            "scope": self.scope,
-            "paper": self.broker.is_paper,
-            "trading": {"state": trading, "paused": paused, "by": control.get("by"), "reason": control.get("reason"),
-                        "at": control.get("at")},
-            "breaker": {k: v for k, v in breaker_to_dict(state).items()
-                        if k in ("status", "entries_allowed", "can_resume", "tripped_at", "trip_trigger",
-                                 "trip_reason", "eligible_since", "note")},
-            "last_cycle": None if last is None else cycle_to_dict(last),
-            "market": self.market_clock(as_of),
-        }
+        return SystemStatus(as_of, self.scope, self.broker.is_paper, control, state, last, self.market_clock(as_of))
 
-    def market_clock(self, as_of: datetime) -> dict[str, Any]:
+    def market_clock(self, as_of: datetime) -> MarketClock:
         """Whether the regular session is open at `as_of`, and when it next opens or closes."""
         is_open = self.calendar.is_open(as_of)
         upcoming = self.calendar.next_session(self.calendar.previous_session(as_of))
         if is_open:
-            return {"open": True, "closes_at": self.calendar.session_close(upcoming).isoformat()}
-        return {"open": False, "next_open": self.calendar.session_open(upcoming).isoformat()}
+            return MarketClock(True, closes_at=self.calendar.session_close(upcoming))
+        return MarketClock(False, next_open=self.calendar.session_open(upcoming))

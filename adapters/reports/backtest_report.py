@@ -6,13 +6,21 @@ from __future__ import annotations
 import csv
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from adapters.reports.shapes import breaker_history_json, paper_trades_json, picker_performance_json
 from application.backtest import BacktestResult
 
 TRADE_COLUMNS = ["time", "symbol", "side", "qty", "price", "fee", "client_order_id", "reason"]
 EQUITY_COLUMNS = ["date", "equity", "cash", "exposure"]
+EXTRA_SHAPES: dict[str, Callable[[Any], Any]] = {
+    "breaker": breaker_history_json,                 # application.breaker_history.BreakerHistory
+    "picker_performance": picker_performance_json,   # picker -> horizon -> HorizonPerformance
+    "discovery_paper_trades": paper_trades_json,     # domain.discovery.evaluation.ABReport
+}
+"""Typed values a result's `extra` carries under these keys, and their JSON shapes (other extras are JSON)."""
 
 
 def summary_dict(result: BacktestResult, settings: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +55,7 @@ def summary_dict(result: BacktestResult, settings: dict[str, Any]) -> dict[str, 
         "symbols": result.symbols,
         "benchmarks": result.benchmarks,
         "settings": settings,
-        **result.extra,
+        **{key: EXTRA_SHAPES[key](value) if key in EXTRA_SHAPES else value for key, value in result.extra.items()},
     }
 
 

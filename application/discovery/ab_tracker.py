@@ -11,63 +11,19 @@ of the mean returns (actual - hypothetical) and Welch's t-test (unequal variance
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
+from domain.discovery.evaluation import ABReport, TradeReturn, WelchTest, welch_t_test
 from domain.models.trading import Fill, Side
 from domain.ports.clock import MarketCalendar
 from domain.ports.discovery import ENSEMBLE, Suggestion
 from domain.ports.market_data import MarketData
 from domain.ports.uow import UnitOfWorkFactory
 
-
-@dataclass(frozen=True)
-class TradeReturn:
-    """One trade, real or hypothetical, as a price return."""
-
-    symbol: str
-    entry_at: datetime
-    exit_at: datetime
-    entry_price: float
-    exit_price: float
-
-    @property
-    def ret(self) -> float:
-        """exit / entry - 1."""
-        return self.exit_price / self.entry_price - 1.0
-
-
-@dataclass(frozen=True)
-class WelchTest:
-    """Welch's two-sample t-test: statistic, Welch-Satterthwaite degrees of freedom, two-sided p-value."""
-
-    t: float
-    df: float
-    p_value: float
-
-
-def _mean_var(values: Sequence[float]) -> tuple[float, float]:
-    m = math.fsum(values) / len(values)
-    return m, math.fsum((v - m) ** 2 for v in values) / (len(values) - 1)
-
-
-def welch_t_test(a: Sequence[float], b: Sequence[float]) -> WelchTest | None:
-    """Welch's t-test of mean(a) - mean(b); None with fewer than two values in a group or zero variance in both."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    (ma, va), (mb, vb) = _mean_var(a), _mean_var(b)
-    qa, qb = va / len(a), vb / len(b)
-    if qa + qb <= 0:
-        return None
-    from scipy.special import stdtr  # Student's t CDF; imported here, where it is needed (scipy is slow to load)
-
-    t = (ma - mb) / math.sqrt(qa + qb)
-    df = (qa + qb) ** 2 / (qa**2 / (len(a) - 1) + qb**2 / (len(b) - 1))
-    return WelchTest(t, df, float(2.0 * stdtr(df, -abs(t))))
+__all__ = ["ABReport", "ABTracker", "TradeReturn", "WelchTest", "closed_trades", "entry_session",
+           "hypothetical_trades", "welch_t_test"]
 
 
 def closed_trades(fills: Sequence[Fill]) -> list[TradeReturn]:
@@ -119,46 +75,6 @@ async def hypothetical_trades(market: MarketData, calendar: MarketCalendar, sugg
         out.append(TradeReturn(s.symbol, calendar.session_open(entry), calendar.session_close(exit_),
                                float(b.open[i]), float(b.close[j])))
     return out
-
-
-@dataclass(frozen=True)
-class ABReport:
-    """Actual trades (A) against hypothetical trades from suggestions (B)."""
-
-    picker: str
-    horizon: int
-    actual: list[TradeReturn]
-    hypothetical: list[TradeReturn]
-
-    @property
-    def mean_actual(self) -> float | None:
-        """Mean return of the trades taken."""
-        return math.fsum(t.ret for t in self.actual) / len(self.actual) if self.actual else None
-
-    @property
-    def mean_hypothetical(self) -> float | None:
-        """Mean return of the hypothetical trades."""
-        return math.fsum(t.ret for t in self.hypothetical) / len(self.hypothetical) if self.hypothetical else None
-
-    @property
-    def difference(self) -> float | None:
-        """mean_actual - mean_hypothetical."""
-        a, b = self.mean_actual, self.mean_hypothetical
-        return None if a is None or b is None else a - b
-
-    @property
-    def test(self) -> WelchTest | None:
-        """Welch's t-test of the difference."""
-        return welch_t_test([t.ret for t in self.actual], [t.ret for t in self.hypothetical])
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-safe view."""
-        test = self.test
-        return {"picker": self.picker, "horizon_days": self.horizon, "actual_trades": len(self.actual),
-                "hypothetical_trades": len(self.hypothetical), "mean_actual": self.mean_actual,
-                "mean_hypothetical": self.mean_hypothetical, "difference": self.difference,
-                "t": None if test is None else test.t, "df": None if test is None else test.df,
-                "p_value": None if test is None else test.p_value}
 
 
 class ABTracker:

@@ -35,10 +35,6 @@ class ForwardReturnReport:
     filled: dict[int, int]
     missing: int
 
-    def to_json(self) -> dict[str, object]:
-        """JSON-safe view."""
-        return {"filled": {f"{h}d": n for h, n in sorted(self.filled.items())}, "missing_bars": self.missing}
-
 
 def close_to_close(bars: BarSeries | None, start: date, end: date) -> float | None:
     """close(end) / close(start) - 1, or None when either bar is missing or not a positive price."""

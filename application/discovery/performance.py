@@ -8,41 +8,15 @@ Per picker and horizon, over the suggestions whose forward return and universe r
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from domain.discovery.ensemble import PICKER_ORDER
+from domain.discovery.evaluation import HorizonPerformance
 from domain.ports.discovery import ENSEMBLE, HORIZONS, Suggestion
 from domain.ports.uow import UnitOfWork
 
+__all__ = ["PICKERS", "HorizonPerformance", "horizon_performance", "load_performance", "picker_performance"]
 PICKERS = (*PICKER_ORDER, ENSEMBLE)
-
-
-@dataclass(frozen=True)
-class HorizonPerformance:
-    """One picker at one horizon.
-
-    Attributes:
-        horizon: trading days.
-        n: suggestions with both returns known.
-        hit_rate: share with a positive excess return (None when n is 0).
-        avg_return: mean forward return.
-        avg_universe_return: mean equal-weighted universe return over the same windows.
-        avg_excess: mean of forward minus universe return.
-    """
-
-    horizon: int
-    n: int
-    hit_rate: float | None
-    avg_return: float | None
-    avg_universe_return: float | None
-    avg_excess: float | None
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-safe view."""
-        return {"n": self.n, "hit_rate": self.hit_rate, "avg_return": self.avg_return,
-                "avg_universe_return": self.avg_universe_return, "avg_excess": self.avg_excess}
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -66,11 +40,6 @@ def picker_performance(suggestions: Iterable[Suggestion],
     for s in suggestions:
         by_picker.setdefault(s.picker, []).append(s)
     return {p: {h: horizon_performance(by_picker[p], h) for h in horizons} for p in PICKERS if p in by_picker}
-
-
-def performance_json(perf: dict[str, dict[int, HorizonPerformance]]) -> dict[str, Any]:
-    """{"metric": {"1d": {...}, "5d": {...}, "20d": {...}}, ...}"""
-    return {p: {f"{h}d": hp.to_json() for h, hp in by_h.items()} for p, by_h in perf.items()}
 
 
 async def load_performance(uow: UnitOfWork, scope: str, *, since: datetime | None = None,

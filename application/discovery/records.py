@@ -1,4 +1,4 @@
-"""What a discovery run stores and reports: suggestion rows, discovery events and JSON views.
+"""What a discovery run stores and reports: suggestion rows (with their JSON details) and discovery events.
 
 Suggestions: per picker, its best `per_picker` passing symbols with a score above 0 (score, then symbol);
 for the ensemble, its best `per_picker` symbols with a score above 0 (ensemble rank). Nothing else of the
@@ -26,7 +26,7 @@ from domain.discovery.ensemble import PICKER_ORDER, EnsembleResult, EnsembleScor
 from domain.discovery.picker_scores import PickerScores
 from domain.events import Event, EventType, Severity
 from domain.money import price
-from domain.ports.discovery import ENSEMBLE, DiscoveryRun, Suggestion, WatchlistChange, WatchlistEntry
+from domain.ports.discovery import ENSEMBLE, DiscoveryRun, Suggestion, WatchlistChange
 
 NY = ZoneInfo("America/New_York")
 MAX_DIVERGENT = 5
@@ -65,7 +65,8 @@ def suggestions_for(run: DiscoveryRun, by_picker: Mapping[str, PickerScores], en
 
 
 def ensemble_details(r: EnsembleResult, min_score: float) -> dict[str, Any]:
-    """JSON-safe agreement, divergence and component scores of an ensemble result."""
+    """The stored `Suggestion.details` of an ensemble result (a JSON document): agreement, divergence and
+    component scores."""
     return {"agreed": list(r.agreed), "dissent": list(r.dissent), "divergent": r.divergent,
             "divergence_reason": r.divergence_reason, "components": dict(r.components),
             "qualified": r.score >= min_score}
@@ -125,29 +126,3 @@ def run_event(run: DiscoveryRun, ensemble: EnsembleScores, changes: Sequence[Wat
                   "top": [{"symbol": symbol, "score": score} for symbol, score in qualified], "added": added,
                   "removed": removed, "llm_error": llm_error, "pickers": list(run.pickers),
                   "skipped_filters": skipped}, run.scope)
-
-
-def suggestion_json(s: Suggestion) -> dict[str, Any]:
-    """JSON-safe view of a stored suggestion."""
-    return {"run_id": s.run_id, "picker": s.picker, "symbol": s.symbol, "score": round(s.score, 6), "rank": s.rank,
-            "as_of": s.as_of.isoformat(), "reasons": list(s.reasons), **s.details,
-            "entry_price": None if s.entry_price is None else str(s.entry_price),
-            "forward_returns": {f"{h}d": v for h, v in sorted(s.forward_returns.items())},
-            "universe_returns": {f"{h}d": v for h, v in sorted(s.universe_returns.items())}}
-
-
-def change_json(c: WatchlistChange) -> dict[str, Any]:
-    """JSON-safe view of a watchlist change."""
-    return {"symbol": c.symbol, "change": c.change, "source": c.source, "reason": c.reason, "at": c.at.isoformat()}
-
-
-def entry_json(e: WatchlistEntry) -> dict[str, Any]:
-    """JSON-safe view of a watchlist entry."""
-    return {"symbol": e.symbol, "source": e.source, "score": e.score, "reason": e.reason,
-            "added_at": e.added_at.isoformat()}
-
-
-def run_json(run: DiscoveryRun) -> dict[str, Any]:
-    """JSON-safe view of a run (without the universe list)."""
-    return {"run_id": run.id, "as_of": run.as_of.isoformat(), "pickers": list(run.pickers),
-            "universe_size": run.universe_size, **{k: v for k, v in run.stats.items() if k != "universe"}}

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 import structlog
 
@@ -29,7 +28,7 @@ from application.discovery.watchlist import WatchlistManager
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
 from domain.discovery.config import DiscoverySettings
-from domain.discovery.ensemble import EnsembleCombiner, EnsembleResult, EnsembleScores
+from domain.discovery.ensemble import EnsembleCombiner, EnsembleScores
 from domain.discovery.fuzzy_picker import FuzzyEvaluation, FuzzyPicker
 from domain.discovery.metric_picker import MetricEvaluation, MetricPicker
 from domain.discovery.picker import PickerContext
@@ -37,62 +36,14 @@ from domain.discovery.picker_scores import ListedScores, PickerScores
 from domain.features import MIN_BARS, compute_features
 from domain.models.market import Asset
 from domain.ports.clock import MarketCalendar
-from domain.ports.discovery import DiscoveredAsset, DiscoveryRun, Suggestion, WatchlistChange, WatchlistEntry
+from domain.ports.discovery import DiscoveredAsset, DiscoveryRun
+from domain.ports.discovery_api import DiscoveryOutcome
 from domain.ports.embedder import Embedder
 from domain.ports.market_data import Fundamentals, FundamentalsRecord, MarketData
 from domain.ports.uow import UnitOfWorkFactory
 
+__all__ = ["DiscoveryOutcome", "DiscoveryRunner", "skipped_filters"]
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class DiscoveryOutcome:
-    """What a run produced (or, for a run that already existed, what it stored).
-
-    Attributes:
-        run: the run.
-        suggestions: the stored suggestion rows.
-        changes: watchlist changes of the run.
-        watchlist: the watchlist after the run.
-        ensemble: the ensemble's scores of the whole universe (None for a stored or skipped run).
-        divergent: the divergent suggested symbols reported (DISCOVERY_DIVERGENCE), widest spread first.
-        llm_error: why the LLM picker gave nothing, if it did not.
-        skipped: why nothing was scored, if nothing was.
-        existing: the run had already been stored (a retry).
-    """
-
-    run: DiscoveryRun
-    suggestions: list[Suggestion]
-    changes: list[WatchlistChange] = field(default_factory=list)
-    watchlist: list[WatchlistEntry] = field(default_factory=list)
-    ensemble: EnsembleScores | None = None
-    divergent: list[EnsembleResult] = field(default_factory=list)
-    llm_error: str | None = None
-    skipped: str | None = None
-    existing: bool = False
-
-    @property
-    def skipped_filters(self) -> dict[str, str]:
-        """Filters the run could not apply (their data missing for the whole universe) -> the reason."""
-        return dict(self.run.stats.get("skipped_filters") or {})
-
-    @property
-    def ranked(self) -> list[EnsembleResult]:
-        """Every scored symbol's ensemble result, best first, built on access (empty for a stored or skipped run).
-
-        Use `ensemble.top(n)` or `ensemble.result(symbol)` to build only what is needed.
-        """
-        return [] if self.ensemble is None else self.ensemble.ranked()
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-safe summary: the run, the ranked ensemble suggestions and the watchlist changes."""
-        ensemble = [records.suggestion_json(s) for s in self.suggestions if s.picker == "ensemble"]
-        status = "skipped" if self.skipped else ("existing" if self.existing else "completed")
-        return {"status": status, **records.run_json(self.run), "skipped": self.skipped,
-                "llm_error": self.llm_error, "suggestions": ensemble,
-                "divergent": [r.symbol for r in self.divergent],
-                "changes": [records.change_json(c) for c in self.changes],
-                "watchlist": [records.entry_json(e) for e in self.watchlist]}
 
 
 def skipped_filters(by_picker: Mapping[str, PickerScores]) -> dict[str, str]:

@@ -2,7 +2,8 @@
 watchlist and feeds it to trading cycles; measures how the suggestions did.
 
 It is what the scheduler (`run(as_of)`, `update_forward_returns(as_of)`), the HTTP API (`status`, `run`,
-`suggestions`, `performance`, `watchlist_add`, `watchlist_remove`; JSON-safe results) and the CLI use.
+`suggestions`, `performance`, `watchlist_add`, `watchlist_remove`: the `DiscoveryApi` port, typed results the
+callers shape) and the CLI use.
 Runs are due every `interval_hours` from the open during NYSE sessions (`application.schedule`).
 """
 
@@ -10,28 +11,35 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
 
 from application.cycle.trading_cycle import Universe
-from application.discovery import records
-from application.discovery.ab_tracker import ABReport, ABTracker
+from application.discovery.ab_tracker import ABTracker
 from application.discovery.forward_returns import ForwardReturnReport, ForwardReturnUpdater
-from application.discovery.performance import load_performance, performance_json
-from application.discovery.runner import DiscoveryOutcome, DiscoveryRunner
+from application.discovery.performance import load_performance
+from application.discovery.runner import DiscoveryRunner
 from application.discovery.watchlist import WatchlistManager, watchlist_universe
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
 from application.schedule import ScheduleConfig, next_slot
 from domain.discovery.config import DiscoverySettings
 from domain.ports.clock import Clock, MarketCalendar
-from domain.ports.discovery import ENSEMBLE
+from domain.ports.discovery import ENSEMBLE, Suggestion, WatchlistChange, WatchlistEntry
+from domain.ports.discovery_api import (
+    DiscoveryApi,
+    DiscoveryDisabled,
+    DiscoveryOutcome,
+    DiscoveryPerformance,
+    DiscoveryRunResult,
+    DiscoveryStatus,
+    WatchlistEdit,
+)
 from domain.ports.embedder import Embedder
 from domain.ports.market_data import Fundamentals, MarketData
 from domain.ports.uow import UnitOfWorkFactory
 
 
-class DiscoveryService:
-    """The discovery use case of one scope (satisfies the API's `DiscoveryApi` and the jobs' `Discovery`)."""
+class DiscoveryService(DiscoveryApi):
+    """The discovery use case of one scope (implements `DiscoveryApi`; satisfies the jobs' `Discovery`)."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory, market: MarketData, fundamentals: Fundamentals,
                  embedder: Embedder, gateway: LLMGateway, conditions: MarketConditionService,
@@ -89,31 +97,28 @@ class DiscoveryService:
         """One discovery run as of `as_of` (see `DiscoveryRunner.discover`)."""
         return await self.runner.discover(as_of)
 
-    async def run(self, as_of: datetime | None = None) -> dict[str, Any]:
-        """Run discovery as of `as_of` (default now); the JSON outcome ({"status": "disabled"} when disabled)."""
+    async def run(self, as_of: datetime | None = None) -> DiscoveryRunResult:
+        """Run discovery as of `as_of` (default now); `DiscoveryDisabled` when discovery is switched off."""
         if not self.settings.enabled:
-            return {"status": "disabled", "reason": "discovery is disabled (QUORUM_DISCOVERY__ENABLED=false)"}
-        return (await self.discover(self.now(as_of))).to_json()
+            return DiscoveryDisabled("discovery is disabled (QUORUM_DISCOVERY__ENABLED=false)")
+        return await self.discover(self.now(as_of))
 
-    async def update_forward_returns(self, as_of: datetime | None = None) -> dict[str, Any]:
+    async def update_forward_returns(self, as_of: datetime | None = None) -> ForwardReturnReport:
         """Fill the forward returns that became known by `as_of` (default now)."""
-        report: ForwardReturnReport = await self.forward_returns.update(self.now(as_of))
-        return report.to_json()
+        return await self.forward_returns.update(self.now(as_of))
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> DiscoveryStatus:
         """Last run, next scheduled run, watchlist size and whether a run is in progress."""
         now = self.now()
         async with self._uow_factory() as uow:
             runs = await uow.suggestions.runs(self.scope, limit=1)
             entries = await uow.watchlist.list(self.scope)
-        nxt = next_slot("discovery", now, self._calendar, self._schedule)
-        return {"enabled": self.settings.enabled, "pickers": list(self.settings.pickers),
-                "running": self.runner.lock.locked(), "last_run": records.run_json(runs[0]) if runs else None,
-                "next_run": None if nxt is None else nxt.isoformat(), "watchlist_size": len(entries),
-                "max_watchlist_size": self.settings.max_watchlist_size,
-                "manual": sum(e.source == "manual" for e in entries)}
+        return DiscoveryStatus(self.settings.enabled, tuple(self.settings.pickers), self.runner.lock.locked(),
+                               runs[0] if runs else None, next_slot("discovery", now, self._calendar, self._schedule),
+                               len(entries), self.settings.max_watchlist_size,
+                               sum(e.source == "manual" for e in entries))
 
-    async def suggestions(self, picker: str = ENSEMBLE, run_id: str | None = None) -> list[dict[str, Any]]:
+    async def suggestions(self, picker: str = ENSEMBLE, run_id: str | None = None) -> list[Suggestion]:
         """Suggestions of the latest run (or of `run_id`), best first, for `picker` ("ensemble" by default)."""
         async with self._uow_factory() as uow:
             if run_id is None:
@@ -122,28 +127,27 @@ class DiscoveryService:
                     return []
                 run_id = runs[0].id
             rows = await uow.suggestions.list(self.scope, run_id=run_id, picker=picker, limit=10_000)
-        return [records.suggestion_json(s) for s in sorted(rows, key=lambda s: s.rank)]
+        return sorted(rows, key=lambda s: s.rank)
 
-    async def performance(self, as_of: datetime | None = None, *, horizon: int = 5) -> dict[str, Any]:
+    async def performance(self, as_of: datetime | None = None, *, horizon: int = 5) -> DiscoveryPerformance:
         """Picker performance per horizon and the paper-trade A/B report, as of `as_of` (default now)."""
         at = self.now(as_of)
         async with self._uow_factory() as uow:
             perf = await load_performance(uow, self.scope, until=at)
-        ab: ABReport = await self.ab.report(at, horizon=horizon)
-        return {"as_of": at.isoformat(), "pickers": performance_json(perf), "paper_trades": ab.to_json()}
+        return DiscoveryPerformance(at, perf, await self.ab.report(at, horizon=horizon))
 
-    async def watchlist_entries(self) -> list[dict[str, Any]]:
+    async def watchlist_entries(self) -> list[WatchlistEntry]:
         """The watchlist, by symbol."""
         async with self._uow_factory() as uow:
-            return [records.entry_json(e) for e in await uow.watchlist.list(self.scope)]
+            return await uow.watchlist.list(self.scope)
 
-    async def watchlist_changes(self, limit: int = 50) -> list[dict[str, Any]]:
+    async def watchlist_changes(self, limit: int = 50) -> list[WatchlistChange]:
         """The latest watchlist changes, newest first."""
         async with self._uow_factory() as uow:
-            return [records.change_json(c) for c in await uow.watchlist.changes(self.scope, limit=limit)]
+            return await uow.watchlist.changes(self.scope, limit=limit)
 
     async def watchlist_add(self, symbol: str, reason: str = "added by hand", *,
-                            as_of: datetime | None = None) -> dict[str, Any]:
+                            as_of: datetime | None = None) -> WatchlistEdit:
         """Add `symbol` by hand; the changes and the new watchlist.
 
         Raises:
@@ -154,11 +158,10 @@ class DiscoveryService:
             changes = await self.watchlist.add_manual(uow, symbol, reason=reason, as_of=at)
             entries = await uow.watchlist.list(self.scope)
             await uow.commit()
-        return {"changes": [records.change_json(c) for c in changes],
-                "watchlist": [records.entry_json(e) for e in entries]}
+        return WatchlistEdit(tuple(changes), tuple(entries))
 
     async def watchlist_remove(self, symbol: str, reason: str = "removed by hand", *,
-                               as_of: datetime | None = None) -> dict[str, Any]:
+                               as_of: datetime | None = None) -> WatchlistEdit:
         """Remove `symbol` by hand; the change and the new watchlist.
 
         Raises:
@@ -169,4 +172,4 @@ class DiscoveryService:
             change = await self.watchlist.remove_manual(uow, symbol, reason=reason, as_of=at)
             entries = await uow.watchlist.list(self.scope)
             await uow.commit()
-        return {"changes": [records.change_json(change)], "watchlist": [records.entry_json(e) for e in entries]}
+        return WatchlistEdit((change,), tuple(entries))

@@ -8,13 +8,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from domain.ports.discovery_api import DiscoveryApi
 from entrypoints.api import routes_cycles, routes_discovery, routes_portfolio, routes_system
 from entrypoints.api.auth import API_KEY_HEADER, ApiKeyGuard
 from entrypoints.api.common import API_KEY_SCHEME
 from entrypoints.api.errors import EXCEPTION_HANDLERS
 from entrypoints.api.metrics import HttpMetricsMiddleware
 from entrypoints.api.routes_health import health, metrics, ready
-from entrypoints.api.services import ApiServices, DiscoveryApi, ReadinessCheck
+from entrypoints.api.services import ApiServices, ReadinessCheck
 
 __all__ = ["ApiServices", "DiscoveryApi", "ReadinessCheck", "create_app"]
 API_VERSION = "0.1.0"

@@ -11,6 +11,7 @@ from litestar.params import Parameter
 from entrypoints.api.common import READ_SECURITY, WRITE_SECURITY, CycleId
 from entrypoints.api.errors import error_responses
 from entrypoints.api.services import ApiServices
+from entrypoints.api.shapes import cycle_json, cycle_request_json
 
 CycleType = Literal["scheduled", "event", "manual"]
 
@@ -29,8 +30,7 @@ async def run_cycle(
     that already had an event cycle within the cooldown is not queued again: the earlier cycle id
     comes back with `deduplicated: true`.
     """
-    cycle_id, deduplicated = await services.cycle_requests.request(type, symbol, services.clock.now())
-    return {"cycle_id": cycle_id, "deduplicated": deduplicated, "status_url": f"/api/cycles/{cycle_id}"}
+    return cycle_request_json(await services.cycle_requests.request(type, symbol, services.clock.now()))
 
 
 @get("/cycles/{cycle_id:str}", security=READ_SECURITY, tags=["cycles"], responses=error_responses(401, 404),
@@ -40,7 +40,7 @@ async def get_cycle(services: ApiServices, cycle_id: CycleId) -> dict[str, Any]:
     found = await services.read_models.cycle(cycle_id)
     if found is None:
         raise NotFoundException(detail=f"no cycle {cycle_id[:80]!r}")
-    return found
+    return cycle_json(found)
 
 
 ROUTES = [run_cycle, get_cycle]

@@ -23,13 +23,14 @@ from entrypoints.api.common import (
 )
 from entrypoints.api.errors import error_responses
 from entrypoints.api.services import ApiServices
+from entrypoints.api.shapes import event_json, fill_json, page_json, performance_report_json, portfolio_json
 
 
 @get("/portfolio", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(401, 502, 503),
      summary="Cash, equity and positions")
 async def portfolio(services: ApiServices) -> dict[str, Any]:
     """Cash, equity and buying power from the broker; positions valued at the latest quotes, with their stops."""
-    return await services.read_models.portfolio(services.clock.now())
+    return portfolio_json(await services.read_models.portfolio(services.clock.now()))
 
 
 @get("/trades", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(400, 401),
@@ -41,9 +42,10 @@ async def trades(services: ApiServices, limit: Limit = 50, offset: Offset = 0, s
     """Executions of the account, newest first, paged."""
     start, end = as_utc(since, "since"), as_utc(until, "until")
     check_range(start, end)
-    return await services.read_models.trades(limit=limit, offset=offset, since=start, until=end,
-                                             symbol=None if symbol is None else symbol.upper(),
-                                             include_shadow=include_shadow)
+    found = await services.read_models.trades(limit=limit, offset=offset, since=start, until=end,
+                                              symbol=None if symbol is None else symbol.upper(),
+                                              include_shadow=include_shadow)
+    return page_json(found, fill_json)
 
 
 @get("/events", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(400, 401),
@@ -61,7 +63,7 @@ async def events(services: ApiServices, limit: Limit = 50, offset: Offset = 0, s
     sym = None if symbol is None else symbol.upper()
     q = EventQuery(services.scope, types=tuple(types or ()), symbol=sym, cycle_id=cycle_id, min_severity=min_severity,
                    since=start, until=end, limit=limit, offset=offset)
-    return await services.read_models.events(q)
+    return page_json(await services.read_models.events(q), event_json)
 
 
 @get("/performance", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(400, 401),
@@ -71,8 +73,9 @@ async def performance(services: ApiServices,
                                         Parameter(description="today, week (5 sessions), month (21) or all")] = "all",
                       ) -> dict[str, Any]:
     """Time-weighted return, Sharpe, Sortino, drawdown, win rate and more over the window (null: not enough data)."""
-    return await performance_report(services.uow_factory, services.scope, services.calendar, window=window,
-                                    as_of=services.clock.now())
+    report = await performance_report(services.uow_factory, services.scope, services.calendar, window=window,
+                                      as_of=services.clock.now())
+    return performance_report_json(report)
 
 
 ROUTES = [portfolio, trades, events, performance]

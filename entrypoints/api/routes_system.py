@@ -9,10 +9,10 @@ from litestar import get, post
 
 from application.control import approve_breaker_resume, set_paused
 from application.flatten import flatten
-from application.queries import breaker_to_dict
 from entrypoints.api.common import READ_SECURITY, WRITE_SECURITY
 from entrypoints.api.errors import error_responses
 from entrypoints.api.services import ApiServices
+from entrypoints.api.shapes import breaker_json, control_json, flatten_json, system_status_json
 
 PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # no control characters (Postgres refuses NUL)
 Who = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=PRINTABLE,
@@ -45,16 +45,16 @@ class BreakerResumeRequest(msgspec.Struct, forbid_unknown_fields=True):
      summary="Trading state, breaker, last cycle, market clock")
 async def system_status(services: ApiServices) -> dict[str, Any]:
     """Whether trading is active, paused or exits-only (breaker), the last cycle and the market clock."""
-    return await services.read_models.system_status(services.clock.now())
+    return system_status_json(await services.read_models.system_status(services.clock.now()))
 
 
 async def _set_paused(services: ApiServices, data: PauseRequest | None, *, paused: bool) -> dict[str, Any]:
     body = data or PauseRequest()
     if not body.by.strip():
         raise ValueError("by must not be blank")
-    doc = await set_paused(services.uow_factory, services.scope, paused=paused, by=body.by.strip(),
-                           as_of=services.clock.now(), reason=body.reason)
-    return {"trading": "paused" if paused else "resumed", **doc}
+    control = await set_paused(services.uow_factory, services.scope, paused=paused, by=body.by.strip(),
+                               as_of=services.clock.now(), reason=body.reason)
+    return control_json(control)
 
 
 @post("/system/pause", status_code=200, security=WRITE_SECURITY, tags=["system"],
@@ -75,7 +75,7 @@ async def resume(services: ApiServices, data: PauseRequest | None = None) -> dic
      summary="Circuit breaker state")
 async def circuit_breaker(services: ApiServices) -> dict[str, Any]:
     """The breaker's status, trip, last auto-resume check and approvals; `can_resume` when eligible."""
-    return await services.read_models.breaker()
+    return breaker_json(await services.read_models.breaker())
 
 
 @post("/system/circuit-breaker/resume", status_code=200, security=WRITE_SECURITY, tags=["system"],
@@ -85,7 +85,7 @@ async def approve_resume(services: ApiServices, data: BreakerResumeRequest) -> d
     state = await approve_breaker_resume(services.uow_factory, services.scope, by=data.by,
                                          as_of=services.clock.now(), settings=services.breaker_settings,
                                          note=data.note)
-    return breaker_to_dict(state)
+    return breaker_json(state)
 
 
 @post("/system/flatten", status_code=200, security=WRITE_SECURITY, tags=["system"],
@@ -98,7 +98,7 @@ async def flatten_all(services: ApiServices, data: FlattenRequest | None = None)
         raise ValueError("by must not be blank")
     result = await flatten(services.uow_factory, services.broker, services.calendar, scope=services.scope,
                            as_of=services.clock.now(), by=body.by.strip(), reason=body.reason)
-    return result.to_dict()
+    return flatten_json(result)
 
 
 ROUTES = [system_status, pause, resume, circuit_breaker, approve_resume, flatten_all]

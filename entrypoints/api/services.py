@@ -1,52 +1,21 @@
-"""What the API handlers need: `ApiServices`, the discovery protocol and readiness checks."""
+"""What the API handlers need: `ApiServices` and readiness checks (the discovery port is
+`domain.ports.discovery_api.DiscoveryApi`)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
 
 from application.cycle_requests import CycleRequestService
 from application.queries import ReadModels
 from domain.memory import DEFAULT_SCOPE
 from domain.ports.broker import Broker
 from domain.ports.clock import Clock, MarketCalendar
+from domain.ports.discovery_api import DiscoveryApi
 from domain.ports.market_data import MarketData
 from domain.ports.uow import UnitOfWorkFactory
 from domain.risk.config import BreakerSettings
 from entrypoints.api.metrics import ApiMetrics
-
-
-@runtime_checkable
-class DiscoveryApi(Protocol):
-    """What the discovery endpoints call. Every method returns JSON-safe data (Decimals as strings).
-
-    A ValueError (e.g. removing a symbol that is not on the watchlist) becomes a 400 with its message.
-    """
-
-    async def status(self) -> dict[str, Any]:
-        """Last run, next run, watchlist size and whether a run is in progress."""
-        ...
-
-    async def run(self) -> dict[str, Any]:
-        """Start (or queue) a discovery run; returns at least an id or status of the run."""
-        ...
-
-    async def suggestions(self) -> list[dict[str, Any]]:
-        """Current suggestions, best first."""
-        ...
-
-    async def performance(self) -> dict[str, Any]:
-        """How past suggestions and pickers performed."""
-        ...
-
-    async def watchlist_add(self, symbol: str) -> dict[str, Any]:
-        """Add an upper-cased, validated symbol to the watchlist; returns the new watchlist or the change."""
-        ...
-
-    async def watchlist_remove(self, symbol: str) -> dict[str, Any]:
-        """Remove a symbol from the watchlist; returns the new watchlist or the change."""
-        ...
 
 
 @dataclass(frozen=True)

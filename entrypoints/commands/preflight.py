@@ -11,10 +11,11 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 
-from application.preflight import CheckResult, all_ok, report, run_checks
+from application.preflight import CheckResult, all_ok, run_checks
 from domain.errors import ConfigurationError
 from entrypoints.bootstrap import register_secrets
 from entrypoints.container import build_container
@@ -35,9 +36,20 @@ def _redacted(result: CheckResult) -> CheckResult:
     return dataclasses.replace(result, name=_one_line(result.name), detail=_one_line(result.detail), hint=hint)
 
 
+def check_json(r: CheckResult) -> dict[str, Any]:
+    """One check: {"name", "ok", "skipped", "detail", "hint", "duration_ms"} (milliseconds to 0.1)."""
+    return {"name": r.name, "ok": r.ok, "skipped": r.skipped, "detail": r.detail, "hint": r.hint,
+            "duration_ms": round(r.duration_ms, 1)}
+
+
+def report_json(results: Sequence[CheckResult]) -> dict[str, Any]:
+    """The machine-readable report: {"ok": bool, "checks": [each check, in order]}."""
+    return {"ok": all_ok(results), "checks": [check_json(r) for r in results]}
+
+
 def render_json(results: Sequence[CheckResult]) -> str:
     """The JSON document {"ok": bool, "checks": [...]}, each text on one line, secrets masked."""
-    return redact(json.dumps(report([_redacted(r) for r in results]), indent=2))
+    return redact(json.dumps(report_json([_redacted(r) for r in results]), indent=2))
 
 
 def render_table(results: Sequence[CheckResult]) -> str:

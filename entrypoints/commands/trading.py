@@ -20,9 +20,9 @@ def pause(reason: str = typer.Option("", help="why"), by: str | None = typer.Opt
           scope: str = typer.Option(DEFAULT_SCOPE)) -> None:
     """Pause trading: cycles are skipped (and say so in the event log) until resumed."""
     _, container = start()
-    doc = run(set_paused(container.uow_factory(), scope, paused=True, by=by or getpass.getuser(),
-                         as_of=datetime.now(UTC), reason=reason))
-    typer.echo(f"trading paused by {doc['by']}" + (f": {reason}" if reason else ""))
+    control = run(set_paused(container.uow_factory(), scope, paused=True, by=by or getpass.getuser(),
+                             as_of=datetime.now(UTC), reason=reason))
+    typer.echo(f"trading paused by {control.by}" + (f": {reason}" if reason else ""))
 
 
 @app.command()
@@ -30,9 +30,9 @@ def resume(reason: str = typer.Option("", help="why"), by: str | None = typer.Op
            scope: str = typer.Option(DEFAULT_SCOPE)) -> None:
     """Resume trading after a pause (a tripped circuit breaker is resumed with `quorum breaker resume`)."""
     _, container = start()
-    doc = run(set_paused(container.uow_factory(), scope, paused=False, by=by or getpass.getuser(),
-                         as_of=datetime.now(UTC), reason=reason))
-    typer.echo(f"trading resumed by {doc['by']}")
+    control = run(set_paused(container.uow_factory(), scope, paused=False, by=by or getpass.getuser(),
+                             as_of=datetime.now(UTC), reason=reason))
+    typer.echo(f"trading resumed by {control.by}")
 
 
 @app.command()

@@ -22,6 +22,7 @@ from domain.discovery.config import DiscoverySettings
 from domain.events import EventType
 from domain.ports.repositories import EventQuery
 from domain.ports.uow import UnitOfWork
+from entrypoints.api.shapes import discovery_performance_json, discovery_run_json
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,7 @@ async def test_a_discovery_run_end_to_end_on_postgres(pg_sessionmaker: object, s
         await service.watchlist.add_manual(uow, "MANUAL", reason="kept by hand", as_of=clock.now())
         await uow.commit()
 
-    out = await service.run()
+    out = discovery_run_json(await service.run())
     assert out["status"] == "completed" and out["universe_size"] == 25 and out["llm_error"] is None
 
     async with uow_factory() as uow:
@@ -66,7 +67,7 @@ async def test_a_discovery_run_end_to_end_on_postgres(pg_sessionmaker: object, s
     assert {EventType.DISCOVERY_RUN, EventType.WATCHLIST_CHANGED} <= types
     assert asset is not None and asset.first_seen == CAL.session_open(DAY) and asset.sector is not None
 
-    again = await service.run()
+    again = discovery_run_json(await service.run())
     assert again["status"] == "existing"
     async with uow_factory() as uow:
         assert len(await uow.suggestions.list(scope, run_id=out["run_id"], limit=1000)) == len(rows)
@@ -74,7 +75,7 @@ async def test_a_discovery_run_end_to_end_on_postgres(pg_sessionmaker: object, s
 
     for day in CAL.sessions(DAY, DAY + timedelta(days=10)):
         await service.update_forward_returns(CAL.session_close(day))
-    perf = await service.performance(CAL.session_close(DAY + timedelta(days=10)))
+    perf = discovery_performance_json(await service.performance(CAL.session_close(DAY + timedelta(days=10))))
     assert perf["pickers"]["ensemble"]["1d"]["n"] == sum(1 for s in rows if s.picker == "ensemble")
     assert perf["pickers"]["ensemble"]["5d"]["n"] > 0 and perf["pickers"]["ensemble"]["20d"]["n"] == 0
     assert perf["paper_trades"]["hypothetical_trades"] > 0

@@ -16,6 +16,7 @@ from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.hashing_embedder import HashingEmbedder
 from adapters.inmemory.market_data import DailyBarMarketData
 from adapters.inmemory.uow import InMemoryDatabase, InMemoryUnitOfWork
+from adapters.reports.shapes import paper_trades_json
 from application.discovery.ab_tracker import (
     ABTracker,
     closed_trades,
@@ -138,5 +139,5 @@ async def test_the_report_compares_trades_taken_from_suggestions_with_the_hypoth
     assert report.difference == pytest.approx(np.mean(actual) - np.mean(hypothetical))
     ref = stats.ttest_ind(actual, hypothetical, equal_var=False)
     assert report.test is not None and report.test.p_value == pytest.approx(ref.pvalue)
-    as_json = report.to_json()
+    as_json = paper_trades_json(report)
     assert as_json["actual_trades"] == 3 and as_json["p_value"] == pytest.approx(ref.pvalue)

@@ -9,12 +9,8 @@ import pytest
 
 from adapters.inmemory.hashing_embedder import HashingEmbedder
 from adapters.inmemory.uow import InMemoryDatabase, InMemoryUnitOfWork
-from application.discovery.performance import (
-    horizon_performance,
-    load_performance,
-    performance_json,
-    picker_performance,
-)
+from adapters.reports.shapes import picker_performance_json
+from application.discovery.performance import horizon_performance, load_performance, picker_performance
 from domain.ports.discovery import ForwardReturn, Suggestion
 
 T0 = datetime(2024, 6, 3, 13, 30, tzinfo=UTC)
@@ -55,7 +51,7 @@ def test_per_picker_and_horizon_with_the_ensemble_last() -> None:
     assert perf["ensemble"][1].hit_rate == 1.0 and perf["ensemble"][5].hit_rate == 0.0
     assert perf["ensemble"][5].avg_excess == pytest.approx(-0.02)
     assert perf["metric"][1].hit_rate == 0.0
-    as_json = performance_json(perf)
+    as_json = picker_performance_json(perf)
     assert as_json["ensemble"]["5d"] == {"n": 1, "hit_rate": 0.0, "avg_return": 0.10, "avg_universe_return": 0.12,
                                          "avg_excess": pytest.approx(-0.02)}
     assert as_json["fuzzy"]["20d"]["n"] == 0

@@ -13,8 +13,8 @@ import click
 import pytest
 
 from adapters.inmemory.clock import SimClock
-from application.preflight import Check, CheckResult, failed, passed, report, run_checks, skipped
-from entrypoints.commands.preflight import render_json, render_table
+from application.preflight import Check, CheckResult, failed, passed, run_checks, skipped
+from entrypoints.commands.preflight import render_json, render_table, report_json
 from entrypoints.container import build_container
 from entrypoints.logging_setup import register_secret
 from entrypoints.preflight_checks import ALPACA_KEYS, LIVE_ACK, PreflightChecks
@@ -108,13 +108,13 @@ async def test_a_non_positive_timeout_is_refused() -> None:
 
 def test_report_shape_skipped_counts_as_passed_and_one_failure_fails_all() -> None:
     ok = [CheckResult("a", True, "fine", duration_ms=1.234), CheckResult("b", True, "n/a", skipped=True)]
-    doc = report(ok)
+    doc = report_json(ok)
     assert doc == json.loads(json.dumps(doc))
     assert doc["ok"] is True
     assert doc["checks"][0] == {"name": "a", "ok": True, "skipped": False, "detail": "fine", "hint": None,
                                 "duration_ms": 1.2}
     assert doc["checks"][1]["skipped"] is True
-    bad = report([*ok, CheckResult("c", False, "down", "run `quorum db upgrade`")])
+    bad = report_json([*ok, CheckResult("c", False, "down", "run `quorum db upgrade`")])
     assert bad["ok"] is False and bad["checks"][2]["hint"] == "run `quorum db upgrade`"
 
 
