@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import structlog
@@ -26,33 +26,11 @@ from domain.ports.clock import MarketCalendar
 from domain.ports.market_data import MarketData
 from domain.ports.repositories import EquityPoint
 from domain.ports.uow import UnitOfWorkFactory
+from domain.ports.venue import SimulatedVenue
 
 log = structlog.get_logger(__name__)
 FILL_DELAY = timedelta(minutes=1)
-
-
-class SimulatedBroker(Broker, Protocol):
-    """A broker the backtest drives session by session."""
-
-    def on_session_open(self, day: date, opens: dict[str, Decimal]) -> list[Fill]:
-        """Fill queued orders at the open."""
-        ...
-
-    def on_prices(self, at: datetime, prices: dict[str, Decimal]) -> list[Fill]:
-        """A price update during the session: orders sent before `at` fill at these prices."""
-        ...
-
-    def on_session_close(self, day: date, bars: dict[str, tuple[Decimal, Decimal, Decimal, Decimal]]) -> list[Fill]:
-        """Trigger stops on the day's range and mark to the close."""
-        ...
-
-
-class SettableClock(Protocol):
-    """A clock the backtest moves."""
-
-    def set(self, at: datetime) -> None:
-        """Move the clock to `at`."""
-        ...
+Progress = Callable[[int, int, date, Decimal], None]
 
 
 @dataclass(frozen=True)
@@ -104,62 +82,55 @@ def buy_and_hold(closes: Sequence[np.ndarray], start_cash: Decimal) -> list[Deci
 
 
 class BacktestRunner:
-    """Drives clock, broker and cycle through every session between start and end.
+    """Drives the simulated venue and the cycle through every session between start and end.
 
-    Each session: the open is fed to the broker, the cycle runs at the open, a price update one minute
-    later fills what the cycle sent (the broker never fills inside `submit`, like Alpaca), the close is
-    fed (stops and limits on the day's range, DAY orders expire), and Quorum reconciles at the close so
-    stop fills and the day's loss reach the circuit breaker the same day. `resume_policy` says what a
-    simulation does when the breaker becomes eligible to resume (nobody is there to approve):
-    "approve-when-eligible" approves at that session's close, "never" stays in shadow mode.
+    Each session: the venue replays the open, the cycle runs at the open, the venue replays a price update one
+    minute later (what the cycle sent fills then: nothing fills inside `submit`, like on Alpaca) and the close
+    (stops and limits on the day's range, DAY orders expire), and Quorum reconciles at the close, so stop fills
+    and the day's loss reach the breaker the same day. `resume_policy` says what a simulation does when the
+    breaker becomes eligible to resume (nobody is there to approve): "approve-when-eligible" approves at that
+    session's close, "never" stays in shadow mode. The starting cash is the broker's.
     """
 
     def __init__(self, *, uow_factory: UnitOfWorkFactory, market: MarketData, calendar: MarketCalendar,
-                 clock: SettableClock, broker: SimulatedBroker, cycle: TradingCycle,
-                 conditions: MarketConditionService,
-                 progress: Callable[[int, int, date, Decimal], None] | None = None,
+                 venue: SimulatedVenue, broker: Broker, cycle: TradingCycle, conditions: MarketConditionService,
                  discovery: DiscoveryService | None = None,
                  resume_policy: ResumePolicy = "approve-when-eligible") -> None:
         if resume_policy not in RESUME_POLICIES:
             raise ValueError(f"resume policy must be one of {', '.join(RESUME_POLICIES)}, got {resume_policy!r}")
         self._uow_factory, self._market, self._calendar = uow_factory, market, calendar
-        self._clock, self._broker, self._cycle, self._conditions = clock, broker, cycle, conditions
-        self._progress = progress
+        self._venue, self._broker, self._cycle, self._conditions = venue, broker, cycle, conditions
         self._discovery = discovery
         self.resume_policy = resume_policy
 
-    async def run(self, *, run_id: str, start: date, end: date, cash: Decimal, symbols: list[str]) -> BacktestResult:
+    async def run(self, *, run_id: str, start: date, end: date, symbols: list[str],
+                  progress: Progress | None = None) -> BacktestResult:
         """Run the backtest and return its result (the caller writes the report)."""
         sessions = self._calendar.sessions(start, end)
         if not sessions:
             raise ValueError(f"no NYSE sessions between {start} and {end}")
         scope = self._cycle.scope
+        cash = (await self._broker.account()).cash
         rows: list[EquityRow] = []
         decisions: list[dict[str, Any]] = []
         failed = 0
-        tracked = sorted(set(symbols) | {BENCHMARK} | {a.symbol for a in await self._market.assets() if a.tradable})
         for i, day in enumerate(sessions):
             open_at, close_at = self._calendar.session_open(day), self._calendar.session_close(day)
-            bars = await self._market.daily_bars(tracked, as_of=close_at, lookback=1)
-            today = {s: b for s, b in bars.items() if b.days and b.days[-1] == day}
-            opens = {s: price(b.open[-1]) for s, b in today.items()}
-            self._clock.set(open_at)
-            self._broker.on_session_open(day, opens)
+            self._venue.advance_to(open_at)
             await self._discover(open_at)
             result = await self._cycle.run(as_of=open_at)
             failed += result.status == "failed"
             for o in result.outcomes:
                 decisions.append({"day": day.isoformat(), "cycle_id": result.cycle_id, **o.to_json()})
-            self._clock.set(open_at + FILL_DELAY)
-            self._broker.on_prices(open_at + FILL_DELAY, opens)
-            self._clock.set(close_at)
-            self._broker.on_session_close(day, {s: _bar_tuple(b, -1) for s, b in today.items()})
+            self._venue.advance_to(open_at + FILL_DELAY)
+            self._venue.advance_to(close_at)
             await self._cycle.reconcile(as_of=close_at)
             await self._apply_resume_policy(close_at)
             account = await self._broker.account()
             positions = await self._broker.positions()
-            exposure = sum((abs(money(p.qty * price(today[p.symbol].close[-1]))) for p in positions
-                            if p.symbol in today), Decimal(0))
+            bars = await self._market.daily_bars([p.symbol for p in positions], as_of=close_at, lookback=1)
+            exposure = sum((abs(money(p.qty * price(bars[p.symbol].close[-1]))) for p in positions
+                            if p.symbol in bars and bars[p.symbol].days[-1] == day), Decimal(0))
             rows.append(EquityRow(day, account.equity, account.cash, exposure))
             async with self._uow_factory() as uow:
                 await self._conditions.record(uow, as_of=close_at)
@@ -167,8 +138,8 @@ class BacktestRunner:
                 await uow.commit()
             if self._discovery is not None:
                 await self._discovery.update_forward_returns(close_at)
-            if self._progress:
-                self._progress(i + 1, len(sessions), day, account.equity)
+            if progress:
+                progress(i + 1, len(sessions), day, account.equity)
         fills = await self._broker.fills_since(self._calendar.session_open(sessions[0]) - timedelta(days=1))
         async with self._uow_factory() as uow:
             calls = await uow.llm_calls.list(scope, limit=1_000_000)
@@ -186,8 +157,8 @@ class BacktestRunner:
             backtest.extra["breaker"] = await breaker_history(uow, scope, sessions, policy=self.resume_policy)
         if self._discovery is not None:
             report = await self._discovery.performance(self._calendar.session_close(sessions[-1]))
-            backtest.extra["picker_performance"] = report["pickers"]
-            backtest.extra["discovery_paper_trades"] = report["paper_trades"]
+            backtest.extra["picker_performance"] = report.pickers
+            backtest.extra["discovery_paper_trades"] = report.paper_trades
         return backtest
 
     async def _apply_resume_policy(self, at: datetime) -> None:
@@ -208,7 +179,6 @@ class BacktestRunner:
             await self._discovery.discover(open_at)
         except Exception as exc:  # a failed run leaves the last watchlist in place; the backtest goes on
             log.exception("backtest_discovery_failed", at=open_at.isoformat(), error=str(exc))
-
 
 
 def round_trip_returns(fills: Sequence[Fill]) -> list[float]:

@@ -12,15 +12,14 @@ The nightly backup is I/O on the database server: see `adapters.postgres.backup`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
-from application.alerts import DeliveryResult
-from application.cycle.trading_cycle import CycleResult, cycle_id_for
+from application.cycle.trading_cycle import cycle_id_for
 from application.market_conditions import MarketConditionService
 from application.schedule import JobKind, ScheduleConfig, alert_retry_due, due_jobs
 from domain.events import Event, EventType, Severity
@@ -28,6 +27,7 @@ from domain.models.trading import Side
 from domain.money import ZERO, money
 from domain.ports.alerts import AlertStatus
 from domain.ports.clock import MarketCalendar
+from domain.ports.jobs import AlertForwarder, CycleRunner, Discovery
 from domain.ports.queue import CycleJob, CycleQueue
 from domain.ports.repositories import CycleRecord, EventQuery
 from domain.ports.uow import UnitOfWorkFactory
@@ -38,39 +38,6 @@ SCHEDULE_DOC = "schedule"
 FINISHED = frozenset({"completed", "skipped"})
 Sleep = Callable[[float], Awaitable[None]]
 FinalFailureHook = Callable[[BaseException, int], Awaitable[object]]
-
-
-class CycleRunner(Protocol):
-    """Runs one trading cycle (`entrypoints.live.LiveApp` is one)."""
-
-    async def run_cycle(self, *, kind: str = "scheduled", symbol: str | None = None,
-                        as_of: datetime | None = None, cycle_id: str | None = None) -> CycleResult:
-        """Run the cycle `cycle_id` as of `as_of`."""
-        ...
-
-
-class Discovery(Protocol):
-    """The discovery use case, as far as the scheduler needs it."""
-
-    async def run(self, as_of: datetime) -> object:
-        """Score the market and update the watchlist as of `as_of`."""
-        ...
-
-    async def update_forward_returns(self, as_of: datetime) -> object:
-        """Fill in the forward returns of past picks known at `as_of`."""
-        ...
-
-
-class AlertForwarder(Protocol):
-    """Forwards the event log's alerts to the channels (`application.alerts.AlertService` is one)."""
-
-    async def dispatch_new_events(self) -> Sequence[DeliveryResult]:
-        """Store and deliver the alerts of the alert-worthy events logged since the last call."""
-        ...
-
-    async def retry_undelivered(self) -> Sequence[DeliveryResult]:
-        """Try once more each stored alert that is still pending or undeliverable."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -10,23 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
 
 import structlog
 
 from domain.errors import BrokerError
 from domain.events import Event, EventType, Severity
+from domain.ports.jobs import Reconciler
 from domain.ports.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
-
-
-class Reconciler(Protocol):
-    """Reconciles the database with the broker (`entrypoints.live.LiveApp` is one)."""
-
-    async def reconcile_now(self) -> int:
-        """Reconcile in a transaction of its own; returns the number of differences written to the event log."""
-        ...
 
 
 async def reconcile_at_startup(live: Reconciler, *, uow_factory: UnitOfWorkFactory, scope: str,

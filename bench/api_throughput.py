@@ -59,24 +59,22 @@ class _AcceptingQueue:
 
 
 async def _quorum_app() -> Any:
+    from dependency_injector import providers
+
     from adapters.inmemory.clock import SimClock
     from entrypoints.api import create_app
     from entrypoints.api.wiring import build_api_services
     from entrypoints.container import build_container
-    from entrypoints.live import build_live_app
     from entrypoints.settings import Settings
 
     settings = Settings(_env_file=None, env="test", api_key=API_KEY)  # type: ignore[call-arg]
     container = build_container(settings, "test")
-    from adapters.calendar.nyse import NyseCalendar
-
-    calendar = NyseCalendar()
+    calendar = container.calendar()
     today = datetime.now(UTC).date()
     session = calendar.sessions(today - timedelta(days=10), today - timedelta(days=1))[-1]
-    clock = SimClock(calendar.session_open(session) + timedelta(minutes=30))
-    live = await build_live_app(settings, container, clock=clock)
-    await live.run_cycle()  # so the portfolio holds positions
-    return create_app(build_api_services(settings, container, live, _AcceptingQueue()))
+    container.system_clock.override(providers.Object(SimClock(calendar.session_open(session) + timedelta(minutes=30))))
+    await container.runner().run_cycle()  # so the portfolio holds positions
+    return create_app(build_api_services(container, _AcceptingQueue()))
 
 
 def _hello_app() -> Any:

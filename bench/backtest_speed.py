@@ -225,14 +225,17 @@ async def backtest(mode: str, *, url: str | None = None, pgdata: Path | None = N
     from dependency_injector import providers
     from pydantic import SecretStr
 
-    from adapters.calendar.nyse import NyseCalendar
-    from entrypoints.container import build_container
-    from entrypoints.wiring import build_backtest
+    from application.liquidity import most_liquid_before
+    from entrypoints.container import build_container, close_container
+    from entrypoints.wiring.venue import NOT_STOCKS
 
     settings = _settings()
     if url is not None:
         settings = settings.model_copy(update={"database_url": SecretStr(url)})
-    container = build_container(settings, mode)  # type: ignore[arg-type]
+    scope = f"backtest:bench-{mode}-{datetime.now(UTC):%H%M%S}"
+    container = build_container(settings, "backtest", storage="memory" if mode == "test" else "postgres",
+                                scope=scope, start=start, end=end, cash=settings.risk.starting_capital,
+                                n_symbols=n_symbols, seed=seed)
     timings = Timings()
     t_load = time.perf_counter()
     embedder = TimedEmbedder(container.embedder(), timings)
@@ -246,18 +249,18 @@ async def backtest(mode: str, *, url: str | None = None, pgdata: Path | None = N
     def uow_factory() -> TimedUnitOfWork:
         return TimedUnitOfWork(inner_factory(), timings)
 
-    scope = f"backtest:bench-{mode}-{datetime.now(UTC):%H%M%S}"
-    cash = settings.risk.starting_capital
+    container.uow_factory.override(providers.Object(uow_factory))
     t_build = time.perf_counter()
-    app = await build_backtest(settings, uow_factory=uow_factory, embedder=embedder, scope=scope, start=start,
-                               end=end, cash=cash, n_symbols=n_symbols, seed=seed, calendar=NyseCalendar())
+    symbols = await most_liquid_before(container.market(), container.calendar(), start, n_symbols, exclude=NOT_STOCKS)
+    container.run.symbols.from_value(symbols)
+    runner = container.backtest_runner()
     build_s = time.perf_counter() - t_build
     embedder.embed(["warm-up: the first call allocates buffers"])  # not part of any simulated day
     timings.embed_s, timings.embed_cpu_s, timings.embed_calls, timings.embed_texts = 0.0, 0.0, 0, 0
     load_before = os.getloadavg()
     server_cpu0 = _server_cpu_seconds(pgdata)
     cpu0, t0 = time.process_time(), time.perf_counter()
-    coro = app.runner.run(run_id=scope, start=start, end=end, cash=cash, symbols=app.symbols)
+    coro = runner.run(run_id=scope, start=start, end=end, symbols=symbols)
     result = await (wrap_run(coro) if wrap_run else coro)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     server_cpu1 = _server_cpu_seconds(pgdata)
@@ -265,8 +268,7 @@ async def backtest(mode: str, *, url: str | None = None, pgdata: Path | None = N
     async with uow_factory() as uow:
         trade_memories = await uow.trade_memory.count(scope=scope)
         condition_memories = await uow.condition_memory.count(scope=scope)
-    if engine is not None:
-        await engine.dispose()
+    await close_container(container)
     days = len(result.equity)
     db_s = timings.persistence_s
     rest_s = wall - timings.embed_s - db_s
@@ -274,7 +276,7 @@ async def backtest(mode: str, *, url: str | None = None, pgdata: Path | None = N
         "mode": mode,
         "embedding_model": embedder.model_name,
         "sessions": days,
-        "symbols": len(app.symbols),
+        "symbols": len(symbols),
         "wall_s": round(wall, 2),
         "seconds_per_day": round(wall / days, 4),
         "cpu_s_this_process": round(cpu, 2),
@@ -299,7 +301,7 @@ async def backtest(mode: str, *, url: str | None = None, pgdata: Path | None = N
         "final_equity": str(result.equity[-1].equity),
         "trade_memories": trade_memories,
         "condition_memories": condition_memories,
-        "setup_s": {"embedder_load": round(load_s, 2), "build_backtest": round(build_s, 2)},
+        "setup_s": {"embedder_load": round(load_s, 2), "build_runner": round(build_s, 2)},
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
     }

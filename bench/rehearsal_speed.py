@@ -27,31 +27,30 @@ START, END = date(2016, 3, 1), date(2016, 3, 7)
 
 
 async def _rehearse(out: Path) -> tuple[float, dict[str, Any]]:
-    from entrypoints.container import build_container
     from entrypoints.rehearsal import Rehearsal, RehearsalOptions
     from entrypoints.settings import load_settings
 
     settings = load_settings(env="test")
     opts = RehearsalOptions(START, END, out, (DATA / "daily", DATA / "context"), symbols=14)
     began = time.perf_counter()
-    summary = await Rehearsal(settings, build_container(settings, "test"), opts, run_id="bench").run()
+    summary = await Rehearsal(settings, opts, run_id="bench", storage="memory").run()
     return time.perf_counter() - began, summary
 
 
 async def _backtest(symbols: list[str]) -> tuple[float, int]:
-    from adapters.calendar.nyse import NyseCalendar
-    from entrypoints.container import build_container
+    from entrypoints.container import build_container, close_container
     from entrypoints.settings import load_settings
-    from entrypoints.wiring import build_backtest
 
     settings = load_settings(env="test")
-    container = build_container(settings, "test")
-    app = await build_backtest(settings, uow_factory=container.uow_factory(), embedder=container.embedder(),
-                               scope="bench:backtest", start=START, end=END, cash=Decimal(650), n_symbols=14,
-                               seed=1, data_dirs=(DATA / "daily", DATA / "context"), symbols=symbols,
-                               calendar=NyseCalendar())
+    container = build_container(settings, "backtest", storage="memory", scope="bench:backtest", start=START,
+                                end=END, cash=Decimal(650), seed=1, data_dirs=(DATA / "daily", DATA / "context"),
+                                symbols=symbols)
+    runner = container.backtest_runner()
     began = time.perf_counter()
-    result = await app.runner.run(run_id="bench", start=START, end=END, cash=Decimal(650), symbols=symbols)
+    try:
+        result = await runner.run(run_id="bench", start=START, end=END, symbols=symbols)
+    finally:
+        await close_container(container)
     return time.perf_counter() - began, len(result.equity)
 
 

@@ -58,8 +58,16 @@ def register_secrets(settings: Settings) -> None:
 
 
 
-def start(mode: Mode = "live", **overrides: Any) -> tuple[Settings, Container]:
-    """Load settings (exiting with a message naming a bad setting), set up logging, build the container."""
+def start(mode: Mode | None = None, params: dict[str, Any] | None = None,
+          **overrides: Any) -> tuple[Settings, Container]:
+    """Load settings (exiting with a message naming a bad setting), set up logging, build the container.
+
+    Args:
+        mode: the container's configuration; by default the trading venue of the settings: "live" for
+            QUORUM_BROKER__PROVIDER=alpaca, "sim" for the simulated paper broker.
+        params: the container's run parameters (`build_container`).
+        overrides: settings values that win over the environment.
+    """
     try:
         settings = load_settings(**overrides)
         settings.check_live_trading()
@@ -67,7 +75,8 @@ def start(mode: Mode = "live", **overrides: Any) -> tuple[Settings, Container]:
         fail(str(exc))
     register_secrets(settings)
     configure_logging(settings.log_level)
-    return settings, build_container(settings, mode)
+    chosen: Mode = mode or ("live" if settings.broker.provider == "alpaca" else "sim")
+    return settings, build_container(settings, chosen, **(params or {}))
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -19,11 +19,9 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from adapters.calendar.nyse import NyseCalendar, SystemClock
 from adapters.postgres import migrate
 from application.preflight import Check, CheckResult, failed, passed, skipped
 from domain.errors import (
@@ -40,7 +38,6 @@ from entrypoints.container import Container
 from entrypoints.settings import LIVE_TRADING_ACK, Settings
 
 T = TypeVar("T")
-NY = ZoneInfo("America/New_York")
 AGENTS = ("signal", "risk", "validator", "picker")
 LLM_PING_TIMEOUT_S = 15.0
 UPGRADE = "run `quorum db upgrade`"
@@ -96,7 +93,7 @@ class PreflightChecks:
     def __init__(self, settings: Settings, container: Container, *, clock: Clock | None = None) -> None:
         self._settings = settings
         self._container = container
-        self._clock = clock or SystemClock()
+        self._clock = clock or container.system_clock()
         self._db: asyncio.Future[_DbProbe] | None = None
         self._llm_results: dict[str, tuple[str, CheckResult]] = {}
 
@@ -203,8 +200,6 @@ class PreflightChecks:
             return passed(f"simulated paper broker (in memory, {s.risk.starting_capital} USD); no keys needed")
         if b.alpaca_api_key is None or b.alpaca_secret_key is None:
             return failed("QUORUM_BROKER__PROVIDER=alpaca but the Alpaca keys are not set", ALPACA_KEYS)
-        from adapters.alpaca import AlpacaBroker, AlpacaConfig
-
         key = b.alpaca_api_key.get_secret_value()
         mode = "paper" if b.paper else "live"
         if key[:2] in ("PK", "AK") and (key[:2] == "PK") != b.paper:
@@ -213,16 +208,13 @@ class PreflightChecks:
                           f"{str(b.paper).lower()} asks for {mode} trading",
                           f"set QUORUM_BROKER__PAPER={str(kind == 'paper').lower()} or use {mode} keys")
         try:
-            config = AlpacaConfig.from_values(key, b.alpaca_secret_key.get_secret_value(), paper=b.paper,
-                                              live_trading_ack=s.live_trading, trading_url=b.trading_url,
-                                              data_url=b.data_url, feed=b.data_feed, bars_feed=b.bars_feed,
-                                              timeout=min(b.timeout_seconds, 10.0), max_retries=0)
+            probe = self._container.alpaca_probe()
         except LiveTradingRefusedError:
             return failed("QUORUM_BROKER__PAPER=false asks for live trading without the acknowledgement", LIVE_ACK)
         except ConfigurationError as exc:
             return failed(str(exc), "remove QUORUM_BROKER__TRADING_URL or set QUORUM_BROKER__PAPER to match it")
-        url = config.trading_base_url
-        async with AlpacaBroker(config) as alpaca:
+        url = probe.trading_url
+        async with probe as alpaca:
             try:
                 account = await alpaca.account()
             except BrokerAuthError:
@@ -260,13 +252,8 @@ class PreflightChecks:
                 return passed(f"{model} replayed from {s.replay_dir} (no calls)")
             return failed(f"QUORUM_LLM__REPLAY_DIR={s.replay_dir} does not exist",
                           "set QUORUM_LLM__REPLAY_DIR to a directory of recordings, or unset it")
-        keys = {p: k.get_secret_value() for p, k in (("openai", s.openai_api_key), ("anthropic", s.anthropic_api_key),
-                                                     ("gemini", s.gemini_api_key)) if k is not None}
-        from adapters.llm.litellm_adapter import LiteLLM
-
         await in_daemon_thread(partial(importlib.import_module, "litellm"))  # seconds, kept out of the latency
-        lite = LiteLLM(models={agent: model}, api_keys=keys, api_base=s.api_base,
-                       timeout_s=min(s.timeout_seconds, LLM_PING_TIMEOUT_S), max_retries=0)
+        lite = self._container.llm_probe(agent, model, LLM_PING_TIMEOUT_S)
         request = LLMRequest(agent=cast(AgentName, agent), output_schema=PreflightPing, context=PreflightPing(ok=True),
                              messages=(Message("system", "You are a connectivity check."),
                                        Message("user", 'Reply with {"ok": true}.')), as_of=self._clock.now())
@@ -316,16 +303,17 @@ class PreflightChecks:
     async def calendar(self) -> CheckResult:
         """The NYSE calendar loads; whether the market is open now and the next session."""
         now = self._clock.now()
-        calendar = NyseCalendar()
+        calendar = self._container.calendar()
+        ny = calendar.tz
         try:
             is_open = await in_daemon_thread(partial(calendar.is_open, now))
         except (ImportError, ValueError) as exc:
             return failed(f"the NYSE calendar did not load: {type(exc).__name__}: {exc}",
                           "reinstall the calendar data: `pip install -e .` (exchange-calendars)")
-        today = now.astimezone(NY).date()
+        today = now.astimezone(ny).date()
 
         def et(at: datetime) -> str:
-            return at.astimezone(NY).strftime("%Y-%m-%d %H:%M ET")
+            return at.astimezone(ny).strftime("%Y-%m-%d %H:%M ET")
 
         if is_open:
             return passed(f"NYSE open now, closes {et(calendar.session_close(today))}")

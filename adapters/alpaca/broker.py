@@ -67,6 +67,7 @@ class AlpacaBroker(Broker):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._paper = config.paper
+        self.trading_url = config.trading_base_url
         self._rest = AlpacaRest(config, config.trading_base_url, sleep=sleep, transport=transport)
         self._orders = OrderReader(self._rest)
         log.info("alpaca_broker_ready", paper=config.paper, trading_url=config.trading_base_url)

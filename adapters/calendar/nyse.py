@@ -11,11 +11,13 @@ from __future__ import annotations
 import bisect
 import threading
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from domain.ports.clock import Clock, MarketCalendar
 
+NEW_YORK = ZoneInfo("America/New_York")
 _MIN_YEAR = 1885
 _MAX_YEAR = 2099
 _DAY = timedelta(days=1)
@@ -62,6 +64,11 @@ class NyseCalendar(MarketCalendar):
         self._years = (first_year, last_year)
         self._sched: _Schedule | None = None
         self._lock = threading.Lock()
+
+    @property
+    def tz(self) -> tzinfo:
+        """America/New_York."""
+        return NEW_YORK
 
     def _schedule(self, year: int | None = None) -> _Schedule:
         sched = self._sched

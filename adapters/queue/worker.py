@@ -31,6 +31,7 @@ from application.schedule import JOB_KINDS, JobKind, ScheduleConfig
 from domain.events import Event
 from domain.memory import DEFAULT_SCOPE
 from domain.ports.clock import Clock, MarketCalendar
+from domain.ports.jobs import AlertForwarder, CycleRunner, Discovery
 from domain.ports.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -47,7 +48,7 @@ class WorkerDeps:
     """What the job functions run on.
 
     Attributes:
-        runner: runs one trading cycle (a `LiveApp`).
+        runner: runs one trading cycle (a `TradingService`).
         uow_factory: units of work on the database.
         calendar: the exchange calendar.
         clock: the current time.
@@ -67,15 +68,15 @@ class WorkerDeps:
         on_failure: called with the SYSTEM_ERROR event of a job's final failure (e.g. to alert at once).
     """
 
-    runner: jobs.CycleRunner
+    runner: CycleRunner
     uow_factory: UnitOfWorkFactory
     calendar: MarketCalendar
     clock: Clock
     scope: str = DEFAULT_SCOPE
     conditions: MarketConditionService | None = None
-    discovery: jobs.Discovery | None = None
+    discovery: Discovery | None = None
     backup: Callable[[datetime], Awaitable[object]] | None = None
-    alerts: jobs.AlertForwarder | None = None
+    alerts: AlertForwarder | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     policy: jobs.JobPolicy = field(default_factory=jobs.JobPolicy)
     cycle_max_delay: timedelta | None = timedelta(minutes=15)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Protocol, runtime_checkable
 
 
@@ -18,6 +18,11 @@ class Clock(Protocol):
 @runtime_checkable
 class MarketCalendar(Protocol):
     """Trading sessions of the exchange (NYSE)."""
+
+    @property
+    def tz(self) -> tzinfo:
+        """The exchange's time zone (America/New_York): its dates are the trading days."""
+        ...
 
     def is_open(self, at: datetime) -> bool:
         """Whether the regular session is open at `at`."""

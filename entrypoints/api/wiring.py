@@ -1,4 +1,4 @@
-"""Builds the API's services from the live composition (called by `quorum serve`)."""
+"""Builds the API's services from the container (called by `quorum serve`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from application.cycle_requests import CycleRequestService
 from domain.ports.broker import Broker
 from domain.ports.queue import CycleQueue
 from domain.ports.uow import UnitOfWorkFactory
-from entrypoints.api.services import ApiServices, DiscoveryApi, ReadinessCheck
+from entrypoints.api.services import ApiServices, ReadinessCheck
 from entrypoints.container import Container
-from entrypoints.live import LiveApp
-from entrypoints.settings import Settings
 
 EVENT_COOLDOWN = timedelta(minutes=15)
 
@@ -55,38 +53,36 @@ def broker_probe(broker: Broker) -> Callable[[], Awaitable[object]]:
     return probe
 
 
-def build_api_services(settings: Settings, container: Container, live_app: LiveApp, queue: CycleQueue, *,
-                       discovery: DiscoveryApi | None = None,
+def build_api_services(container: Container, queue: CycleQueue, *,
                        cooldown: timedelta = EVENT_COOLDOWN) -> ApiServices:
-    """The API's services on the live system.
+    """The API's services on the container's system.
 
     Args:
-        settings: loaded settings (QUORUM_API_KEY is `settings.api_key`).
-        container: the composition root (for the unit-of-work factory).
-        live_app: the running system: broker, market, calendar, clock, scope.
+        container: the composition root: settings, unit of work, broker, market, calendar, clock, discovery.
         queue: where requested cycles go.
-        discovery: the discovery service, when configured.
         cooldown: how long an event cycle for a symbol is de-duplicated.
 
     Returns:
         Services with readiness checks for the database, Redis (when REDIS_URL is set) and the broker.
     """
+    settings = container.settings()
     uow_factory = container.uow_factory()
-    scope = live_app.scope
+    scope = container.scope()
+    broker = container.broker()
     checks = [ReadinessCheck("database", database_probe(uow_factory, scope))]
     if settings.redis_url:
         checks.append(ReadinessCheck("redis", redis_probe(settings.redis_url, queue)))
-    checks.append(ReadinessCheck("broker", broker_probe(live_app.broker), timeout_s=5.0))
+    checks.append(ReadinessCheck("broker", broker_probe(broker), timeout_s=5.0))
     return ApiServices(
         uow_factory=uow_factory,
         cycle_requests=CycleRequestService(uow_factory, queue, scope=scope, cooldown=cooldown),
-        broker=live_app.broker,
-        calendar=live_app.calendar,
-        clock=live_app.clock,
+        broker=broker,
+        calendar=container.calendar(),
+        clock=container.clock(),
         breaker_settings=settings.risk.breaker,
         api_key=None if settings.api_key is None else settings.api_key.get_secret_value(),
         scope=scope,
-        market=live_app.market,
-        discovery=discovery,
+        market=container.market(),
+        discovery=container.discovery(),
         readiness=checks,
     )

@@ -16,11 +16,14 @@ from rich.table import Table
 from adapters.inmemory.fundamentals import CsvFundamentals
 from adapters.reports.backtest_report import write_report
 from application.breaker_history import RESUME_POLICIES
+from application.liquidity import most_liquid_before
 from domain.errors import DataError
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.commands.discover import add_picker_performance_html, picker_performance_table
 from entrypoints.commands.progress import session_progress
-from entrypoints.wiring import build_backtest
+from entrypoints.container import Container, build_container, close_container
+from entrypoints.settings import Settings
+from entrypoints.wiring.venue import NOT_STOCKS
 
 err = Console(stderr=True)
 
@@ -123,8 +126,7 @@ def backtest(
     if discovery == "on" and funds is None and data:
         err.print("[yellow]warning:[/] --discovery on with --data but no --fundamentals: market caps are unknown, "
                   "so the metric picker skips its market-cap filter (the run says so)")
-    overrides: dict[str, Any] = {"env": "backtest"}
-    settings, container = start("backtest", **overrides)
+    settings, _ = start("backtest", env="backtest")
     if llm == "offline":
         settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={
             "signal_model": "offline", "risk_model": "offline", "validator_model": "offline",
@@ -138,8 +140,10 @@ def backtest(
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     scope = f"backtest:{run_id}"
     out_dir = report or settings.data_dir / "reports" / run_id
-    summary = run(_run(settings, container, run_id, scope, first, last, start_cash, symbols, seed, data, out_dir,
-                       discovery == "on", funds, resume))
+    container = build_container(settings, "backtest", scope=scope, start=first, end=last, cash=start_cash, seed=seed,
+                                n_symbols=symbols, data_dirs=list(data), discovery=discovery == "on",
+                                resume_policy=resume, fundamentals=fundamentals)
+    summary = run(_run(settings, container, run_id, scope, first, last, symbols, out_dir))
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
@@ -149,25 +153,32 @@ def backtest(
         typer.echo(f"report: {out_dir.resolve()}")
 
 
-async def _run(settings: Any, container: Any, run_id: str, scope: str, first: date, last: date, cash: Decimal,
-               n: int, seed: int, data: list[Path], out_dir: Path, discovery: bool = False,
-               fundamentals: Any = None, resume: Any = "approve-when-eligible") -> dict[str, Any]:
-    err.print(f"[bold]Quorum backtest[/] {run_id}: {first} → {last}, cash ${cash}")
+async def _run(settings: Settings, container: Container, run_id: str, scope: str, first: date, last: date, n: int,
+               out_dir: Path) -> dict[str, Any]:
+    data = container.run.data_dirs()
+    err.print(f"[bold]Quorum backtest[/] {run_id}: {first} → {last}, cash ${container.run.cash()}")
     embedder = container.embedder()
     err.print(f"embedding model: {embedder.model_name}")
     uow_factory = container.uow_factory()
-    with session_progress(err) as progress:
-        app = await build_backtest(settings, uow_factory=uow_factory, embedder=embedder, scope=scope, start=first,
-                                   end=last, cash=cash, n_symbols=n, seed=seed, data_dirs=data, progress=progress,
-                                   discovery=discovery, fundamentals=fundamentals, resume_policy=resume)
-        err.print(f"market: {app.data_description}; trading {len(app.symbols)} symbols")
-        result = await app.runner.run(run_id=run_id, start=first, end=last, cash=cash, symbols=app.symbols)
-    result.extra["data"] = app.data_description
-    result.extra["embedding_model"] = embedder.model_name
-    summary = write_report(result, out_dir, settings.model_dump(mode="json"))
-    if "picker_performance" in summary:
-        add_picker_performance_html(out_dir / "report.html", summary["picker_performance"])
-    async with uow_factory() as uow:
-        await uow.state.save(scope, "backtest_run", summary, at=datetime.now(UTC))
-        await uow.commit()
+    description = ("replay of " + ", ".join(str(d) for d in data) if data
+                   else f"synthetic market (seed {container.run.seed()}, {n} symbols)")
+    try:
+        chosen = await most_liquid_before(container.market(), container.calendar(), first, n, exclude=NOT_STOCKS)
+        if not chosen:
+            raise DataError("no symbols with at least 60 days of history before the start date")
+        container.run.symbols.from_value(chosen)
+        err.print(f"market: {description}; trading {len(chosen)} symbols")
+        with session_progress(err) as progress:
+            result = await container.backtest_runner().run(run_id=run_id, start=first, end=last, symbols=chosen,
+                                                           progress=progress)
+        result.extra["data"] = description
+        result.extra["embedding_model"] = embedder.model_name
+        summary = write_report(result, out_dir, settings.model_dump(mode="json"))
+        if "picker_performance" in summary:
+            add_picker_performance_html(out_dir / "report.html", summary["picker_performance"])
+        async with uow_factory() as uow:
+            await uow.state.save(scope, "backtest_run", summary, at=datetime.now(UTC))
+            await uow.commit()
+    finally:
+        await close_container(container)
     return summary

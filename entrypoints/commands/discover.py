@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -21,27 +20,26 @@ from dependency_injector import providers
 from rich.console import Console
 from rich.table import Table
 
-from adapters.calendar.nyse import NyseCalendar
-from adapters.inmemory.fundamentals import discovery_fundamentals
 from application.discovery.watchlist import WatchlistManager
-from domain.errors import ConfigurationError, DataError
+from domain.errors import ConfigurationError
 from domain.memory import DEFAULT_SCOPE
+from domain.ports.clock import MarketCalendar
+from domain.ports.discovery_api import DiscoveryDisabled, DiscoveryRunResult
+from entrypoints.api.shapes import change_json, discovery_run_json, entry_json
 from entrypoints.bootstrap import fail, run, start
-from entrypoints.container import Container
-from entrypoints.live import build_discovery, build_live_app
+from entrypoints.container import Container, close_container
 from entrypoints.settings import Settings
 
-NY = ZoneInfo("America/New_York")
 HORIZON_KEYS = ("1d", "5d", "20d")
 
 
-def _as_of(value: str | None, calendar: NyseCalendar) -> datetime | None:
+def _as_of(value: str | None, calendar: MarketCalendar) -> datetime | None:
     """None, an ISO datetime (UTC when naive), or a date: after that day's session (the last one before it)."""
     if value is None:
         return None
     try:
         if len(value) == 10:
-            day_end = datetime.combine(date.fromisoformat(value), time(23, 59), NY)
+            day_end = datetime.combine(date.fromisoformat(value), time(23, 59), calendar.tz)
             return calendar.session_close(calendar.previous_session(day_end))
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -58,24 +56,23 @@ def discover(
                                              "shipped S&P 500 sector map; default QUORUM_DISCOVERY__FUNDAMENTALS_FILE"),
 ) -> None:
     """Run discovery once: score the market, store the suggestions and update the watchlist."""
-    settings, container = start()
+    _, container = start(params={"fundamentals": fundamentals})
     try:
-        funds = discovery_fundamentals(fundamentals) if fundamentals is not None else None
-    except DataError as exc:
-        fail(f"--fundamentals: {exc}")
+        service = container.discovery()
+    except ConfigurationError as exc:
+        fail(str(exc))
+    when = _as_of(as_of, container.calendar())
 
-    async def go() -> dict[str, Any]:
-        app = await build_live_app(settings, container)
+    async def go() -> DiscoveryRunResult:
         try:
-            service = build_discovery(settings, container, app.market, app.calendar, clock=app.clock,
-                                      fundamentals=funds)
-            return await service.run(_as_of(as_of, app.calendar))
+            return await service.run(when)
         finally:
-            await app.close()
+            await close_container(container)
 
-    out = run(go())
-    if out.get("status") == "disabled":
-        fail(out["reason"], 1)
+    result = run(go())
+    if isinstance(result, DiscoveryDisabled):
+        fail(result.reason, 1)
+    out = discovery_run_json(result)
     if as_json:
         typer.echo(json.dumps(out, indent=2, default=str))
         return
@@ -83,6 +80,7 @@ def discover(
 
 
 def _print_run(out: dict[str, Any]) -> None:
+    """Print a run's JSON (`entrypoints.api.shapes.discovery_run_json`) as `quorum discover` shows it."""
     console = Console(width=160)
     console.print(f"discovery run {out['run_id']} as of {out['as_of']}: {out['universe_size']} symbols scored"
                   + (f", {out['passed_metric']} passed the metric filters" if "passed_metric" in out else "")
@@ -152,10 +150,7 @@ def list_watchlist(
         async with container.uow_factory()() as uow:
             entries = await manager.entries(uow)
             log = await uow.watchlist.changes(manager.scope, limit=changes)
-        return {"watchlist": [{"symbol": e.symbol, "source": e.source, "score": e.score, "reason": e.reason,
-                               "added_at": e.added_at.isoformat()} for e in entries],
-                "changes": [{"symbol": c.symbol, "change": c.change, "source": c.source, "reason": c.reason,
-                             "at": c.at.isoformat()} for c in log]}
+        return {"watchlist": [entry_json(e) for e in entries], "changes": [change_json(c) for c in log]}
 
     out = run(go())
     if as_json:
@@ -174,7 +169,7 @@ def list_watchlist(
 
 def _edit(symbol: str, reason: str, *, add: bool) -> None:
     _, container, manager = _watchlist_env()
-    now = datetime.now(UTC)
+    now = container.system_clock().now()
 
     async def go() -> list[str]:
         async with container.uow_factory()() as uow:

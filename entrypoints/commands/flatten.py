@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import getpass
 import json
-from typing import Any
 
 import typer
 
 from application.flatten import FlattenResult, flatten
 from domain.memory import DEFAULT_SCOPE
+from entrypoints.api.shapes import flatten_json
 from entrypoints.bootstrap import run, start
-from entrypoints.container import Container
-from entrypoints.live import build_live_app
-from entrypoints.settings import Settings
+from entrypoints.container import Container, close_container
 
 
-async def _flatten(settings: Settings, container: Container, *, scope: str, by: str, reason: str) -> FlattenResult:
-    live = await build_live_app(settings, container)
+async def _flatten(container: Container, *, scope: str, by: str, reason: str) -> FlattenResult:
     try:
-        return await flatten(container.uow_factory(), live.broker, live.calendar, scope=scope, as_of=live.clock.now(),
-                             by=by, reason=reason)
+        return await flatten(container.uow_factory(), container.broker(), container.calendar(), scope=scope,
+                             as_of=container.clock().now(), by=by, reason=reason)
     finally:
-        await live.close()
+        await close_container(container)
 
 
 def flatten_command(
@@ -41,8 +38,7 @@ def flatten_command(
                                      f"({scope})?", default=False):
         typer.echo("nothing done")
         raise typer.Exit(1)
-    result = run(_flatten(settings, container, scope=scope, by=by or getpass.getuser(), reason=reason))
-    out: Any = result.to_dict()
-    typer.echo(json.dumps(out, indent=2) if as_json else result.message)
+    result = run(_flatten(container, scope=scope, by=by or getpass.getuser(), reason=reason))
+    typer.echo(json.dumps(flatten_json(result), indent=2) if as_json else result.message)
     if result.failed:
         raise typer.Exit(1)

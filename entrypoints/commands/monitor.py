@@ -10,58 +10,20 @@ import asyncio
 import contextlib
 import json
 import signal
-from collections.abc import Sequence
-from datetime import timedelta
-from decimal import Decimal
 
 import structlog
 import typer
 
-from adapters.calendar.nyse import NyseCalendar, SystemClock
-from adapters.http import HttpCycleTrigger
 from application.discovery.watchlist import normalize_symbol
-from application.event_monitor import EventMonitor, SymbolsProvider
-from application.monitor_symbols import watchlist_and_positions
 from domain.memory import DEFAULT_SCOPE
-from domain.ports.broker import Broker
-from domain.ports.market_data import MarketData
 from entrypoints.bootstrap import fail, run, start
-from entrypoints.container import Container
-from entrypoints.live import SIM_SYMBOLS, build_alpaca
-from entrypoints.settings import Settings
+from entrypoints.container import Container, close_container
 
 log = structlog.get_logger(__name__)
 
 
-def monitor_symbols(container: Container, broker: Broker, scope: str = DEFAULT_SCOPE,
-                    symbols: Sequence[str] = ()) -> SymbolsProvider:
-    """The monitor's symbols: the watchlist of `scope` in the configured database, the broker's open positions
-    and `symbols` (see `application.monitor_symbols`). Reading the watchlist loads no embedding model."""
-    return watchlist_and_positions(container.uow_factory(), broker, scope, extra=symbols)
-
-
-def _market_and_broker(settings: Settings, calendar: NyseCalendar, clock: SystemClock) -> tuple[MarketData, Broker]:
-    if settings.broker.provider == "alpaca":
-        broker, market = build_alpaca(settings, calendar)
-        return market, broker
-    from adapters.inmemory.broker import InMemoryBroker
-    from adapters.inmemory.market_data import SyntheticMarket
-    from entrypoints.wiring import WARMUP_DAYS
-
-    today = clock.now().date()
-    sim = SyntheticMarket(seed=7, n_symbols=SIM_SYMBOLS, start=today - timedelta(days=WARMUP_DAYS), end=today,
-                          calendar=calendar)
-    return sim, InMemoryBroker(Decimal(settings.risk.starting_capital), settings.risk.fees, clock, calendar, {})
-
-
-async def _monitor(settings: Settings, container: Container, *, api_url: str, interval: float,
-                   threshold: float, once: bool, symbols: Sequence[str], scope: str) -> None:
-    calendar, clock = NyseCalendar(), SystemClock()
-    market, broker = _market_and_broker(settings, calendar, clock)
-    api_key = settings.api_key.get_secret_value() if settings.api_key else None
-    trigger = HttpCycleTrigger(api_url, api_key)
-    monitor = EventMonitor(market, monitor_symbols(container, broker, scope, symbols), trigger, clock,
-                           calendar, threshold=threshold, poll_interval=interval)
+async def _monitor(container: Container, *, once: bool) -> None:
+    monitor, clock, calendar = container.event_monitor(), container.clock(), container.calendar()
     try:
         if once:
             now = clock.now()
@@ -79,11 +41,7 @@ async def _monitor(settings: Settings, container: Container, *, api_url: str, in
                 loop.add_signal_handler(sig, stop.set)
         await monitor.run(stop)
     finally:
-        await trigger.aclose()
-        for thing in (broker, market):
-            aclose = getattr(thing, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        await close_container(container)
 
 
 def monitor(
@@ -100,10 +58,11 @@ def monitor(
 
     It watches the watchlist (from the database) and the broker's open positions, read afresh at every poll.
     """
-    settings, container = start()
+    _, container = start()
     try:
         extra = [normalize_symbol(s) for s in symbols]
     except ValueError as exc:
         fail(f"--symbol: {exc}")
-    run(_monitor(settings, container, api_url=api_url, interval=interval, threshold=threshold,
-                 once=once, symbols=extra, scope=scope))
+    container.run.from_dict({"api_url": api_url, "interval": interval, "threshold": threshold, "watch": extra,
+                             "scope": scope})
+    run(_monitor(container, once=once))

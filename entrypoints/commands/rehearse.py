@@ -55,11 +55,11 @@ def rehearse(
         fail(f"--cash must be a number, got {cash!r}")
     if not money.is_finite() or money <= 0:
         fail(f"--cash must be a positive amount, got {cash!r}")
-    settings, container = start()
+    settings, _ = start()
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     out = report or settings.data_dir / "reports" / f"rehearsal-{run_id}"
     opts = RehearsalOptions(first, last, out, tuple(data), symbols, money, speed, resume_policy=resume)  # type: ignore
-    summary = run(_run(settings, container, opts, run_id))
+    summary = run(_run(settings, opts, run_id))
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
@@ -74,7 +74,7 @@ def rehearse(
         raise typer.Exit(1)
 
 
-async def _run(settings: Any, container: Any, opts: RehearsalOptions, run_id: str) -> dict[str, Any]:
+async def _run(settings: Any, opts: RehearsalOptions, run_id: str) -> dict[str, Any]:
     err.print(f"[bold]Quorum rehearsal[/] {run_id}: {opts.start} → {opts.end} against the Alpaca emulator")
     with session_progress(err) as progress:
-        return await Rehearsal(settings, container, opts, run_id=run_id, progress=progress).run()
+        return await Rehearsal(settings, opts, run_id=run_id, progress=progress).run()

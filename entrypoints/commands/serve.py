@@ -28,10 +28,8 @@ from application.schedule import JobKind
 from domain.events import Event
 from domain.ports.queue import CycleJob, CycleQueue
 from entrypoints.bootstrap import run, start
-from entrypoints.commands.worker import build_worker_deps, discovery_service, startup_reconcile
-from entrypoints.container import Container
-from entrypoints.live import LiveApp, build_live_app
-from entrypoints.settings import Settings
+from entrypoints.commands.worker import startup_reconcile
+from entrypoints.container import Container, close_container
 
 log = structlog.get_logger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
@@ -153,12 +151,12 @@ class InProcessJobs:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-def build_app(settings: Settings, container: Container, live: LiveApp, queue: CycleQueue, discovery: Any) -> Any:
-    """The Litestar API app on the live system."""
+def build_app(container: Container, queue: CycleQueue) -> Any:
+    """The Litestar API app on the container's system, its cycles sent to `queue`."""
     from entrypoints.api.app import create_app
     from entrypoints.api.wiring import build_api_services
 
-    return create_app(build_api_services(settings, container, live, queue, discovery=discovery))
+    return create_app(build_api_services(container, queue))
 
 
 def _server(config: Any) -> Any:
@@ -185,11 +183,10 @@ def _server(config: Any) -> Any:
     return Server(config)
 
 
-async def _serve(settings: Settings, container: Container, host: str, port: int, tick: float) -> None:
+async def _serve(container: Container, host: str, port: int, tick: float) -> None:
     import uvicorn
 
-    live = await build_live_app(settings, container)
-    discovery = discovery_service(settings, container, live)
+    settings = container.settings()
     in_process: InProcessJobs | None = None
     queue: CycleQueue
     background: list[asyncio.Task[None]] = []
@@ -197,14 +194,14 @@ async def _serve(settings: Settings, container: Container, host: str, port: int,
         queue = await ArqCycleQueue.connect(settings.redis_url)
         log.info("serve_mode", mode="api only: cycles go to Redis, run `quorum worker` for them and the schedule")
     else:
-        await startup_reconcile(container, live)
-        in_process = InProcessJobs(build_worker_deps(settings, container, live, discovery))
+        await startup_reconcile(container)
+        in_process = InProcessJobs(container.job_deps())
         in_process.start()
         queue = in_process.queue
         background.append(asyncio.create_task(in_process.scheduler_loop(tick), name="scheduler"))
         log.info("serve_mode", mode="all in one: API, scheduler and jobs in this process",
                  cycle_minutes=settings.schedule.cycle_minutes)
-    server = _server(uvicorn.Config(build_app(settings, container, live, queue, discovery), host=host, port=port,
+    server = _server(uvicorn.Config(build_app(container, queue), host=host, port=port,
                                     log_config=None, lifespan="on"))
     try:
         await server.serve()
@@ -216,7 +213,7 @@ async def _serve(settings: Settings, container: Container, host: str, port: int,
             await in_process.stop()
         if isinstance(queue, ArqCycleQueue):
             await queue.close()
-        await live.close()
+        await close_container(container)
         log.info("serve_stopped")
 
 
@@ -226,5 +223,5 @@ def serve(
     tick: float = typer.Option(20.0, "--tick", min=1.0, help="seconds between two scheduler ticks (no Redis)"),
 ) -> None:
     """Serve the HTTP API; without REDIS_URL also run the scheduler and every job in this process."""
-    settings, container = start()
-    run(_serve(settings, container, host, port, tick))
+    _, container = start()
+    run(_serve(container, host, port, tick))

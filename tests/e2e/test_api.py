@@ -14,23 +14,33 @@ from typing import Any
 
 import pytest
 import structlog
+from dependency_injector import providers
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from adapters.inmemory.clock import SimClock
 from application.cycle.trading_cycle import BREAKER_DOC
 from application.queries import ReadModels
+from application.trading_service import TradingService
 from domain import breaker as brk
+from domain.discovery.evaluation import ABReport, HorizonPerformance
 from domain.events import EventType
 from domain.models.trading import Fill, Side
+from domain.ports.discovery import DiscoveryRun, Suggestion, WatchlistChange, WatchlistEntry
+from domain.ports.discovery_api import (
+    DiscoveryApi,
+    DiscoveryOutcome,
+    DiscoveryPerformance,
+    DiscoveryStatus,
+    WatchlistEdit,
+)
 from domain.ports.market_data import MarketData
 from domain.ports.queue import CycleJob
 from domain.ports.repositories import EquityPoint, EventQuery, FillRecord, LLMCallRecord
 from domain.risk.config import BreakerSettings
 from entrypoints.api import ApiServices, ReadinessCheck, create_app
 from entrypoints.api.wiring import build_api_services
-from entrypoints.container import build_container
-from entrypoints.live import LiveApp, build_live_app
+from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings
 
 API_KEY = "test-api-key-5b9c1f0e7d2a4c68"
@@ -54,35 +64,42 @@ class RecordingQueue:
         return True
 
 
-class FakeDiscovery:
-    """Satisfies entrypoints.api.DiscoveryApi and remembers what it was asked."""
+class FakeDiscovery(DiscoveryApi):
+    """Implements domain.ports.discovery_api.DiscoveryApi and remembers what it was asked."""
 
     def __init__(self) -> None:
         self.watchlist: list[str] = ["AAPL"]
         self.runs = 0
 
-    async def status(self) -> dict[str, Any]:
-        return {"running": False, "watchlist_size": len(self.watchlist), "runs": self.runs}
+    def _entries(self) -> tuple[WatchlistEntry, ...]:
+        return tuple(WatchlistEntry(s, "manual", "by hand", OPEN) for s in self.watchlist)
 
-    async def run(self) -> dict[str, Any]:
+    async def status(self) -> DiscoveryStatus:
+        return DiscoveryStatus(True, ("metric",), False, None, None, len(self.watchlist), 20, len(self.watchlist))
+
+    async def run(self) -> DiscoveryOutcome:
         self.runs += 1
-        return {"run_id": f"d-{self.runs}", "status": "queued"}
+        return DiscoveryOutcome(DiscoveryRun(f"d-{self.runs}", "live", OPEN, ("metric",), 3, {}), [],
+                                watchlist=list(self._entries()))
 
-    async def suggestions(self) -> list[dict[str, Any]]:
-        return [{"symbol": s, "score": 1.0 - i / 10} for i, s in enumerate(["NVDA", "AMD", "MU"])]
+    async def suggestions(self) -> list[Suggestion]:
+        return [Suggestion("d-1", "live", "ensemble", s, 0.9 - i / 10, i + 1, OPEN, (f"rank {i + 1}",))
+                for i, s in enumerate(["NVDA", "AMD", "MU"])]
 
-    async def performance(self) -> dict[str, Any]:
-        return {"hit_rate": 0.5}
+    async def performance(self) -> DiscoveryPerformance:
+        hit = HorizonPerformance(5, 2, 0.5, 0.01, 0.005, 0.005)
+        return DiscoveryPerformance(OPEN, {"ensemble": {5: hit}}, ABReport("ensemble", 5, [], []))
 
-    async def watchlist_add(self, symbol: str) -> dict[str, Any]:
+    async def watchlist_add(self, symbol: str) -> WatchlistEdit:
         self.watchlist.append(symbol)
-        return {"watchlist": self.watchlist}
+        return WatchlistEdit((WatchlistChange("live", symbol, "add", "manual", "by hand", OPEN),), self._entries())
 
-    async def watchlist_remove(self, symbol: str) -> dict[str, Any]:
+    async def watchlist_remove(self, symbol: str) -> WatchlistEdit:
         if symbol not in self.watchlist:
             raise ValueError(f"{symbol} is not on the watchlist")
         self.watchlist.remove(symbol)
-        return {"watchlist": self.watchlist}
+        return WatchlistEdit((WatchlistChange("live", symbol, "remove", "manual", "by hand", OPEN),),
+                             self._entries())
 
 
 @dataclass
@@ -93,23 +110,35 @@ class Api:
     services: ApiServices
     queue: RecordingQueue
     clock: SimClock
-    live: LiveApp
+    container: Container
     clients: list[AsyncTestClient[Any]] = field(default_factory=list)
 
     def uow(self) -> Any:
         return self.services.uow_factory()
 
+    @property
+    def runner(self) -> TradingService:
+        """What the scheduler and the workers run: cycles and reconciliation on the simulated venue."""
+        return self.container.runner()
+
+    @property
+    def broker(self) -> Any:
+        return self.container.broker()
+
 
 async def build_api(*, api_key: str | None = API_KEY, discovery: Any = None, at: datetime = OPEN,
                     market: MarketData | None = None) -> Api:
-    """The API wired by `build_api_services` on the test container, a SimClock and the simulated broker."""
+    """The API wired by `build_api_services` on the test container, a SimClock and the simulated venue."""
     settings = Settings(_env_file=None, env="test", api_key=api_key)  # type: ignore[call-arg]
     container = build_container(settings, "test")
     clock = SimClock(at)
-    live = await build_live_app(settings, container, clock=clock, market=market)
+    container.system_clock.override(providers.Object(clock))
+    if market is not None:
+        container.history.override(providers.Object(market))
+    container.discovery.override(providers.Object(discovery))
     queue = RecordingQueue()
-    services = build_api_services(settings, container, live, queue, discovery=discovery)
-    return Api(create_app(services), services, queue, clock, live)
+    services = build_api_services(container, queue)
+    return Api(create_app(services), services, queue, clock, container)
 
 
 def at_address(app: Any, host: str) -> Asgi:
@@ -126,7 +155,7 @@ def at_address(app: Any, host: str) -> Asgi:
 @pytest.fixture(scope="module")
 async def market() -> MarketData:
     """The synthetic market, built once (it is read-only)."""
-    return (await build_api()).live.market
+    return (await build_api()).container.market()
 
 
 @pytest.fixture
@@ -330,7 +359,7 @@ async def test_pause_and_resume_trading(api: Api, client: AsyncTestClient[Any]) 
     status = (await client.get("/api/system/status")).json()
     assert status["trading"] | {"at": None} == {"state": "paused", "paused": True, "by": "alice",
                                                 "reason": "earnings week", "at": None}
-    result = await api.live.run_cycle()  # paused: reconciliation, stops and rule exits only, no entry, no agent
+    result = await api.runner.run_cycle()  # paused: reconciliation, stops and rule exits only, no entry, no agent
     assert result.status == "completed" and result.orders == 0
     assert all(o.signal.action != "BUY" for o in result.outcomes)
     last = (await client.get("/api/system/status")).json()["last_cycle"]
@@ -348,9 +377,9 @@ async def test_pause_bad_body_is_400(client: AsyncTestClient[Any], body: Any) ->
 
 
 async def test_flatten_needs_the_key_then_closes_everything_and_pauses(api: Api, client: AsyncTestClient[Any]) -> None:
-    await api.live.run_cycle()
+    await api.runner.run_cycle()
     await fills_after_the_cycle(api)
-    held = {p.symbol for p in await api.live.broker.positions()}
+    held = {p.symbol for p in await api.broker.positions()}
     assert held, "the first cycle should have bought something"
     async with open_client(api.app, "127.0.0.1") as anonymous:
         assert (await anonymous.post("/api/system/flatten")).status_code == 401
@@ -363,7 +392,7 @@ async def test_flatten_needs_the_key_then_closes_everything_and_pauses(api: Api,
     kill = (await client.get("/api/events?type=kill_switch")).json()["items"]
     assert len(kill) == 1 and kill[0]["severity"] == "critical" and "leaving on holiday" in kill[0]["message"]
     await fills_after_the_cycle(api)
-    assert await api.live.broker.positions() == []
+    assert await api.broker.positions() == []
 
 
 async def test_market_closed_status_names_the_next_open(market: MarketData) -> None:
@@ -422,10 +451,10 @@ async def test_breaker_resume_is_accepted_when_eligible(api: Api, client: AsyncT
 
 async def test_portfolio_after_a_cycle_shows_broker_positions_with_stops(api: Api,
                                                                          client: AsyncTestClient[Any]) -> None:
-    result = await api.live.run_cycle()
+    result = await api.runner.run_cycle()
     assert result.status == "completed" and result.orders > 0
     body = (await client.get("/api/portfolio")).json()
-    account, positions = await api.live.broker.account(), await api.live.broker.positions()
+    account, positions = await api.broker.account(), await api.broker.positions()
     assert (body["cash"], body["equity"]) == (str(account.cash), str(account.equity))
     assert [p["symbol"] for p in body["positions"]] == sorted(p.symbol for p in positions)
     for p in body["positions"]:
@@ -461,11 +490,11 @@ async def test_list_endpoints_refuse_bad_paging_and_filters(client: AsyncTestCli
 async def fills_after_the_cycle(api: Api) -> None:
     """A minute later the broker has filled what the cycle sent (never inside submit, like Alpaca); reconcile."""
     api.clock.advance(timedelta(minutes=1))
-    await api.live.reconcile_now()
+    await api.runner.reconcile_now()
 
 
 async def test_events_filter_and_page(api: Api, client: AsyncTestClient[Any]) -> None:
-    await api.live.run_cycle()
+    await api.runner.run_cycle()
     await fills_after_the_cycle(api)
     async with api.uow() as uow:
         total = await uow.events.count(EventQuery(api.services.scope))
@@ -521,7 +550,7 @@ async def test_performance_does_not_count_deposits_as_profit(api: Api, client: A
 
 async def test_metrics_count_cycles_orders_fills_rejects_and_llm_calls(api: Api,
                                                                        client: AsyncTestClient[Any]) -> None:
-    result = await api.live.run_cycle()
+    result = await api.runner.run_cycle()
     await fills_after_the_cycle(api)
     scope = api.services.scope
     async with api.uow() as uow:
@@ -546,7 +575,7 @@ async def test_metrics_count_cycles_orders_fills_rejects_and_llm_calls(api: Api,
     assert api.services.prometheus.tally()['quorum_cycles_total{kind=scheduled,outcome=completed}'] == 1
     api.clock.advance(timedelta(hours=1))
     await client.post("/api/system/pause")
-    await api.live.run_cycle()  # paused: only the protective part ran (stops, reconciliation); trading skipped
+    await api.runner.run_cycle()  # paused: only the protective part ran (stops, reconciliation); trading skipped
     await client.get("/metrics")
     m = api.services.prometheus.tally()
     assert m['quorum_cycles_total{kind=scheduled,outcome=skipped}'] == 1
@@ -568,12 +597,30 @@ async def test_discovery_endpoints(market: MarketData) -> None:
     api = await build_api(discovery=discovery, market=market)
     async with open_client(api.app, key=API_KEY) as c, open_client(api.app) as anonymous:
         assert (await c.get("/api/discovery/status")).json()["watchlist_size"] == 1
-        assert (await c.post("/api/discovery/run")).status_code == 202 and discovery.runs == 1
+        ran = await c.post("/api/discovery/run")
+        assert ran.status_code == 202 and discovery.runs == 1
+        assert ran.json() == {
+            "status": "completed", "run_id": "d-1", "as_of": OPEN.isoformat(), "pickers": ["metric"],
+            "universe_size": 3, "skipped": None, "llm_error": None, "suggestions": [], "divergent": [], "changes": [],
+            "watchlist": [{"symbol": "AAPL", "source": "manual", "score": None, "reason": "by hand",
+                           "added_at": OPEN.isoformat()}]}
         suggestions = (await c.get("/api/discovery/suggestions?limit=2&offset=1")).json()
         assert [s["symbol"] for s in suggestions["items"]] == ["AMD", "MU"] and suggestions["total"] == 3
-        assert (await c.get("/api/discovery/performance")).json() == {"hit_rate": 0.5}
-        added = await c.post("/api/discovery/watchlist/add", json={"symbol": " brk.b "})
-        assert added.json() == {"watchlist": ["AAPL", "BRK.B"]}
+        assert suggestions["items"][0] == {
+            "run_id": "d-1", "picker": "ensemble", "symbol": "AMD", "score": 0.8, "rank": 2,
+            "as_of": OPEN.isoformat(), "reasons": ["rank 2"], "entry_price": None, "forward_returns": {},
+            "universe_returns": {}}
+        assert (await c.get("/api/discovery/performance")).json() == {
+            "as_of": OPEN.isoformat(),
+            "pickers": {"ensemble": {"5d": {"n": 2, "hit_rate": 0.5, "avg_return": 0.01, "avg_universe_return": 0.005,
+                                            "avg_excess": 0.005}}},
+            "paper_trades": {"picker": "ensemble", "horizon_days": 5, "actual_trades": 0, "hypothetical_trades": 0,
+                             "mean_actual": None, "mean_hypothetical": None, "difference": None, "t": None,
+                             "df": None, "p_value": None}}
+        added = (await c.post("/api/discovery/watchlist/add", json={"symbol": " brk.b "})).json()
+        assert [e["symbol"] for e in added["watchlist"]] == ["AAPL", "BRK.B"]
+        assert added["changes"] == [{"symbol": "BRK.B", "change": "add", "source": "manual", "reason": "by hand",
+                                     "at": OPEN.isoformat()}]
         assert (await c.post("/api/discovery/watchlist/remove", json={"symbol": "AAPL"})).status_code == 200
         assert_error(await c.post("/api/discovery/watchlist/remove", json={"symbol": "AAPL"}), 400, "not on")
         assert_error(await c.post("/api/discovery/watchlist/add", json={"symbol": "1234"}), 400, "invalid symbol")

@@ -1,9 +1,9 @@
 """Soak: 200 cycle requests (and duplicates) through the HTTP API onto Redis, run by two arq workers.
 
 The API is the real Litestar app (`create_app(build_api_services(...))`, called over ASGI on the
-test's event loop) with an `ArqCycleQueue` on Redis database 5; the workers run the real
-`TradingCycle` of `build_live_app` on the in-memory test container and the simulated paper broker,
-each cycle at its own market minute of a SimClock. Checked afterwards: every accepted request has
+test's event loop) with an `ArqCycleQueue` on Redis database 5; the workers run the test container's
+`TradingService` (the real `TradingCycle` on the simulated venue, brought up to each cycle's time),
+each cycle at its own market minute. Checked afterwards: every accepted request has
 exactly one completed cycle, nothing ran twice, the broker has no two orders with the same client
 order id, and the event log has one CYCLE_STARTED per cycle.
 """
@@ -16,16 +16,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+from dependency_injector import providers
 
 from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.clock import SimClock
 from adapters.queue import ArqCycleQueue, WorkerDeps, redis_settings, worker_settings
 from application.cycle.trading_cycle import CycleResult
+from application.trading_service import TradingService
 from domain.events import EventType
 from domain.models.trading import OrderStatus
 from domain.ports.repositories import EventQuery
 from entrypoints.container import build_container
-from entrypoints.live import LiveApp, build_live_app
 from entrypoints.settings import load_settings
 from tests.conftest import TEST_REDIS_URL as REDIS_URL
 
@@ -41,10 +42,10 @@ DUPLICATE_EVERY = 9
 
 
 class ClockedRunner:
-    """Runs each cycle with the simulated clock at the cycle's own minute (the paper broker reads the clock)."""
+    """Runs each cycle with the system clock at the cycle's own minute."""
 
-    def __init__(self, live: LiveApp, clock: SimClock) -> None:
-        self.live, self.clock = live, clock
+    def __init__(self, service: TradingService, clock: SimClock) -> None:
+        self.service, self.clock = service, clock
         self.runs: list[str] = []
 
     async def run_cycle(self, *, kind: str = "scheduled", symbol: str | None = None, as_of: datetime | None = None,
@@ -52,7 +53,7 @@ class ClockedRunner:
         assert as_of is not None and cycle_id is not None
         self.runs.append(cycle_id)
         self.clock.reset(as_of)
-        return await self.live.run_cycle(kind=kind, symbol=symbol, as_of=as_of, cycle_id=cycle_id)
+        return await self.service.run_cycle(kind=kind, symbol=symbol, as_of=as_of, cycle_id=cycle_id)
 
 
 async def test_200_cycles_through_api_and_workers_nothing_lost_or_duplicated(redis: Any) -> None:
@@ -66,9 +67,10 @@ async def test_200_cycles_through_api_and_workers_nothing_lost_or_duplicated(red
     container = build_container(settings, "test")
     open_ = CAL.session_open(DAY)
     clock = SimClock(open_)
-    live = await build_live_app(settings, container, clock=clock)
+    container.system_clock.override(providers.Object(clock))
+    scope = container.scope()
     queue = await ArqCycleQueue.connect(REDIS_URL)
-    app = create_app(build_api_services(settings, container, live, queue))
+    app = create_app(build_api_services(container, queue))
     headers = {"X-API-Key": API_KEY}
 
     accepted: list[str] = []
@@ -91,9 +93,10 @@ async def test_200_cycles_through_api_and_workers_nothing_lost_or_duplicated(red
         assert len(set(accepted)) == CYCLES and duplicates == len(range(0, CYCLES, DUPLICATE_EVERY))
         assert await queue.queued() == CYCLES
 
-        runner = ClockedRunner(live, clock)
-        deps = WorkerDeps(runner=runner, uow_factory=container.uow_factory(), calendar=live.calendar, clock=clock,
-                          scope=live.scope, conditions=live.conditions, cycle_max_delay=None, lock_poll=0.002)
+        runner = ClockedRunner(container.runner(), clock)
+        deps = WorkerDeps(runner=runner, uow_factory=container.uow_factory(), calendar=container.calendar(),
+                          clock=clock, scope=scope, conditions=container.conditions(), cycle_max_delay=None,
+                          lock_poll=0.002)
         workers = [Worker(**worker_settings(deps, redis_settings=redis_settings(REDIS_URL), schedule=False,
                                             burst=True, poll_delay=0.01, max_jobs=4, handle_signals=False))
                    for _ in range(2)]
@@ -110,12 +113,12 @@ async def test_200_cycles_through_api_and_workers_nothing_lost_or_duplicated(red
     assert sorted(runner.runs) == sorted(accepted)
     async with container.uow_factory()() as uow:
         statuses = {cid: (await uow.cycles.get(cid)).status for cid in accepted}  # type: ignore[union-attr]
-        started = await uow.events.query(EventQuery(live.scope, types=(EventType.CYCLE_STARTED,), limit=10_000))
-        recorded_orders = await uow.orders.list(live.scope, limit=100_000)
+        started = await uow.events.query(EventQuery(scope, types=(EventType.CYCLE_STARTED,), limit=10_000))
+        recorded_orders = await uow.orders.list(scope, limit=100_000)
     assert set(statuses.values()) == {"completed"}, Counter(statuses.values())
     per_cycle = Counter(e.cycle_id for e in started)
     assert set(per_cycle) == set(accepted) and set(per_cycle.values()) == {1}
-    broker_ids = [o.client_order_id for o in live.broker.all_orders()]  # type: ignore[attr-defined]
+    broker_ids = [o.client_order_id for o in container.broker().all_orders()]  # type: ignore[attr-defined]
     assert broker_ids and len(broker_ids) == len(set(broker_ids))
     sent = {r.order.client_order_id for r in recorded_orders if r.order.status is not OrderStatus.REJECTED}
     assert sent <= set(broker_ids)  # orders the broker refused are recorded as rejected, with no broker id

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from dependency_injector import providers
 
 from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.clock import SimClock
@@ -22,12 +23,11 @@ from domain.events import Event, EventType, Severity
 from domain.models.trading import Position
 from domain.ports.alerts import AlertStatus, StoredAlert
 from domain.ports.repositories import EventQuery
-from entrypoints.alerts_wiring import build_alert_service
 from entrypoints.commands.serve import InProcessJobs
 from entrypoints.commands.worker import startup_reconcile
-from entrypoints.container import build_container
-from entrypoints.live import build_live_app
+from entrypoints.container import build_container, close_container
 from entrypoints.settings import Settings, load_settings
+from entrypoints.wiring.alerts import build_alert_service
 from tests.integration.test_alert_channels import Reply, WebhookServer
 
 pytestmark = pytest.mark.integration
@@ -161,11 +161,11 @@ async def test_a_difference_found_at_start_up_is_in_the_event_log_and_alerted(we
     async with container.uow_factory()() as uow:
         await uow.positions.replace_all(SCOPE, [Position("AAPL", Decimal(3), Decimal("170.00"))])
         await uow.commit()
-    live = await build_live_app(settings, container, clock=clock)
+    container.clock.override(providers.Object(clock))
     try:
-        assert await startup_reconcile(container, live) == 1
+        assert await startup_reconcile(container) == 1
     finally:
-        await live.close()
+        await close_container(container)
     h = Harness(settings, container, clock)
     [diff] = await h.events(EventType.RECONCILIATION_DIFF)
     assert diff.symbol == "AAPL" and "broker holds 0" in diff.message

@@ -22,9 +22,9 @@ from alpaca.trading.models import TradeAccount, TradeActivity
 
 from adapters.calendar import NyseCalendar
 from adapters.inmemory.alpaca_emulator import AlpacaEmulator, Fault
-from adapters.inmemory.alpaca_emulator.timeline import run_sync
 from adapters.inmemory.exchange import ExchangeRules
 from adapters.inmemory.market_data import ReplayMarketData, SyntheticMarket
+from adapters.inmemory.replay.timeline import run_sync
 from domain.models.trading import Side
 from domain.money import price
 from domain.risk.config import FeeSettings

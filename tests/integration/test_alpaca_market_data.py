@@ -395,13 +395,12 @@ def test_bars_feed_defaults_to_sip_and_refuses_other_values() -> None:
         AlpacaConfig(api_key=KEY, secret_key=SECRET, bars_feed="delayed_sip")  # type: ignore[arg-type]
 
 
-def test_build_alpaca_passes_the_bars_feed_setting() -> None:
-    from adapters.calendar import NyseCalendar
-    from entrypoints.live import build_alpaca
+def test_the_live_container_passes_the_bars_feed_setting() -> None:
+    from entrypoints.container import build_container
     from entrypoints.settings import BrokerSettings, Settings
 
     broker = BrokerSettings(provider="alpaca", alpaca_api_key=KEY, alpaca_secret_key=SECRET, bars_feed="iex")
-    _, market = build_alpaca(Settings(_env_file=None, broker=broker), NyseCalendar())  # type: ignore[call-arg]
+    market = build_container(Settings(_env_file=None, broker=broker), "live").market()  # type: ignore[call-arg]
 
     assert "bars_feed='iex'" in repr(market)
     assert BrokerSettings().bars_feed == "sip"

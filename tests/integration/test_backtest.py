@@ -22,7 +22,7 @@ START, END = date(2024, 1, 2), date(2024, 4, 30)
 
 
 async def _run(world, start: date = START, end: date = END, report: Path | None = None):  # type: ignore[no-untyped-def]
-    result = await world.app.runner.run(run_id="t", start=start, end=end, cash=Decimal(650),
+    result = await world.app.runner.run(run_id="t", start=start, end=end,
                                         symbols=world.app.symbols)
     if report is not None:
         write_report(result, report, {"test": True})

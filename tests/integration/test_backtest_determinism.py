@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,7 +36,7 @@ async def whole_share_world() -> World:
 
 
 async def backtest(world: World, end: date = END) -> BacktestResult:
-    return await world.app.runner.run(run_id="determinism", start=START, end=end, cash=Decimal(650),
+    return await world.app.runner.run(run_id="determinism", start=START, end=end,
                                       symbols=world.app.symbols)
 
 

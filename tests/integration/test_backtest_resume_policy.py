@@ -5,7 +5,6 @@ of a halted account without saying so)."""
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ async def run(policy: str, tmp_path: Path) -> dict[str, Any]:
 
     world.app.market.latest_quotes = flaky  # type: ignore[method-assign]
     world.app.runner.resume_policy = policy  # type: ignore[assignment]
-    result = await world.app.runner.run(run_id=policy, start=START, end=END, cash=Decimal(650),
+    result = await world.app.runner.run(run_id=policy, start=START, end=END,
                                         symbols=world.app.symbols)
     return write_report(result, tmp_path / policy, {})
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from adapters.inmemory.alpaca_emulator import AlpacaEmulator, Fault
-from entrypoints.container import build_container
 from entrypoints.rehearsal import Rehearsal, RehearsalOptions
 from entrypoints.settings import load_settings
 
@@ -23,10 +22,9 @@ DATA = (REAL / "daily", REAL / "context")
 
 async def rehearse(tmp_path: Path, start: date, end: date, hook: Any = None, **kw: Any) -> dict[str, Any]:
     settings = load_settings(env="test")
-    container = build_container(settings, "test")
     opts = RehearsalOptions(start, end, tmp_path / "report", kw.pop("data_dirs", DATA), symbols=kw.pop("symbols", 14),
                             **kw)
-    return await Rehearsal(settings, container, opts, run_id=tmp_path.name[-12:]).run(emulator_hook=hook)
+    return await Rehearsal(settings, opts, run_id=tmp_path.name[-12:], storage="memory").run(emulator_hook=hook)
 
 
 async def test_twenty_real_sessions_keep_every_invariant_and_write_the_report(tmp_path: Path) -> None:

@@ -21,17 +21,14 @@ import structlog
 from pydantic import BaseModel
 
 from adapters.alpaca import AlpacaConfig
-from adapters.calendar.nyse import NyseCalendar
 from adapters.postgres import migrate
 from domain.errors import BrokerAuthError, LLMError
 from domain.ports.llm import LLMRequest, Message
 from entrypoints.bootstrap import register_secrets
-from entrypoints.container import build_container
-from entrypoints.live import build_alpaca
+from entrypoints.container import build_container, close_container
 from entrypoints.logging_setup import configure_logging
 from entrypoints.preflight_checks import PreflightChecks
 from entrypoints.settings import Settings, load_settings
-from entrypoints.wiring import build_llms
 from tests.integration.alpaca_replay_server import AlpacaReplayServer
 from tests.integration.openai_stub_server import Behaviour, OpenAIStubServer
 
@@ -127,7 +124,8 @@ async def test_alpaca_401_logs_and_errors_carry_no_key(env: pytest.MonkeyPatch, 
     with AlpacaReplayServer(api_key="PKTHEREALKEY00000000", secret_key="the-real-secret") as server:
         settings = settings_from(env, QUORUM_BROKER__PROVIDER="alpaca", QUORUM_BROKER__TRADING_URL=server.url,
                                  QUORUM_BROKER__DATA_URL=server.url)
-        broker, market = build_alpaca(settings, NyseCalendar())
+        container = build_container(settings, "live")
+        broker = container.broker()
         try:
             with pytest.raises(BrokerAuthError) as info:
                 await broker.account()
@@ -135,8 +133,7 @@ async def test_alpaca_401_logs_and_errors_carry_no_key(env: pytest.MonkeyPatch, 
                           header=f"APCA-API-SECRET-KEY: {ALPACA_SECRET}")
             logging.getLogger("httpx").error("request failed with key %s", ALPACA_KEY, exc_info=info.value)
         finally:
-            await broker.aclose()  # type: ignore[attr-defined]
-            await market.aclose()  # type: ignore[attr-defined]
+            await close_container(container)
         (request,) = server.received("GET", "/v2/account")
         assert request.had_keys, "the keys were not even sent: the test would prove nothing"
     logs = captured.everything()
@@ -149,7 +146,7 @@ async def test_litellm_401_that_echoes_the_key_is_never_logged(env: pytest.Monke
         stub.script(Behaviour("unauthorized"))
         settings = settings_from(env, QUORUM_LLM__SIGNAL_MODEL="openai/gpt-4o-mini", QUORUM_LLM__API_BASE=stub.api_base,
                                  QUORUM_LLM__MAX_RETRIES="0", QUORUM_LLM__TIMEOUT_SECONDS="10")
-        llm = build_llms(settings)["signal"]
+        llm = build_container(settings, "test").llms()["signal"]
         request = LLMRequest(agent="signal", messages=(Message("user", 'Reply {"ok": true}'),), output_schema=Ping,
                              context=Ping(ok=True), as_of=datetime(2024, 3, 1, tzinfo=UTC))
         with pytest.raises(LLMError) as info:

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from dependency_injector import providers
 
 from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.clock import SimClock
@@ -346,34 +347,23 @@ async def test_quorum_worker_reconciles_at_start_up_and_keeps_going_when_the_bro
     clock = SimClock(ny(TUE, 20, 4, 20))
     alerts = FakeAlerts()
 
-    class Live:
-        scope, calendar = SCOPE, CAL
-
-        def __init__(self) -> None:
-            self.clock = clock
-
+    class UnreachableBroker:
         async def reconcile_now(self) -> int:
             order.append("reconcile")
             raise BrokerUnavailableError("could not connect to Alpaca for account: ConnectError")
 
-        async def close(self) -> None:
-            order.append("closed")
-
-    async def live_app(*_: Any, **__: Any) -> Live:
-        return Live()
-
-    def deps(*_: Any) -> WorkerDeps:
+    def deps() -> WorkerDeps:
         order.append("deps")
         return make_deps(Runner(uow_factory), uow_factory, clock, alerts=alerts)
 
-    class Container:
-        def uow_factory(self) -> Any:
-            return uow_factory
-
-    monkeypatch.setattr(worker_command, "build_live_app", live_app)
-    monkeypatch.setattr(worker_command, "build_worker_deps", deps)
-    monkeypatch.setattr(worker_command, "discovery_service", lambda *_: None)
-    await worker_command._run_worker(load_settings(env="test"), Container(), REDIS_URL, burst=True, max_jobs=2)  # type: ignore[arg-type]
+    settings = load_settings(env="test")
+    container = build_container(settings, "test", scope=SCOPE)
+    container.runner.override(providers.Object(UnreachableBroker()))
+    container.uow_factory.override(providers.Object(uow_factory))
+    container.clock.override(providers.Object(clock))
+    container.job_deps.override(providers.Callable(deps))
+    container.closing().add(lambda: order.append("closed"))
+    await worker_command._run_worker(settings, container, REDIS_URL, burst=True, max_jobs=2)
     assert order == ["reconcile", "deps", "closed"] and alerts.calls == ["dispatch"]
     async with uow_factory() as uow:
         [event] = await uow.events.query(EventQuery(SCOPE, types=(EventType.SYSTEM_ERROR,)))

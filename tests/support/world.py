@@ -8,34 +8,60 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from dependency_injector import providers
+
 from adapters.calendar.nyse import NyseCalendar
+from application.liquidity import most_liquid_before
 from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings, load_settings
-from entrypoints.wiring import BacktestApp, build_backtest
+from entrypoints.wiring.venue import NOT_STOCKS
 
 CALENDAR = NyseCalendar()
 
 
 @dataclass
+class App:
+    """What the tests drive: the container's backtest pieces."""
+
+    runner: Any
+    cycle: Any
+    market: Any
+    broker: Any
+    clock: Any
+    venue: Any
+    symbols: list[str]
+
+
+@dataclass
 class World:
-    """A wired backtest plus its container."""
+    """A wired backtest (the "backtest" container, in memory) plus its container."""
 
     settings: Settings
     container: Container
-    app: BacktestApp
+    app: App
     uow_factory: Any
 
 
 async def make_world(*, start: date = date(2024, 3, 1), end: date = date(2024, 6, 28), n: int = 12, seed: int = 3,
                      settings: Settings | None = None, uow_factory: Any = None, llms: Any = None,
                      market: Any = None, scope: str = "backtest:test") -> World:
-    """Build a world; `uow_factory` may wrap the container's in-memory factory."""
+    """Build a world from the container, overriding providers: `uow_factory` may wrap the in-memory factory,
+    `llms` replaces the agents' models, `market` the replayed history."""
     s = settings or load_settings(env="test")
-    c = build_container(s, "test")
+    c = build_container(s, "backtest", storage="memory", scope=scope, start=start, end=end, cash=Decimal(650),
+                        n_symbols=n, seed=seed)
+    c.calendar.override(providers.Object(CALENDAR))
+    if market is not None:
+        c.history.override(providers.Object(market))
+    if llms is not None:
+        c.llms.override(providers.Object(llms))
     factory = uow_factory(c.uow_factory()) if uow_factory else c.uow_factory()
-    app = await build_backtest(s, uow_factory=factory, embedder=c.embedder(), scope=scope, start=start, end=end,
-                               cash=Decimal(650), n_symbols=n, seed=seed, llms=llms, market=market,
-                               calendar=CALENDAR)
+    c.uow_factory.override(providers.Object(factory))
+    symbols = await most_liquid_before(c.market(), CALENDAR, start, n, exclude=NOT_STOCKS)
+    if not symbols:
+        raise ValueError("no symbols with at least 60 days of history before the start date")
+    c.run.symbols.from_value(symbols)
+    app = App(c.backtest_runner(), c.cycle(), c.market(), c.broker(), c.venue_clock(), c.in_memory_venue(), symbols)
     return World(s, c, app, factory)
 
 

@@ -12,9 +12,9 @@ from adapters.inmemory.uow import InMemoryDatabase, InMemoryUnitOfWork
 from domain.errors import ConfigurationError
 from domain.events import EventType, Severity
 from domain.ports.alerts import Alert
-from entrypoints.alerts_wiring import build_alert_service, build_channels
 from entrypoints.logging_setup import redact
 from entrypoints.settings import AlertSettings, Settings
+from entrypoints.wiring.alerts import build_alert_service, build_channels
 
 WEBHOOK = "https://discord.com/api/webhooks/1/wiring-test-token"
 

@@ -1,4 +1,4 @@
-"""`build_discovery` outside the synthetic market (Alpaca, CSV replay): sectors from the shipped S&P 500 map,
+"""The container's discovery outside the synthetic market (Alpaca, CSV replay): sectors from the shipped S&P 500 map,
 market caps from QUORUM_DISCOVERY__FUNDAMENTALS_FILE; without that file the market-cap filter is skipped with
 its reason instead of rejecting every symbol."""
 
@@ -9,13 +9,15 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from dependency_injector import providers
 
 from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.market_data import DailyBarMarketData, SyntheticMarket
+from application.discovery.service import DiscoveryService
 from domain.errors import ConfigurationError
+from entrypoints.api.shapes import discovery_run_json
 from entrypoints.commands.discover import _print_run
 from entrypoints.container import build_container
-from entrypoints.live import build_discovery
 from entrypoints.settings import Settings, load_settings
 
 CAL = NyseCalendar()
@@ -32,6 +34,13 @@ def market() -> DailyBarMarketData:
     return DailyBarMarketData(series, CAL)
 
 
+def discovery(s: Settings, market: DailyBarMarketData) -> DiscoveryService:
+    """The discovery of a container on `market` (a stand-in for Alpaca's)."""
+    container = build_container(s, "test")
+    container.market.override(providers.Object(market))
+    return container.discovery()
+
+
 def settings(**discovery: object) -> Settings:
     return load_settings(_env_file=None, discovery={"pickers": ("metric", "fuzzy"), **discovery})
 
@@ -39,8 +48,8 @@ def settings(**discovery: object) -> Settings:
 async def test_without_a_fundamentals_file_sectors_are_known_and_the_cap_filter_is_skipped(
         market: DailyBarMarketData, capsys: pytest.CaptureFixture[str]) -> None:
     s = settings()
-    service = build_discovery(s, build_container(s, "test"), market, CAL)
-    out = await service.run(CAL.session_close(DAY))
+    service = discovery(s, market)
+    out = discovery_run_json(await service.run(CAL.session_close(DAY)))
     assert out["status"] == "completed" and out["universe_size"] == len(TICKERS)
     assert set(out["skipped_filters"]) == {"market_cap"}  # sectors come from the shipped map
     assert out["passed_metric"] > 0 and out["watchlist"]
@@ -55,7 +64,7 @@ async def test_a_fundamentals_file_gives_the_market_caps(market: DailyBarMarketD
     rows = [f"{t},,{3e12 if i < 6 else 1e9:.0f},2026-11-27" for i, t in enumerate(TICKERS)]
     caps.write_text("symbol,sector,market_cap,as_of\n" + "\n".join(rows) + "\n")
     s = settings(fundamentals_file=str(caps))
-    outcome = await build_discovery(s, build_container(s, "test"), market, CAL).discover(CAL.session_close(DAY))
+    outcome = await discovery(s, market).discover(CAL.session_close(DAY))
     assert outcome.skipped_filters == {}
     big = set(TICKERS[:6])
     assert outcome.ensemble is not None
@@ -70,4 +79,4 @@ def test_a_fundamentals_file_that_is_not_one_is_a_configuration_error(market: Da
     bad.write_text("date,open,high,low,close\n2026-01-02,1,2,0.5,1\n")
     s = settings(fundamentals_file=str(bad))
     with pytest.raises(ConfigurationError, match=r"QUORUM_DISCOVERY__FUNDAMENTALS_FILE: .*bars\.csv.*not a fund"):
-        build_discovery(s, build_container(s, "test"), market, CAL)
+        discovery(s, market)

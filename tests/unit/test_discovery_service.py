@@ -23,21 +23,29 @@ from adapters.inmemory.market_data import DailyBarMarketData, SyntheticMarket
 from adapters.inmemory.uow import InMemoryDatabase, InMemoryUnitOfWork
 from adapters.llm.offline_policy import OfflinePolicyLLM
 from adapters.reports.backtest_report import write_report
+from adapters.reports.shapes import picker_performance_json
 from application.discovery.service import DiscoveryService
+from application.liquidity import most_liquid_before
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
 from domain.discovery.config import DiscoverySettings
 from domain.events import EventType, Severity
 from domain.features import compute_features, setup_text
 from domain.memory import MemoryKind, MemoryRecord
+from domain.ports.discovery_api import DiscoveryApi
 from domain.ports.llm import LLM, Decision, LLMRequest, OutputT
 from domain.ports.repositories import EventQuery
 from domain.ports.uow import UnitOfWork
-from entrypoints.api.services import DiscoveryApi
+from entrypoints.api.shapes import (
+    discovery_performance_json,
+    discovery_run_json,
+    discovery_status_json,
+    watchlist_edit_json,
+)
 from entrypoints.commands.discover import add_picker_performance_html
 from entrypoints.container import build_container
 from entrypoints.settings import load_settings
-from entrypoints.wiring import build_backtest
+from entrypoints.wiring.venue import NOT_STOCKS
 
 NY = ZoneInfo("America/New_York")
 CAL = NyseCalendar()
@@ -83,7 +91,7 @@ async def events(env: Env, *types: EventType) -> list:
 
 async def test_a_run_stores_suggestions_updates_the_watchlist_and_emits_events(env: Env,
                                                                              market: SyntheticMarket) -> None:
-    out = await env.service.run(CAL.session_open(DAY))
+    out = discovery_run_json(await env.service.run(CAL.session_open(DAY)))
     assert out["status"] == "completed" and out["universe_size"] == 30
     async with env.uow() as uow:
         runs = await uow.suggestions.runs(SCOPE)
@@ -125,8 +133,8 @@ async def test_a_run_stores_suggestions_updates_the_watchlist_and_emits_events(e
 
 
 async def test_a_retried_run_is_not_stored_twice(env: Env) -> None:
-    first = await env.service.run(CAL.session_open(DAY))
-    again = await env.service.run(CAL.session_open(DAY))
+    first = discovery_run_json(await env.service.run(CAL.session_open(DAY)))
+    again = discovery_run_json(await env.service.run(CAL.session_open(DAY)))
     assert again["status"] == "existing" and again["run_id"] == first["run_id"]
     assert [s["symbol"] for s in again["suggestions"]] == [s["symbol"] for s in first["suggestions"]]
     assert len(await events(env, EventType.DISCOVERY_RUN)) == 1
@@ -135,8 +143,8 @@ async def test_a_retried_run_is_not_stored_twice(env: Env) -> None:
 async def test_a_run_sees_nothing_after_its_time(market: SyntheticMarket) -> None:
     cut = DailyBarMarketData({s: b.upto(DAY - timedelta(days=1)) for s, b in market.data.series.items()}, CAL)
     full, truncated = make_env(market, market.fundamentals()), make_env(cut, market.fundamentals())
-    a = await full.service.run(CAL.session_open(DAY))
-    b = await truncated.service.run(CAL.session_open(DAY))
+    a = discovery_run_json(await full.service.run(CAL.session_open(DAY)))
+    b = discovery_run_json(await truncated.service.run(CAL.session_open(DAY)))
     assert [(s["symbol"], s["score"]) for s in a["suggestions"]] == [(s["symbol"], s["score"])
                                                                        for s in b["suggestions"]]
 
@@ -185,7 +193,7 @@ class FailingLLM(LLM):
 async def test_a_failing_llm_leaves_a_run_of_the_other_pickers(market: SyntheticMarket,
                                                               exc: Callable[[], Exception]) -> None:
     env = make_env(market, market.fundamentals(), FailingLLM(exc))
-    out = await env.service.run(CAL.session_open(DAY))
+    out = discovery_run_json(await env.service.run(CAL.session_open(DAY)))
     assert out["status"] == "completed" and out["llm_error"]
     assert out["llm"]["asked"] > 0 and out["llm"]["answered"] == 0
     assert out["suggestions"] and all("llm" not in s["components"] for s in out["suggestions"])
@@ -195,7 +203,7 @@ async def test_a_failing_llm_leaves_a_run_of_the_other_pickers(market: Synthetic
 
 async def test_only_the_enabled_pickers_run(market: SyntheticMarket) -> None:
     env = make_env(market, market.fundamentals(), pickers=("metric", "fuzzy"))
-    out = await env.service.run(CAL.session_open(DAY))
+    out = discovery_run_json(await env.service.run(CAL.session_open(DAY)))
     assert out["pickers"] == ["metric", "fuzzy"] and out["llm"]["asked"] == 0
     async with env.uow() as uow:
         assert {s.picker for s in await uow.suggestions.list(SCOPE)} == {"metric", "fuzzy", "ensemble"}
@@ -204,7 +212,7 @@ async def test_only_the_enabled_pickers_run(market: SyntheticMarket) -> None:
 async def test_without_benchmark_bars_the_run_is_skipped_with_the_reason(market: SyntheticMarket) -> None:
     no_spy = DailyBarMarketData({s: b for s, b in market.data.series.items() if s != "SPY"}, CAL)
     env = make_env(no_spy, market.fundamentals())
-    out = await env.service.run(CAL.session_open(DAY))
+    out = discovery_run_json(await env.service.run(CAL.session_open(DAY)))
     assert out["status"] == "skipped" and "SPY" in out["skipped"] and out["suggestions"] == []
 
 
@@ -212,7 +220,7 @@ async def test_without_any_market_cap_or_sector_the_run_skips_those_checks_and_s
         market: SyntheticMarket) -> None:
     env = make_env(market, InMemoryFundamentals())  # e.g. Alpaca without a fundamentals file
     with capture_logs() as logs:
-        out = await env.service.run(CAL.session_open(DAY))
+        out = discovery_run_json(await env.service.run(CAL.session_open(DAY)))
     skipped = out["skipped_filters"]
     assert skipped == {
         "market_cap": "market cap filter skipped: no market cap known for any of the 30 symbols "
@@ -222,8 +230,8 @@ async def test_without_any_market_cap_or_sector_the_run_skips_those_checks_and_s
     assert sorted(e["reason"] for e in logs if e["event"] == "discovery_filter_skipped") == sorted(skipped.values())
     (run_event,) = await events(env, EventType.DISCOVERY_RUN)
     assert run_event.payload["skipped_filters"] == skipped and skipped["market_cap"] in run_event.message
-    assert (await env.service.status())["last_run"]["skipped_filters"] == skipped
-    again = await env.service.run(CAL.session_open(DAY))
+    assert discovery_status_json(await env.service.status())["last_run"]["skipped_filters"] == skipped
+    again = discovery_run_json(await env.service.run(CAL.session_open(DAY)))
     assert again["status"] == "existing" and again["skipped_filters"] == skipped
 
 
@@ -243,19 +251,19 @@ async def test_with_market_caps_for_some_symbols_the_unknown_ones_are_still_reje
 
 async def test_the_api_surface_status_suggestions_and_manual_edits(env: Env) -> None:
     assert isinstance(env.service, DiscoveryApi)
-    assert (await env.service.status())["last_run"] is None
+    assert (await env.service.status()).last_run is None
     await env.service.run()  # as of the clock: the open of DAY
-    status = await env.service.status()
+    status = discovery_status_json(await env.service.status())
     assert status["last_run"]["as_of"] == CAL.session_open(DAY).isoformat()
     assert status["next_run"] == (CAL.session_open(DAY) + timedelta(hours=4)).isoformat()
     assert status["running"] is False and status["watchlist_size"] > 0
     best = await env.service.suggestions()
-    assert [s["rank"] for s in best] == sorted(s["rank"] for s in best)
-    added = await env.service.watchlist_add("zzz", "user pick")
+    assert [s.rank for s in best] == sorted(s.rank for s in best) and {s.picker for s in best} == {"ensemble"}
+    added = watchlist_edit_json(await env.service.watchlist_add("zzz", "user pick"))
     assert added["changes"][-1] == {"symbol": "ZZZ", "change": "add", "source": "manual", "reason": "user pick",
                                     "at": CAL.session_open(DAY).isoformat()}
     removed = await env.service.watchlist_remove("ZZZ")
-    assert removed["changes"][0]["reason"] == "removed by hand"
+    assert removed.changes[0].reason == "removed by hand" and "ZZZ" not in {e.symbol for e in removed.watchlist}
     with pytest.raises(ValueError):
         await env.service.watchlist_remove("ZZZ")
 
@@ -265,7 +273,7 @@ async def test_forward_returns_and_performance_follow_the_runs(env: Env, market:
         env.clock.set(CAL.session_open(day))
         await env.service.run()
         await env.service.update_forward_returns(CAL.session_close(day))
-    report = await env.service.performance(CAL.session_close(DAY + timedelta(days=14)))
+    report = discovery_performance_json(await env.service.performance(CAL.session_close(DAY + timedelta(days=14))))
     ensemble = report["pickers"]["ensemble"]
     assert ensemble["1d"]["n"] > 0 and ensemble["5d"]["n"] > 0 and ensemble["20d"]["n"] == 0
     assert 0.0 <= ensemble["1d"]["hit_rate"] <= 1.0
@@ -274,13 +282,13 @@ async def test_forward_returns_and_performance_follow_the_runs(env: Env, market:
 
 async def test_a_backtest_with_discovery_trades_the_watchlist_and_reports_picker_performance(tmp_path: Path) -> None:
     settings = load_settings(env="test")
-    container = build_container(settings, "test")
     start, end, scope = date(2024, 3, 1), date(2024, 4, 10), "backtest:discovery"
-    app = await build_backtest(settings, uow_factory=container.uow_factory(), embedder=container.embedder(),
-                               scope=scope, start=start, end=end, cash=Decimal(650), n_symbols=30, seed=3,
-                               calendar=CAL, discovery=True)
-    assert app.discovery is not None
-    result = await app.runner.run(run_id="d", start=start, end=end, cash=Decimal(650), symbols=app.symbols)
+    container = build_container(settings, "backtest", storage="memory", scope=scope, start=start, end=end,
+                                cash=Decimal(650), n_symbols=30, seed=3, discovery=True)
+    symbols = await most_liquid_before(container.market(), CAL, start, 30, exclude=NOT_STOCKS)
+    container.run.symbols.from_value(symbols)
+    assert container.backtest_discovery() is not None
+    result = await container.backtest_runner().run(run_id="d", start=start, end=end, symbols=symbols)
     sessions = CAL.sessions(start, end)
     async with container.uow_factory()() as uow:
         runs = await uow.suggestions.runs(scope, limit=1000)
@@ -290,10 +298,12 @@ async def test_a_backtest_with_discovery_trades_the_watchlist_and_reports_picker
     assert result.fills and {f.symbol for f in result.fills} <= added
     perf = result.extra["picker_performance"]
     assert set(perf) == {"metric", "fuzzy", "llm", "ensemble"}
-    assert perf["ensemble"]["1d"]["n"] > 0 and perf["ensemble"]["20d"]["n"] > 0
-    assert result.extra["discovery_paper_trades"]["hypothetical_trades"] > 0
+    assert perf["ensemble"][1].n > 0 and perf["ensemble"][20].n > 0
+    assert len(result.extra["discovery_paper_trades"].hypothetical) > 0
     summary = write_report(result, tmp_path, {})
     add_picker_performance_html(tmp_path / "report.html", summary["picker_performance"])
-    assert json.loads((tmp_path / "summary.json").read_text())["picker_performance"] == perf
+    assert json.loads((tmp_path / "summary.json").read_text())["picker_performance"] == picker_performance_json(perf)
+    assert summary["discovery_paper_trades"]["hypothetical_trades"] == len(result.extra["discovery_paper_trades"]
+                                                                           .hypothetical)
     page = (tmp_path / "report.html").read_text()
     assert "<h2>Picker performance</h2>" in page and page.rstrip().endswith("</html>")

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+from dependency_injector import providers
 from typer.testing import CliRunner
 
 from domain.models.trading import Position
 from domain.ports.discovery import WatchlistEntry
 from entrypoints.commands import monitor as monitor_command
-from entrypoints.container import build_container
+from entrypoints.container import Container, build_container
 from entrypoints.settings import load_settings
 
 NOW = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
@@ -22,22 +24,27 @@ class Broker:
         return [Position("ZZZZ", Decimal("2"), Decimal("10"))]
 
 
+def watched(container: Container) -> Any:
+    """The symbols provider of the container's event monitor (with the test's broker)."""
+    container.broker.override(providers.Object(Broker()))
+    return container.event_monitor()._symbols_provider
+
+
 async def test_the_configured_databases_watchlist_open_positions_and_extras_are_watched() -> None:
-    container = build_container(load_settings(_env_file=None), "test")
+    container = build_container(load_settings(_env_file=None), "test", watch=["AMD"])
     async with container.uow_factory()() as uow:
         await uow.watchlist.upsert("live", WatchlistEntry("MSFT", "manual", "core holding", NOW))
         await uow.watchlist.upsert("paper-2", WatchlistEntry("NVDA", "manual", "other scope", NOW))
         await uow.commit()
-    provide = monitor_command.monitor_symbols(container, Broker(), symbols=["AMD"])  # type: ignore[arg-type]
-    assert await provide(NOW) == ["AMD", "MSFT", "ZZZZ"]
-    other = monitor_command.monitor_symbols(container, Broker(), "paper-2")  # type: ignore[arg-type]
-    assert await other(NOW) == ["NVDA", "ZZZZ"]
+    assert await watched(container)(NOW) == ["AMD", "MSFT", "ZZZZ"]
+    other = build_container(load_settings(_env_file=None), "test", scope="paper-2")
+    other.memory_db.override(providers.Object(container.memory_db()))
+    assert await watched(other)(NOW) == ["NVDA", "ZZZZ"]
 
 
 async def test_an_empty_watchlist_gives_the_positions_only() -> None:
     container = build_container(load_settings(_env_file=None), "test")
-    provide = monitor_command.monitor_symbols(container, Broker())  # type: ignore[arg-type]
-    assert await provide(NOW) == ["ZZZZ"]
+    assert await watched(container)(NOW) == ["ZZZZ"]
 
 
 def test_a_bad_symbol_is_refused_before_anything_starts() -> None:

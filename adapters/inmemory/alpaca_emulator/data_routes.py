@@ -25,9 +25,9 @@ from adapters.inmemory.alpaca_emulator.state import (
     refused,
     timestamp,
 )
-from adapters.inmemory.alpaca_emulator.timeline import run_sync
 from adapters.inmemory.exchange.rejections import CODE_REQUEST, Rejection, invalid
 from adapters.inmemory.exchange.rules import NEW_YORK
+from adapters.inmemory.replay.timeline import run_sync
 from domain.models.bar import Bar
 
 _TIMEFRAME = re.compile(r"^(\d+)(Min|T|Hour|H|Day|D)$")

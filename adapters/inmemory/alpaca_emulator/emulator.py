@@ -21,12 +21,12 @@ from adapters.inmemory.alpaca_emulator import account_routes, data_routes, order
 from adapters.inmemory.alpaca_emulator.faults import Fault, FaultBook, RecordedRequest
 from adapters.inmemory.alpaca_emulator.http import make_handler
 from adapters.inmemory.alpaca_emulator.state import EmulatorState, Query, Reply
-from adapters.inmemory.alpaca_emulator.timeline import BAR_END, BAR_OPEN, CLOSE, OPEN, Event, Timeline, ohlc, run_sync
 from adapters.inmemory.exchange import Exchange, ExchangeRules
 from adapters.inmemory.market_data import DailyBarMarketData
+from adapters.inmemory.replay import ReplayDriver, Timeline, run_sync
 from domain.models.trading import Fill
-from domain.money import price
 from domain.ports.clock import Clock, MarketCalendar
+from domain.ports.venue import SimulatedVenue
 from domain.risk.config import FeeSettings
 
 log = structlog.get_logger(__name__)
@@ -52,7 +52,7 @@ class EmulatorClock(Clock):
             self._now = at.astimezone(UTC)
 
 
-class AlpacaEmulator:
+class AlpacaEmulator(SimulatedVenue):
     """Alpaca's trading and market data APIs over replayed history.
 
     Args:
@@ -93,7 +93,7 @@ class AlpacaEmulator:
         self._faults = FaultBook()
         self._requests: list[RecordedRequest] = []
         self._cursor = calendar.session_open(calendar.previous_session(start)) - _WARM_UP
-        self.clock = EmulatorClock(min(self._cursor, start))
+        self._clock = EmulatorClock(min(self._cursor, start))
         assets = {a.symbol: a for a in run_sync(market.assets()) if a.asset_class == "us_equity"}
         self.exchange = Exchange(
             starting_cash, fees or FeeSettings(), self.clock, calendar, rules=rules,
@@ -103,6 +103,7 @@ class AlpacaEmulator:
         self.timeline = Timeline(market, calendar)
         self._state = EmulatorState(self.exchange, calendar, self.timeline, assets, start.astimezone(UTC),
                                     spread_bps)
+        self._driver = ReplayDriver(self.exchange, self.timeline, calendar, self._clock._move, self._cursor)
         self.advance_to(start)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self))
         self._httpd.daemon_threads = True
@@ -111,6 +112,11 @@ class AlpacaEmulator:
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def clock(self) -> EmulatorClock:
+        """The emulator's time: the live stack under rehearsal reads it."""
+        return self._clock
 
     @property
     def url(self) -> str:
@@ -144,12 +150,7 @@ class AlpacaEmulator:
     # ------------------------------------------------------------------ time
 
     def advance_to(self, at: datetime) -> list[Fill]:
-        """Move the clock to `at`, processing every price event up to it in order.
-
-        Requested cancellations complete first. Then: session opens (DAY orders of earlier sessions expire,
-        waiting orders fill at the open), intraday bars (their open printed at their start, their range at their
-        end), session closes (daily ranges of symbols without intraday bars, DAY expiry, last equity); finally,
-        inside a session, symbols without intraday bars print their open again at `at` (the only price known).
+        """Move the clock to `at`, processing every price event up to it in order (see `ReplayDriver.advance_to`).
 
         Returns:
             The fills made.
@@ -162,49 +163,7 @@ class AlpacaEmulator:
         with self._lock:
             if at < self.clock.now():
                 raise ValueError(f"cannot go back from {self.clock.now().isoformat()} to {at.isoformat()}")
-            self.exchange.settle_cancels()
-            fills: list[Fill] = []
-            batch: list[Event] = []
-            for event in self.timeline.events(self._cursor, at):
-                if batch and (batch[0].at, batch[0].rank) != (event.at, event.rank):
-                    fills += self._process(batch)
-                    batch = []
-                batch.append(event)
-            if batch:
-                fills += self._process(batch)
-            self.clock._move(at)
-            fills += self._print_daily_opens(at)
-            self._cursor = max(self._cursor, at)
-            return fills
-
-    def _process(self, batch: list[Event]) -> list[Fill]:
-        first = batch[0]
-        self.clock._move(first.at)
-        ex, tl = self.exchange, self.timeline
-        if first.rank == OPEN and first.day is not None:
-            return ex.open_session(first.day, {s: b[0] for s, b in tl.daily(first.day).items()})
-        if first.rank == CLOSE and first.day is not None:
-            day = first.day
-            if ex.session != day:
-                return []
-            daily = tl.daily(day)
-            ranges = {s: b for s, b in daily.items() if not tl.has_intraday(s, day)}
-            return ex.close_session(day, {s: b[3] for s, b in daily.items()}, ranges)
-        if ex.session is None:
-            return []
-        if first.rank == BAR_OPEN:
-            return ex.price_update(first.at, {e.symbol: price(e.bar.open) for e in batch if e.bar is not None})
-        if first.rank == BAR_END:
-            return ex.range_update(first.at, {e.symbol: ohlc(e.bar) for e in batch if e.bar is not None})
-        return []
-
-    def _print_daily_opens(self, at: datetime) -> list[Fill]:
-        day = self.exchange.session
-        cal = self._state.calendar
-        if day is None or not cal.session_open(day) < at < cal.session_close(day):
-            return []
-        opens = {s: b[0] for s, b in self.timeline.daily(day).items() if not self.timeline.has_intraday(s, day)}
-        return self.exchange.price_update(at, opens) if opens else []
+            return self._driver.advance_to(at)
 
     # ------------------------------------------------------------------ faults and records
 

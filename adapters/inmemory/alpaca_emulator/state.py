@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from adapters.inmemory.alpaca_emulator.timeline import Timeline
 from adapters.inmemory.exchange import Exchange
 from adapters.inmemory.exchange.rejections import CODE_REQUEST, Rejection, invalid
+from adapters.inmemory.replay.timeline import Timeline
 from domain.models.market import Asset
 from domain.ports.clock import MarketCalendar
 

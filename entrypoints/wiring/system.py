@@ -1,0 +1,208 @@
+"""The system around the trading cycle: LLMs, universe, discovery, alerts and the jobs' dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from adapters.alerts import JsonlAlertChannel
+from adapters.http import HttpCycleTrigger
+from adapters.inmemory.fundamentals import CsvFundamentals, InMemoryFundamentals, discovery_fundamentals
+from adapters.inmemory.market_data import SyntheticMarket
+from adapters.llm.offline_policy import OfflinePolicyLLM
+from adapters.postgres.backup import backup_database
+from application.alerts import AlertService
+from application.discovery.service import DiscoveryService
+from application.discovery.watchlist import watchlist_universe
+from application.event_monitor import EventMonitor
+from application.liquidity import Universe, fixed_universe, liquid_universe
+from application.llm_gateway import LLMGateway
+from application.market_conditions import MarketConditionService
+from application.monitor_symbols import watchlist_and_positions
+from application.schedule import ScheduleConfig
+from domain.errors import ConfigurationError, DataError
+from domain.events import Event
+from domain.ports.broker import Broker
+from domain.ports.clock import Clock, MarketCalendar
+from domain.ports.embedder import Embedder
+from domain.ports.llm import LLM
+from domain.ports.market_data import Fundamentals, MarketData
+from domain.ports.trigger import CycleTrigger
+from domain.ports.uow import UnitOfWorkFactory
+from entrypoints.logging_setup import redact
+from entrypoints.settings import Settings
+from entrypoints.wiring.alerts import build_alert_service, build_routes
+from entrypoints.wiring.closing import Closing
+from entrypoints.wiring.venue import NOT_STOCKS
+
+log = structlog.get_logger(__name__)
+LIVE_FALLBACK_SYMBOLS = 20
+"""The live universe while discovery has not filled the watchlist: the most liquid stocks."""
+
+
+def llms(settings: Settings) -> dict[str, LLM]:
+    """agent -> LLM from settings: the offline policy unless a model string is configured."""
+    offline = OfflinePolicyLLM()
+    out: dict[str, LLM] = {"default": offline}
+    s = settings.llm
+    configured = {"signal": s.signal_model, "risk": s.risk_model, "validator": s.validator_model,
+                  "picker": s.picker_model}
+    real = {agent: model for agent, model in configured.items() if model != "offline"}
+    if real:
+        from adapters.llm.litellm_adapter import LiteLLM
+
+        keys = {name: k.get_secret_value() for name, k in (("anthropic", s.anthropic_api_key),
+                                                           ("openai", s.openai_api_key),
+                                                           ("gemini", s.gemini_api_key)) if k is not None}
+        lite = LiteLLM(models=real, api_keys=keys, api_base=s.api_base, timeout_s=s.timeout_seconds,
+                       max_retries=s.max_retries)
+        llm: LLM = lite
+        if s.replay_dir is not None:
+            from adapters.llm.replay import ReplayLLM
+
+            llm = ReplayLLM(s.replay_dir, real, mode="record" if s.record else "replay",
+                            inner=lite if s.record else None)
+        for agent in real:
+            out[agent] = llm
+    return out
+
+
+def llm_probe(settings: Settings, agent: str, model: str, timeout_s: float) -> LLM:
+    """A one-off LiteLLM for `quorum preflight`: `agent` on `model`, no retries."""
+    from adapters.llm.litellm_adapter import LiteLLM
+
+    s = settings.llm
+    keys = {p: k.get_secret_value() for p, k in (("openai", s.openai_api_key), ("anthropic", s.anthropic_api_key),
+                                                 ("gemini", s.gemini_api_key)) if k is not None}
+    return LiteLLM(models={agent: model}, api_keys=keys, api_base=s.api_base,
+                   timeout_s=min(s.timeout_seconds, timeout_s), max_retries=0)
+
+
+def gateway(settings: Settings, models: dict[str, LLM], scope: str, calendar: MarketCalendar) -> LLMGateway:
+    """The process's one LLM gateway: one spend ledger for every agent and the discovery picker."""
+    return LLMGateway(models, settings.llm.daily_cap_usd, scope, calendar.tz)
+
+
+def schedule(settings: Settings) -> ScheduleConfig:
+    """The job timing from QUORUM_SCHEDULE__*."""
+    s = settings.schedule
+    return ScheduleConfig(cycle_minutes=s.cycle_minutes, discovery_hours=s.discovery_hours)
+
+
+def fundamentals(settings: Settings, market: MarketData, run: dict[str, Any], backtest: bool) -> Fundamentals:
+    """Sector and market cap for discovery.
+
+    A `--fundamentals` file (`run["fundamentals"]`) first: alone in a backtest, merged over the shipped S&P 500
+    sector map otherwise. Without one, the synthetic market's own on the synthetic market; none in a backtest on
+    CSV data (the shipped map is dated 2026: look-ahead), so the metric picker skips its market-cap filter and
+    says so; live, the shipped map with QUORUM_DISCOVERY__FUNDAMENTALS_FILE (market caps) merged over it.
+
+    Raises:
+        ConfigurationError: the fundamentals file is not a readable fundamentals file.
+    """
+    given = run.get("fundamentals")
+    if backtest and given:
+        return CsvFundamentals(Path(given))
+    if isinstance(market, SyntheticMarket) and not given:
+        return market.fundamentals()
+    if backtest:
+        return InMemoryFundamentals()
+    path = Path(given) if given else settings.discovery.fundamentals_file
+    try:
+        found = discovery_fundamentals(path)
+    except DataError as exc:
+        if path is None:
+            raise
+        raise ConfigurationError(f"{'--fundamentals' if given else 'QUORUM_DISCOVERY__FUNDAMENTALS_FILE'}: {exc}") \
+            from exc
+    log.info("discovery_fundamentals", sectors="shipped S&P 500 sector map",
+             market_caps=str(path) if path else "none (QUORUM_DISCOVERY__FUNDAMENTALS_FILE is not set)")
+    return found
+
+
+def discovery(settings: Settings, uow_factory: UnitOfWorkFactory, market: MarketData, funds: Fundamentals,
+              embedder: Embedder, llm_gateway: LLMGateway, conditions: MarketConditionService,
+              calendar: MarketCalendar, scope: str, clock: Clock, backtest: bool) -> DiscoveryService:
+    """The discovery service. In a backtest it runs inside the simulation (enabled, assets not recorded)."""
+    config = settings.discovery.model_copy(update={"enabled": True}) if backtest else settings.discovery
+    return DiscoveryService(uow_factory, market, funds, embedder, llm_gateway, conditions, calendar, config, scope,
+                            clock=clock, schedule=schedule(settings), record_assets=not backtest,
+                            exclude=NOT_STOCKS)
+
+
+def live_universe(scope: str, market: MarketData) -> Universe:
+    """The watchlist, or the most liquid stocks while it is empty."""
+    return watchlist_universe(scope, liquid_universe(market, LIVE_FALLBACK_SYMBOLS, exclude=NOT_STOCKS))
+
+
+def backtest_universe(run: dict[str, Any], found: DiscoveryService | None) -> Universe:
+    """The backtest's symbols (chosen before the run), or the discovered watchlist when discovery runs."""
+    fixed = fixed_universe(run.get("symbols") or ())
+    return found.universe(fallback=fixed) if found is not None else fixed
+
+
+def alert_log(run: dict[str, Any]) -> JsonlAlertChannel | None:
+    """A rehearsal's alerts channel: `alerts.jsonl` in its report directory (`run["report"]`); None otherwise."""
+    report = run.get("report")
+    return None if report is None else JsonlAlertChannel(Path(report) / "alerts.jsonl")
+
+
+def alerts(settings: Settings, uow_factory: UnitOfWorkFactory, scope: str, clock: Clock,
+           sink: JsonlAlertChannel | None) -> AlertService:
+    """The alert service of the settings' channels, or only `sink` when given (a rehearsal)."""
+    if sink is None:
+        return build_alert_service(settings, uow_factory, scope, clock=clock)
+    return AlertService(uow_factory, {sink.name: sink}, build_routes(settings.alerts, {sink.name: sink}),
+                        scope=scope, clock=clock, sleep=no_wait, redact=redact)
+
+
+def backup(settings: Settings, database: tuple[str, str]) -> Callable[[datetime], Awaitable[object]]:
+    """The nightly backup: pg_dump of the configured (or embedded) database into QUORUM_SCHEDULE__BACKUP_DIR."""
+
+    async def run_backup(at: datetime) -> object:
+        url, _ = database
+        path = await backup_database(url, settings.schedule.backup_dir,
+                                     keep_days=settings.schedule.backup_keep_days, now=at)
+        return str(path)
+
+    return run_backup
+
+
+async def no_wait(_seconds: float) -> None:
+    """Retries inside a simulation do not wait on the wall clock."""
+    return None
+
+
+def alert_notifier(service: AlertService) -> Callable[[Event], Awaitable[object]]:
+    """Forwards a job's final-failure event to the alert channels at once (the alerts job forwards it too from
+    the event log; the alert service never sends one alert twice)."""
+
+    async def notify(event: Event) -> object:
+        try:
+            return await service.dispatch([event])
+        except Exception as exc:  # noqa: BLE001 - the event is in the log; the alerts job forwards it later
+            log.error("alert_dispatch_failed", error=f"{type(exc).__name__}: {exc}")
+            return None
+
+    return notify
+
+
+def cycle_trigger(settings: Settings, run: dict[str, Any], closing: Closing) -> HttpCycleTrigger:
+    """How `quorum monitor` asks the API for an event cycle (`run["api_url"]`, the API key of the settings)."""
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    trigger = HttpCycleTrigger(str(run.get("api_url") or "http://127.0.0.1:8000"), key)
+    closing.add(trigger.aclose)
+    return trigger
+
+
+def event_monitor(market: MarketData, uow_factory: UnitOfWorkFactory, broker: Broker, scope: str,
+                  trigger: CycleTrigger, clock: Clock, calendar: MarketCalendar,
+                  run: dict[str, Any]) -> EventMonitor:
+    """The event monitor on the watchlist, the open positions and `run["watch"]` extras."""
+    return EventMonitor(market, watchlist_and_positions(uow_factory, broker, scope, extra=run.get("watch") or ()),
+                        trigger, clock, calendar, threshold=float(run.get("threshold") or 0.05),
+                        poll_interval=float(run.get("interval") or 60.0))
