@@ -18,11 +18,12 @@ import structlog
 
 from domain.alerts import TEMPLATED_TYPES, AlertRoutes, is_alert_worthy, render_alert
 from domain.errors import AlertDeliveryError
-from domain.events import Event, EventType, Severity
+from domain.events import Event, Severity
 from domain.ports.alerts import Alert, AlertChannel, AlertStatus
 from domain.ports.clock import Clock
 from domain.ports.repositories import EventQuery
 from domain.ports.uow import UnitOfWorkFactory
+from domain.system_events import alert_undeliverable
 
 log = structlog.get_logger(__name__)
 CURSOR_DOC = "alerts_cursor"
@@ -179,15 +180,10 @@ class AlertService:
         async with self._uow_factory() as uow:
             await uow.alerts.mark_undeliverable(alert_id, attempts=attempts, last_error=error, at=now)
             if first_failure:
-                severity = Severity.CRITICAL if alert.severity is Severity.CRITICAL else Severity.WARNING
-                await uow.events.add([Event(
-                    EventType.ALERT_UNDELIVERABLE, now,
-                    f"alert not delivered via {channel} after {attempts} attempt(s): {alert.title} ({error})",
-                    severity, None, None,
-                    {"alert_id": alert_id, "channel": channel, "alert_type": alert.type,
-                     "alert_severity": alert.severity.value, "title": alert.title, "attempts": attempts,
-                     "last_error": error, "event_id": alert.event_id},
-                    self.scope)])
+                await uow.events.add([alert_undeliverable(
+                    at=now, scope=self.scope, alert_id=alert_id, channel=channel, attempts=attempts, error=error,
+                    alert_type=alert.type, alert_severity=alert.severity, title=alert.title,
+                    event_id=alert.event_id)])
             await uow.commit()
         log.error("alert_undeliverable", alert_id=alert_id, channel=channel, type=alert.type, attempts=attempts,
                   error=error)

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from application.cycle.breaker_book import BREAKER_DOC, save_breaker, save_shadow_book
 from domain import breaker as brk
-from domain.events import Event, EventType, Severity
 from domain.ports.uow import UnitOfWorkFactory
 from domain.risk.config import BreakerSettings
+from domain.system_events import breaker_resumed, trading_switched
 from domain.trading_state import ControlState
 
 
@@ -37,9 +37,7 @@ async def approve_breaker_resume(uow_factory: UnitOfWorkFactory, scope: str, *, 
                                    settings=settings)
         await save_breaker(uow, scope, state, at=as_of)
         await save_shadow_book(uow, scope, None, at=as_of)
-        await uow.events.add([Event(EventType.BREAKER_RESUMED, as_of, f"trading resumed, approved by {by}"
-                                    + (f": {note}" if note else ""), Severity.WARNING, None, None,
-                                    {"approved_by": by, "note": note}, scope)])
+        await uow.events.add([breaker_resumed(at=as_of, scope=scope, by=by, note=note)])
         await uow.commit()
     return state
 
@@ -55,10 +53,7 @@ async def set_paused(uow_factory: UnitOfWorkFactory, scope: str, *, paused: bool
     control = ControlState(paused=paused, by=by, reason=reason, at=as_of)
     async with uow_factory() as uow:
         await uow.trading.set_control(scope, control, at=as_of)
-        await uow.events.add([Event(EventType.TRADING_PAUSED if paused else EventType.TRADING_RESUMED, as_of,
-                                    f"trading {'paused' if paused else 'resumed'} by {by}"
-                                    + (f": {reason}" if reason else ""), Severity.WARNING, None, None,
-                                    {"paused": paused, "by": by, "reason": reason, "at": as_of.isoformat()}, scope)])
+        await uow.events.add([trading_switched(at=as_of, scope=scope, paused=paused, by=by, reason=reason)])
         await uow.commit()
     return control
 

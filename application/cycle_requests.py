@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple, cast, get_args
 
 import structlog
@@ -82,12 +82,12 @@ class CycleRequestService:
         cooldown: how long an event for a symbol stays de-duplicated.
     """
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, queue: CycleQueue, *, scope: str,
+    def __init__(self, uow_factory: UnitOfWorkFactory, queue: CycleQueue, *, scope: str, tz: tzinfo,
                  cooldown: timedelta = timedelta(minutes=15)) -> None:
         if cooldown < timedelta(0):
             raise ValueError(f"cooldown must not be negative, got {cooldown}")
         self._uow_factory, self._queue = uow_factory, queue
-        self.scope, self.cooldown = scope, cooldown
+        self.scope, self.cooldown, self.tz = scope, cooldown, tz
         self._lock = asyncio.Lock()
 
     async def request(self, kind: str, symbol: str | None, now: datetime) -> CycleRequested:
@@ -110,7 +110,7 @@ class CycleRequestService:
             raise CycleRequestError(f"request time must be timezone-aware, got {now.isoformat()}")
         cycle_kind, sym = _check_kind(kind, symbol)
         minute = now.replace(second=0, microsecond=0)
-        cycle_id = cycle_id_for(self.scope, minute, cycle_kind, sym)
+        cycle_id = cycle_id_for(self.scope, minute, cycle_kind, sym, tz=self.tz)
         async with self._lock:
             async with self._uow_factory() as uow:
                 earlier = await self._covered(uow, cycle_kind, sym, now, cycle_id)

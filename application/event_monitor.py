@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -41,7 +40,6 @@ from domain.price_window import Move, PricePoint, PriceWindow
 __all__ = ["CycleTrigger", "EventMonitor", "Move", "PricePoint", "PriceWindow", "SymbolsProvider", "Trigger"]
 
 log = structlog.get_logger(__name__)
-NY = ZoneInfo("America/New_York")
 MINUTE = timedelta(minutes=1)
 DEFAULT_EXCLUDE: frozenset[str] = frozenset({"SPY", "VIX", *SECTOR_ETFS})
 SymbolsProvider = Callable[[datetime], Awaitable[Sequence[str]]]
@@ -101,7 +99,7 @@ class EventMonitor:
 
     async def poll_once(self, now: datetime) -> list[Trigger]:
         """One poll at `now` (during a session): update the windows, trigger on large moves."""
-        day = now.astimezone(NY).date()
+        day = now.astimezone(self._calendar.tz).date()
         if day != self._day:
             self._day, self._seeded = day, set()
             self._windows.clear()
@@ -201,7 +199,7 @@ class EventMonitor:
         return None
 
     def _until_open(self, now: datetime) -> float:
-        day = now.astimezone(NY).date()
+        day = now.astimezone(self._calendar.tz).date()
         for session in self._calendar.sessions(day, day + timedelta(days=10)):
             opened = self._calendar.session_open(session)
             if opened > now:

@@ -18,12 +18,12 @@ import structlog
 
 from application.control import set_paused
 from domain.errors import BrokerError, NotFoundError, OrderRejectedError
-from domain.events import Event, EventType, Severity
 from domain.models.trading import Order, OrderRequest, Side, TimeInForce
 from domain.ports.broker import Broker
 from domain.ports.clock import MarketCalendar
 from domain.ports.repositories import OrderRecord
 from domain.ports.uow import UnitOfWorkFactory
+from domain.system_events import kill_switch
 from domain.trading_state import StopKeeper
 
 log = structlog.get_logger(__name__)
@@ -103,9 +103,8 @@ async def flatten(uow_factory: UnitOfWorkFactory, broker: Broker, calendar: Mark
             if trade is not None:
                 state = state.with_trade(replace(trade, stop_keeper=StopKeeper.QUORUM, leg_ids=()))
         await uow.trading.save(scope, state, at=as_of)
-        await uow.events.add([Event(EventType.KILL_SWITCH, as_of, f"{result.message} (by {by}"
-                                    f"{': ' + reason if reason else ''})", Severity.CRITICAL, None, None,
-                                    _event_payload(result, by, reason), scope)])
+        await uow.events.add([kill_switch(at=as_of, scope=scope, summary=result.message, by=by, reason=reason,
+                                          payload=_event_payload(result, by, reason))])
         await uow.commit()
     log.warning("kill_switch", by=by, cancelled=len(result.cancelled), sells=len(result.sells),
                 failed=len(result.failed), market_open=result.market_open)

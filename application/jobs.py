@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
 import structlog
@@ -22,7 +22,7 @@ import structlog
 from application.cycle.trading_cycle import cycle_id_for
 from application.market_conditions import MarketConditionService
 from application.schedule import JobKind, ScheduleConfig, alert_retry_due, due_jobs
-from domain.events import Event, EventType, Severity
+from domain.events import Event, EventType
 from domain.models.trading import Side
 from domain.money import ZERO, money
 from domain.ports.alerts import AlertStatus
@@ -31,6 +31,7 @@ from domain.ports.jobs import AlertForwarder, CycleRunner, Discovery
 from domain.ports.queue import CycleJob, CycleQueue
 from domain.ports.repositories import CycleRecord, EventQuery
 from domain.ports.uow import UnitOfWorkFactory
+from domain.system_events import cycle_stale, daily_summary, job_failed
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -91,8 +92,7 @@ def job_failure_recorder(uow_factory: UnitOfWorkFactory, scope: str, job: str, n
 
     async def record(exc: BaseException, tries: int) -> Event:
         at, error = now(), f"{type(exc).__name__}: {exc}"
-        event = Event(EventType.SYSTEM_ERROR, at, f"job {job} failed after {tries} tries: {error}", Severity.CRITICAL,
-                      cycle_id, None, {"job": job, "tries": tries, "error": error}, scope)
+        event = job_failed(at=at, scope=scope, job=job, tries=tries, error=error, cycle_id=cycle_id)
         async with uow_factory() as uow:
             await uow.events.add([event])
             stored = await uow.events.query(EventQuery(scope, types=(EventType.SYSTEM_ERROR,), cycle_id=cycle_id,
@@ -127,9 +127,9 @@ async def enqueue_cycle(queue: CycleQueue, uow_factory: UnitOfWorkFactory, scope
     return True
 
 
-def scheduled_cycle(scope: str, slot: datetime) -> CycleJob:
+def scheduled_cycle(scope: str, slot: datetime, tz: tzinfo) -> CycleJob:
     """The scheduled cycle of `slot`; its id depends only on the scope and the slot."""
-    return CycleJob(cycle_id_for(scope, slot, "scheduled"), "scheduled", None, slot)
+    return CycleJob(cycle_id_for(scope, slot, "scheduled", tz=tz), "scheduled", None, slot)
 
 
 @dataclass(frozen=True)
@@ -157,9 +157,10 @@ async def run_cycle_job(runner: CycleRunner, job: CycleJob, *, uow_factory: Unit
             return CycleJobOutcome(cid, "duplicate", rec.status)
         late = now - job.requested_at
         if max_delay is not None and late > max_delay:
-            msg = f"{job.kind} cycle requested at {job.requested_at.isoformat()} is {late} late: skipped"
-            await uow.events.add([Event(EventType.CYCLE_SKIPPED, now, msg, Severity.WARNING, cid, job.symbol,
-                                        {"reason": "stale", "late_s": late.total_seconds()}, scope)])
+            event = cycle_stale(at=now, scope=scope, cycle_id=cid, kind=job.kind, requested_at=job.requested_at,
+                                late=late, symbol=job.symbol)
+            msg = event.message
+            await uow.events.add([event])
             await uow.cycles.upsert(CycleRecord(cid, scope, job.kind, job.requested_at, "skipped", job.symbol,
                                                 {"reason": "stale"}))
             await uow.commit()
@@ -274,7 +275,7 @@ async def daily_summary_job(uow_factory: UnitOfWorkFactory, scope: str, calendar
                     f"{len(fills)} fills, {cycles} cycles, LLM {llm_usd:.2f} USD")
         else:
             text = f"{day.isoformat()}: no equity recorded (no cycle ran), {len(fills)} fills, {cycles} cycles"
-        event = Event(EventType.DAILY_SUMMARY, as_of, text, Severity.INFO, None, None, payload, scope)
+        event = daily_summary(at=as_of, scope=scope, text=text, payload=payload)
         await uow.events.add([event])
         await uow.commit()
     return event

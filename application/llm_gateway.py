@@ -1,7 +1,8 @@
 """LLMGateway: every agent call goes through here — daily spending cap, usage records, failures as None.
 
-Calls may run concurrently; usage records are buffered and written by `flush`
-(one database session must not be used by several tasks at once).
+There is one gateway per process, so one spend ledger for the cycle's agents and the discovery picker. Calls
+may run concurrently; usage records and events are buffered per cycle (discovery's under no cycle) and written
+by `flush` in that cycle's transaction (one database session must not be used by several tasks at once).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class LLMGateway:
         """Read today's spend from the database (call once per cycle, before the agents run)."""
         local = as_of.astimezone(self.tz)
         start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        self._spent_today = await uow.llm_calls.spend(self.scope, since=start, until=start + timedelta(days=1))
+        stored = await uow.llm_calls.spend(self.scope, since=start, until=start + timedelta(days=1))
+        self._spent_today = stored + sum(r.cost_usd for r in self._pending)  # others' calls, not written yet
         self._budget_day = start.date().isoformat()
         return self._spent_today
 
@@ -106,16 +108,23 @@ class LLMGateway:
         """The usage records of `cycle_id`'s calls not flushed yet, in the order they were made."""
         return tuple(r for r in self._pending if r.cycle_id == cycle_id)
 
-    async def flush(self, uow: UnitOfWork) -> None:
-        """Write buffered usage records and events in the caller's transaction."""
-        pending, self._pending = self._pending, []
-        events, self._events = self._events, []
+    async def flush(self, uow: UnitOfWork, cycle_id: str | None) -> None:
+        """Write the buffered usage records and events of `cycle_id` (None: calls made outside a cycle, such as
+        discovery's) in the caller's transaction; other callers' stay buffered."""
+        pending = self._take(cycle_id)
+        events = [e for e in self._events if e.cycle_id == cycle_id]
+        self._events = [e for e in self._events if e.cycle_id != cycle_id]
         for record in pending:
             await uow.llm_calls.add(record)
         if events:
             await uow.events.add(events)
 
-    def discard(self) -> None:
-        """Forget buffered records (the transaction they belonged to rolled back)."""
-        self._pending.clear()
-        self._events.clear()
+    def discard(self, cycle_id: str | None) -> None:
+        """Forget the buffered records and events of `cycle_id` (the transaction they belonged to rolled back)."""
+        self._take(cycle_id)
+        self._events = [e for e in self._events if e.cycle_id != cycle_id]
+
+    def _take(self, cycle_id: str | None) -> list[LLMCallRecord]:
+        taken = [r for r in self._pending if r.cycle_id == cycle_id]
+        self._pending = [r for r in self._pending if r.cycle_id != cycle_id]
+        return taken

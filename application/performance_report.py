@@ -11,10 +11,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import cast, get_args
-from zoneinfo import ZoneInfo
 
 from domain.analytics import Performance, Window, performance_for_window
 from domain.models.trading import Fill, Side
@@ -23,7 +22,6 @@ from domain.ports.clock import MarketCalendar
 from domain.ports.repositories import EquityPoint
 from domain.ports.uow import UnitOfWorkFactory
 
-NY = ZoneInfo("America/New_York")
 WINDOWS: tuple[str, ...] = get_args(Window)
 
 
@@ -48,16 +46,17 @@ class PerformanceReport:
     performance: Performance
 
 
-def daily_points(points: Sequence[EquityPoint]) -> list[tuple[date, EquityPoint]]:
-    """The last point of each New York day, days ascending."""
+def daily_points(points: Sequence[EquityPoint], tz: tzinfo) -> list[tuple[date, EquityPoint]]:
+    """The last point of each exchange day (in the exchange's time zone `tz`), days ascending."""
     by_day: dict[date, EquityPoint] = {}
     for p in sorted(points, key=lambda p: p.at):
-        by_day[p.at.astimezone(NY).date()] = p
+        by_day[p.at.astimezone(tz).date()] = p
     return sorted(by_day.items())
 
 
-def closed_trade_returns(fills: Sequence[Fill]) -> list[tuple[date, float]]:
-    """(New York day closed, return) of every sale against the average cost of the shares it sells, fees included."""
+def closed_trade_returns(fills: Sequence[Fill], tz: tzinfo) -> list[tuple[date, float]]:
+    """(exchange day closed, return) of every sale against the average cost of the shares it sells, fees included;
+    days in the exchange's time zone `tz`."""
     book: dict[str, tuple[Decimal, Decimal]] = {}
     out: list[tuple[date, float]] = []
     for f in sorted(fills, key=lambda f: f.at):
@@ -68,7 +67,7 @@ def closed_trade_returns(fills: Sequence[Fill]) -> list[tuple[date, float]]:
             avg = cost / qty
             sold = min(f.qty, qty)
             if avg > 0:
-                out.append((f.at.astimezone(NY).date(), float((money(sold * f.price) - f.fee) / (avg * sold) - 1)))
+                out.append((f.at.astimezone(tz).date(), float((money(sold * f.price) - f.fee) / (avg * sold) - 1)))
             book[f.symbol] = (qty - sold, cost - avg * sold)
     return out
 
@@ -95,15 +94,15 @@ async def performance_report(uow_factory: UnitOfWorkFactory, scope: str, calenda
     async with uow_factory() as uow:
         points = await uow.equity.list(scope, until=as_of)
         fills = await uow.fills.list(scope, until=as_of)
-    days = daily_points(points)
-    today = as_of.astimezone(NY).date()
+    days = daily_points(points, calendar.tz)
+    today = as_of.astimezone(calendar.tz).date()
     equity = [(d, p.equity) for d, p in days]
     flows = [(d, p.net_deposits - prev.net_deposits) for (_, prev), (d, p) in itertools.pairwise(days)
              if p.net_deposits != prev.net_deposits]
     exposure = [(d, float(p.exposure / p.equity)) for d, p in days if p.equity > 0]
     sessions = calendar.sessions(days[0][0], today) if days else []
     perf = performance_for_window(cast(Window, window), equity, as_of=today, sessions=sessions or None, flows=flows,
-                                  trades=closed_trade_returns([r.fill for r in fills]), exposure=exposure)
+                                  trades=closed_trade_returns([r.fill for r in fills], calendar.tz), exposure=exposure)
     by_day = dict(equity)
     return PerformanceReport(window, as_of, None if perf.start is None else by_day[perf.start],
                              None if perf.end is None else by_day[perf.end],

@@ -22,11 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, get_args
-from zoneinfo import ZoneInfo
 
 from domain.ports.clock import MarketCalendar
 
-NY = ZoneInfo("America/New_York")
 JobKind = Literal["cycle", "discovery", "forward_returns", "market_conditions", "daily_summary", "backup", "alerts"]
 JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
 AFTER_CLOSE_KINDS: frozenset[JobKind] = frozenset({"forward_returns", "market_conditions", "daily_summary"})
@@ -118,8 +116,8 @@ def session_slots(kind: JobKind, day: date, calendar: MarketCalendar, config: Sc
     raise ValueError(f"{kind!r} does not follow market sessions")
 
 
-def _backup_slot(day: date, config: ScheduleConfig) -> datetime:
-    return datetime.combine(day, config.backup_time, NY).astimezone(ZoneInfo("UTC"))
+def _backup_slot(day: date, config: ScheduleConfig, calendar: MarketCalendar) -> datetime:
+    return datetime.combine(day, config.backup_time, calendar.tz).astimezone(UTC)
 
 
 def _minute_slot(now: datetime, minutes: int) -> datetime:
@@ -146,10 +144,10 @@ def latest_slot(kind: JobKind, now: datetime, calendar: MarketCalendar,
     _require_aware(now, "now")
     if kind == "alerts":
         return _minute_slot(now, config.alerts_minutes)
-    today = now.astimezone(NY).date()
+    today = now.astimezone(calendar.tz).date()
     if kind == "backup":
-        slot = _backup_slot(today, config)
-        return slot if slot <= now else _backup_slot(today - timedelta(days=1), config)
+        slot = _backup_slot(today, config, calendar)
+        return slot if slot <= now else _backup_slot(today - timedelta(days=1), config, calendar)
     for day in reversed(calendar.sessions(today - timedelta(days=_LOOKBACK_DAYS), today)):
         past = [s for s in session_slots(kind, day, calendar, config) if s <= now]
         if past:
@@ -163,10 +161,10 @@ def next_slot(kind: JobKind, now: datetime, calendar: MarketCalendar,
     _require_aware(now, "now")
     if kind == "alerts":
         return _minute_slot(now, config.alerts_minutes) + timedelta(minutes=config.alerts_minutes)
-    today = now.astimezone(NY).date()
+    today = now.astimezone(calendar.tz).date()
     if kind == "backup":
-        slot = _backup_slot(today, config)
-        return slot if slot > now else _backup_slot(today + timedelta(days=1), config)
+        slot = _backup_slot(today, config, calendar)
+        return slot if slot > now else _backup_slot(today + timedelta(days=1), config, calendar)
     for day in calendar.sessions(today - timedelta(days=1), today + timedelta(days=_LOOKAHEAD_DAYS)):
         future = [s for s in session_slots(kind, day, calendar, config) if s > now]
         if future:

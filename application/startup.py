@@ -14,9 +14,9 @@ from datetime import datetime
 import structlog
 
 from domain.errors import BrokerError
-from domain.events import Event, EventType, Severity
 from domain.ports.jobs import Reconciler
 from domain.ports.uow import UnitOfWorkFactory
+from domain.system_events import startup_reconcile_failed
 
 log = structlog.get_logger(__name__)
 
@@ -45,15 +45,13 @@ async def reconcile_at_startup(live: Reconciler, *, uow_factory: UnitOfWorkFacto
     except Exception as exc:  # noqa: BLE001 - any failure is reported; the cycles reconcile again
         error = f"{type(exc).__name__}: {exc}"
         retryable = isinstance(exc, BrokerError) and exc.retryable
-        severity = Severity.WARNING if retryable else Severity.CRITICAL
         log.error("startup_reconcile_failed", error=error, retryable=retryable,
                   next_step="continuing; the next trading cycle reconciles with the broker again")
         what = "the broker could not be read" if isinstance(exc, BrokerError) else "reconciling failed"
-        message = f"start-up reconciliation failed, {what}: {error}; the next trading cycle reconciles again"
         try:
             async with uow_factory() as uow:
-                await uow.events.add([Event(EventType.SYSTEM_ERROR, now(), message, severity, None, None,
-                                            {"job": "startup_reconcile", "error": error}, scope)])
+                await uow.events.add([startup_reconcile_failed(at=now(), scope=scope, what=what, error=error,
+                                                               retryable=retryable)])
                 await uow.commit()
         except Exception as db_exc:
             log.error("startup_reconcile_event_not_written", error=f"{type(db_exc).__name__}: {db_exc}")

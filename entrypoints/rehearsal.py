@@ -141,7 +141,7 @@ class Rehearsal:
         deps = c.job_deps()
         deps.on_failure = None
         jobs = InProcessJobs(deps, sleep=no_wait)
-        requests = CycleRequestService(uow_factory, jobs.queue, scope=self.scope)
+        requests = CycleRequestService(uow_factory, jobs.queue, scope=self.scope, tz=self.calendar.tz)
         monitor = EventMonitor(c.market(), watchlist_and_positions(uow_factory, broker, self.scope),
                                RequestingTrigger(requests), emu.clock, self.calendar, sleep=no_wait)
         jobs.start()

@@ -212,7 +212,7 @@ def _tick(deps: WorkerDeps, queue_name: str) -> Any:
         async def dispatch(kind: JobKind, slot: datetime) -> bool:
             if kind == "cycle":
                 return await jobs.enqueue_cycle(queue, deps.uow_factory, deps.scope,
-                                                jobs.scheduled_cycle(deps.scope, slot))
+                                                jobs.scheduled_cycle(deps.scope, slot, deps.calendar.tz))
             queued = await pool.enqueue_job(kind, slot.isoformat(), _job_id=job_id(kind, slot),
                                             _queue_name=queue_name)
             return queued is not None

@@ -15,7 +15,6 @@ from typing import Any
 from application.cycle.breaker_book import book_breaker, save_breaker, save_shadow_book, trip_events
 from application.cycle.context import CycleContext, CycleResult
 from application.cycle.fills import book_fills
-from application.cycle.ids import NY
 from application.cycle.protection import protect
 from application.cycle.reconcile import store_positions
 from domain import breaker as brk
@@ -49,8 +48,8 @@ async def book_keeping(ctx: CycleContext) -> CycleContext:
     if brk.in_shadow_mode(breaker):
         book = ctx.book if ctx.book is not None else Portfolio(cash=breaker.equity_at_trip or account.equity)
         prices = {s: snap.prices.get(s, p.avg_entry_price) for s, p in book.positions.items()}
-        breaker = brk.record_shadow(breaker, day=ctx.as_of.astimezone(NY).date(), shadow_equity=book.equity(prices),
-                                    closed_trade_returns=list(ctx.shadow_returns))
+        breaker = brk.record_shadow(breaker, day=ctx.as_of.astimezone(d.calendar.tz).date(),
+                                    shadow_equity=book.equity(prices), closed_trade_returns=list(ctx.shadow_returns))
         ctx = replace(ctx, breaker=breaker, book=book)
         await save_shadow_book(uow, ctx.scope, book, at=ctx.as_of)
 

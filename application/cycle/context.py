@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import TypeVar
 
 from application.agents import Agents
 from application.cycle.decision import ProposalOutcome
 from application.cycle.fills import ClosedTrade
-from application.cycle.ids import NY
 from application.cycle.market_snapshot import AssetCache, Snapshot
 from application.cycle.reconcile import Reconciliation
 from application.llm_gateway import LLMGateway
@@ -59,9 +58,10 @@ class CycleResult:
     equity: Decimal | None = None
 
 
-def day_start(state: TradingState, as_of: datetime, account: Account) -> DayStart:
-    """The equity today is measured from: the previous session's close when the broker reports it."""
-    today = as_of.astimezone(NY).date()
+def day_start(state: TradingState, as_of: datetime, account: Account, tz: tzinfo) -> DayStart:
+    """The equity today (the exchange day in `tz`) is measured from: the previous session's close when the
+    broker reports it."""
+    today = as_of.astimezone(tz).date()
     if state.day_start is not None and state.day_start.day == today:
         return state.day_start
     if account.last_equity is not None and account.last_equity > 0:

@@ -20,7 +20,7 @@ from application.cycle.context import CycleContext
 from application.cycle.decision import DecisionInputs, ProposalOutcome
 from application.cycle.exits import rule_exits, shadow_stop_exits
 from application.cycle.hard_limits import apply_limits
-from application.cycle.ids import NY, client_order_id_for
+from application.cycle.ids import client_order_id_for
 from application.cycle.market_snapshot import Snapshot
 from domain import breaker as brk
 from domain.agents.schemas import MarketConditions, MemoryEvidence, RiskCandidate, SymbolFeatures, ValidatorCandidate
@@ -61,12 +61,12 @@ async def _inputs(ctx: CycleContext) -> DecisionInputs:
     d, as_of, breaker = ctx.deps, ctx.as_of, ctx.breaker_state
     sessions = d.calendar.sessions(as_of.date() - timedelta(days=10), as_of.date())[-5:]
     recent = await ctx.uow.fills.list(ctx.scope, since=as_of - timedelta(days=10))
-    day_trades = count_day_trades([r.fill for r in recent], sessions=sessions, tz=NY)
+    day_trades = count_day_trades([r.fill for r in recent], sessions=sessions, tz=d.calendar.tz)
     paused, book = ctx.paused, ctx.book
     allowed = False if paused else (True if book is not None else brk.allows_entries(breaker))
     reason = f"trading paused by {ctx.state.control.by}" if paused else (breaker.trip_reason or "")
     return DecisionInputs(as_of, ctx.cycle_id, ctx.scope, d.calendar.is_open(as_of), ctx.day.equity, day_trades,
-                          entries_allowed=allowed, entry_block_reason=reason,
+                          entries_allowed=allowed, tz=d.calendar.tz, entry_block_reason=reason,
                           shadow_positions=dict(book.positions) if book else {}, state=ctx.state,
                           stop_now=ctx.stop_now, agents_enabled=not paused, shadow_book=book)
 

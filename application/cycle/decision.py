@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -80,6 +80,7 @@ class DecisionInputs:
         stop_now: symbols whose price is already through their stop (found by the protection step).
         agents_enabled: False while trading is paused: only stops and rule exits are decided, no agent runs.
         shadow_book: the shadow book while the breaker is tripped (entries are sized against its own cash).
+        tz: the exchange's time zone (the calendar's): its dates are the trading days.
     """
 
     as_of: datetime
@@ -90,6 +91,7 @@ class DecisionInputs:
     day_trades_used: int
     entries_allowed: bool
     entry_block_reason: str
+    tz: tzinfo
     shadow_positions: dict[str, Position] = field(default_factory=dict)
     state: TradingState = field(default_factory=TradingState)
     stop_now: tuple[str, ...] = ()

@@ -7,7 +7,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from application.cycle.decision import DecisionInputs, ProposalOutcome
 from application.cycle.market_snapshot import Snapshot
@@ -15,7 +14,6 @@ from domain.risk.config import RiskSettings
 from domain.risk.limits import LimitContext, LimitDecision, ProposedTrade, apply_hard_limits
 from domain.verdict import Verdict
 
-NY = ZoneInfo("America/New_York")
 ClientOrderId = Callable[[str, str], str]
 
 
@@ -90,7 +88,7 @@ def _limit_ctx(snap: Snapshot, d: DecisionInputs, orders: int, pending: Decimal,
         as_of=d.as_of, market_open=d.market_open, equity=snap.account.equity, cash=snap.account.cash,
         day_start_equity=d.day_start_equity, positions=snap.positions, prices=snap.prices,
         avg_dollar_volume=snap.adv, assets=snap.assets, orders_this_cycle=orders, pending_exposure=pending,
-        day_trades_used=d.day_trades_used, today=d.as_of.astimezone(NY).date(), tz=NY,
+        day_trades_used=d.day_trades_used, today=d.as_of.astimezone(d.tz).date(), tz=d.tz,
         entries_allowed=d.entries_allowed, entry_block_reason=d.entry_block_reason,
         open_entries=snap.open_entries, cooldowns=d.state.cooling_down(d.as_of),
         buying_power=snap.account.buying_power)

@@ -4,16 +4,14 @@ refuses as doubles."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
-NY = ZoneInfo("America/New_York")
+from datetime import UTC, datetime, tzinfo
 
 
-def cycle_id_for(scope: str, as_of: datetime, kind: str, symbol: str | None = None) -> str:
-    """Deterministic id: the same scope, time, kind and symbol always give the same id."""
-    raw = f"{scope}|{as_of.astimezone(ZoneInfo('UTC')).isoformat()}|{kind}|{symbol or ''}"
-    return f"c-{as_of.astimezone(NY):%Y%m%d-%H%M}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
+def cycle_id_for(scope: str, as_of: datetime, kind: str, symbol: str | None = None, *, tz: tzinfo) -> str:
+    """Deterministic id: the same scope, time, kind and symbol always give the same id; it starts with the
+    exchange-local time (`tz`, the calendar's time zone)."""
+    raw = f"{scope}|{as_of.astimezone(UTC).isoformat()}|{kind}|{symbol or ''}"
+    return f"c-{as_of.astimezone(tz):%Y%m%d-%H%M}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
 
 
 def client_order_id_for(cycle_id: str, symbol: str, action: str) -> str:

@@ -45,4 +45,4 @@ async def snapshot(ctx: CycleContext) -> CycleContext:
         ctx = ctx.logged(market_conditions_seen(at=ctx.as_of, scope=ctx.scope, cycle_id=ctx.cycle_id,
                                                 conditions=snap.market))
     return replace(ctx, universe=universe, snapshot=snap, state=prot.state, stop_now=tuple(prot.stop_now), book=book,
-                   start=day_start(prot.state, ctx.as_of, snap.account))
+                   start=day_start(prot.state, ctx.as_of, snap.account, ctx.deps.calendar.tz))

@@ -96,18 +96,18 @@ class TradingCycle:
                   cycle_id: str | None = None) -> CycleResult:
         """Run one cycle at `as_of` (`run_stages` in one transaction); on any exception roll back and record a
         system error separately."""
-        cid = cycle_id or cycle_id_for(self.scope, as_of, kind, symbol)
+        cid = cycle_id or cycle_id_for(self.scope, as_of, kind, symbol, tz=self._calendar.tz)
         structlog.contextvars.bind_contextvars(cycle_id=cid)
         try:
             async with self._uow_factory() as uow:
                 result = await run_stages(CycleContext(self._deps(), uow, as_of=as_of, kind=kind, cycle_id=cid,
                                                        symbol=symbol))
-                await self._gateway.flush(uow)
+                await self._gateway.flush(uow, cid)
                 await uow.commit()
             return result
         except Exception as exc:
             log.exception("cycle_failed", error=str(exc))
-            self._gateway.discard()
+            self._gateway.discard(cid)
             return await self._record_failure(as_of, cid, kind, symbol, exc)
         finally:
             structlog.contextvars.unbind_contextvars("cycle_id")
@@ -134,7 +134,7 @@ class TradingCycle:
                                  prices={}, as_of=as_of, cycle_id=None, scope=self.scope, risk=d.risk)
             await store_positions(uow, self.scope, rec.positions, prot.state)
             account = await d.broker.account()
-            start = day_start(prot.state, as_of, account)
+            start = day_start(prot.state, as_of, account, self._calendar.tz)
             breaker, trips = book_breaker(breaker, rec.booking.closed, equity=account.equity,
                                           day_start_equity=start.equity, as_of=as_of, settings=d.risk.breaker,
                                           error=None)

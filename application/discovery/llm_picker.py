@@ -17,9 +17,10 @@ from datetime import datetime
 import structlog
 
 from application.llm_gateway import LLMGateway
+from domain.discovery.events import picker_failed
 from domain.discovery.llm_schema import LLMPickerContext, LLMPickerOutput
 from domain.discovery.picker import PickerResult
-from domain.events import Event, EventType, Severity
+from domain.events import Event
 from domain.ports.llm import LLMRequest, Message
 
 log = structlog.get_logger(__name__)
@@ -94,8 +95,7 @@ class LLMPicker:
         except Exception as exc:  # noqa: BLE001 - the LLM picker must never take a discovery run down
             reason = f"{type(exc).__name__}: {str(exc)[:500]}"
             log.warning("llm_picker_failed", reason=reason, candidates=len(asked))
-            event = Event(EventType.LLM_FAILED, as_of, f"picker agent failed, no LLM picks this run: {reason}",
-                          Severity.WARNING, payload={"agent": "picker", "error": reason}, scope=self._scope)
+            event = picker_failed(at=as_of, scope=self._scope, reason=reason)
             return LLMPickerRun([], asked, error=reason, events=(event,))
         if decision is None:
             reason = "no answer from the picker LLM (call failed or daily budget reached; see the LLM events)"

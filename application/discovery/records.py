@@ -15,27 +15,27 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from domain.discovery.ensemble import PICKER_ORDER, EnsembleResult, EnsembleScores
+from domain.discovery.events import discovery_divergence, discovery_run
 from domain.discovery.picker_scores import PickerScores
-from domain.events import Event, EventType, Severity
+from domain.events import Event
 from domain.money import price
 from domain.ports.discovery import ENSEMBLE, DiscoveryRun, Suggestion, WatchlistChange
 
-NY = ZoneInfo("America/New_York")
 MAX_DIVERGENT = 5
 
 
-def run_id_for(scope: str, as_of: datetime) -> str:
-    """Deterministic run id: the same scope and time always give the same id (a retried run is recognised)."""
-    raw = f"{scope}|{as_of.astimezone(ZoneInfo('UTC')).isoformat()}"
-    return f"d-{as_of.astimezone(NY):%Y%m%d-%H%M}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
+def run_id_for(scope: str, as_of: datetime, *, tz: tzinfo) -> str:
+    """Deterministic run id: the same scope and time always give the same id (a retried run is recognised); it
+    starts with the exchange-local time (`tz`)."""
+    raw = f"{scope}|{as_of.astimezone(UTC).isoformat()}"
+    return f"d-{as_of.astimezone(tz):%Y%m%d-%H%M}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
 
 
 def _finite(details: Mapping[str, float]) -> dict[str, float]:
@@ -98,11 +98,11 @@ def divergence_events(run: DiscoveryRun, divergent: Sequence[EnsembleResult],
     common = set.intersection(*sets.values()) if sets else set()
     only_in = {p: sorted(mine - set().union(*(v for q, v in sets.items() if q != p))) for p, mine in sets.items()}
     text = "; ".join(f"{r.symbol}: {r.divergence_reason}" for r in divergent)
-    return [Event(EventType.DISCOVERY_DIVERGENCE, run.as_of, f"pickers disagree on {len(divergent)} suggested "
-                  f"symbol(s): {text}", Severity.INFO, None, divergent[0].symbol if len(divergent) == 1 else None,
-                  {"run_id": run.id, "pickers": list(sets), "overlap": len(common) / len(union) if union else 0.0,
-                   "only_in": {p: v for p, v in only_in.items() if v}, "symbols": [r.symbol for r in divergent],
-                   "spread": {r.symbol: round(_spread(r), 4) for r in divergent}}, run.scope)]
+    return [discovery_divergence(
+        at=run.as_of, scope=run.scope, symbols=[r.symbol for r in divergent], text=text,
+        payload={"run_id": run.id, "pickers": list(sets), "overlap": len(common) / len(union) if union else 0.0,
+                 "only_in": {p: v for p, v in only_in.items() if v}, "symbols": [r.symbol for r in divergent],
+                 "spread": {r.symbol: round(_spread(r), 4) for r in divergent}})]
 
 
 def run_event(run: DiscoveryRun, ensemble: EnsembleScores, changes: Sequence[WatchlistChange],
@@ -121,8 +121,7 @@ def run_event(run: DiscoveryRun, ensemble: EnsembleScores, changes: Sequence[Wat
     skipped: dict[str, str] = dict(run.stats.get("skipped_filters") or {})
     if skipped:
         text += "; " + "; ".join(skipped.values())
-    return Event(EventType.DISCOVERY_RUN, run.as_of, text, Severity.INFO, None, None,
-                 {"run_id": run.id, "universe_size": run.universe_size, "qualified": n_qualified,
-                  "top": [{"symbol": symbol, "score": score} for symbol, score in qualified], "added": added,
-                  "removed": removed, "llm_error": llm_error, "pickers": list(run.pickers),
-                  "skipped_filters": skipped}, run.scope)
+    return discovery_run(at=run.as_of, scope=run.scope, text=text, payload={
+        "run_id": run.id, "universe_size": run.universe_size, "qualified": n_qualified,
+        "top": [{"symbol": symbol, "score": score} for symbol, score in qualified], "added": added,
+        "removed": removed, "llm_error": llm_error, "pickers": list(run.pickers), "skipped_filters": skipped})

@@ -78,7 +78,7 @@ class DiscoveryRunner:
 
     async def discover(self, as_of: datetime) -> DiscoveryOutcome:
         """Run the pickers as of `as_of`, store the suggestions and update the watchlist (see the module docstring)."""
-        run_id = records.run_id_for(self.scope, as_of)
+        run_id = records.run_id_for(self.scope, as_of, tz=self._calendar.tz)
         async with self.lock:
             async with self._uow_factory() as uow:
                 existing = await uow.suggestions.get_run(run_id)
@@ -160,11 +160,11 @@ class DiscoveryRunner:
                                             llm_error=llm.error), *records.divergence_events(run, divergent, rows),
                           *llm.events]
                 await uow.events.add(events)
-                await self._gateway.flush(uow)
+                await self._gateway.flush(uow, None)
                 watchlist = await uow.watchlist.list(self.scope)
                 await uow.commit()
         except BaseException:
-            self._gateway.discard()
+            self._gateway.discard(None)
             raise
         log.info("discovery_run", run_id=run.id, universe=run.universe_size, suggestions=len(stored),
                  added=run.stats["added"], removed=run.stats["removed"], llm_error=llm.error)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from application.cycle.trading_cycle import Universe
 from domain.discovery.config import DiscoverySettings
 from domain.discovery.ensemble import HARD_REJECTION_NOTE, EnsembleResult, EnsembleScores
-from domain.events import Event, EventType, Severity
+from domain.discovery.events import watchlist_change, watchlist_changed
 from domain.ports.discovery import WatchlistChange, WatchlistChangeKind, WatchlistEntry, WatchlistSource
 from domain.ports.uow import UnitOfWork
 
@@ -247,11 +247,8 @@ class WatchlistManager:
     async def _record(self, uow: UnitOfWork, symbol: str, kind: WatchlistChangeKind, source: WatchlistSource,
                       reason: str, at: datetime, score: float | None) -> WatchlistChange:
         stored = await uow.watchlist.add_change(WatchlistChange(self.scope, symbol, kind, source, reason, at))
-        verb = "added to" if kind == "add" else "removed from"
-        who = "by hand" if source == "manual" else "by discovery"
-        await uow.events.add([Event(EventType.WATCHLIST_CHANGED, at, f"{symbol} {verb} the watchlist {who}: {reason}",
-                                    Severity.DEBUG, None, symbol, {"change": kind, "source": source, "reason": reason,
-                                                                   "score": score}, self.scope)])
+        await uow.events.add([watchlist_change(at=at, scope=self.scope, symbol=symbol, change=kind, source=source,
+                                               reason=reason, score=score)])
         return stored
 
     async def _summarise(self, uow: UnitOfWork, changes: Sequence[WatchlistChange], who: str, at: datetime) -> None:
@@ -263,11 +260,9 @@ class WatchlistManager:
         size = len(await uow.watchlist.list(self.scope))
         lines = "; ".join(f"{'+' if c.change == 'add' else '-'}{c.symbol} ({c.reason})" for c in changes)
         symbol = changes[0].symbol if len(changes) == 1 else None
-        await uow.events.add([Event(
-            EventType.WATCHLIST_CHANGED, at, f"watchlist changed {who} (+{len(added)} -{len(removed)}, now {size} "
-            f"symbols): {lines}", Severity.INFO, None, symbol,
-            {"added": added, "removed": removed, "reasons": {c.symbol: c.reason for c in changes}, "size": size,
-             "source": "manual" if who == "by hand" else "discovered"}, self.scope)])
+        await uow.events.add([watchlist_changed(at=at, scope=self.scope, who=who, added=added, removed=removed,
+                                                reasons={c.symbol: c.reason for c in changes}, lines=lines,
+                                                size=size, symbol=symbol)])
 
 
 def watchlist_universe(scope: str, fallback: Universe | None = None) -> Universe:

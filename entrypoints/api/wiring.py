@@ -75,7 +75,8 @@ def build_api_services(container: Container, queue: CycleQueue, *,
     checks.append(ReadinessCheck("broker", broker_probe(broker), timeout_s=5.0))
     return ApiServices(
         uow_factory=uow_factory,
-        cycle_requests=CycleRequestService(uow_factory, queue, scope=scope, cooldown=cooldown),
+        cycle_requests=CycleRequestService(uow_factory, queue, scope=scope, tz=container.calendar().tz,
+                                          cooldown=cooldown),
         broker=broker,
         calendar=container.calendar(),
         clock=container.clock(),

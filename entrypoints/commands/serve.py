@@ -102,7 +102,7 @@ class InProcessJobs:
         """Start the job due at `slot` (once per kind and slot). Returns whether it was started."""
         if kind == "cycle":
             return await jobs.enqueue_cycle(self.queue, self.deps.uow_factory, self.deps.scope,
-                                            jobs.scheduled_cycle(self.deps.scope, slot))
+                                            jobs.scheduled_cycle(self.deps.scope, slot, self.deps.calendar.tz))
         key = f"{kind}:{slot.isoformat()}"
         if key in self._dispatched:
             return False

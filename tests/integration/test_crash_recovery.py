@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from adapters.calendar.nyse import NEW_YORK
 from application.cycle.trading_cycle import cycle_id_for
 from domain.events import EventType
 from domain.ports.repositories import EventQuery
@@ -70,7 +71,7 @@ async def test_no_double_submit_and_database_matches_broker(point: str, restart:
         feed_close(world, d)
     feed_open(world, day)
     at = CALENDAR.session_open(day)
-    cid = cycle_id_for(SCOPE, at, "scheduled")
+    cid = cycle_id_for(SCOPE, at, "scheduled", tz=NEW_YORK)
     if point == "before_commit":
         commit["f"].armed = True
     else:

@@ -71,7 +71,7 @@ async def test_no_order_reaches_the_broker_twice_and_the_database_ends_equal_to_
             emu.inject(Fault("drop_after_accept", method="POST", path="/v2/orders", times=1))
         else:
             first.broker.override(providers.Object(CrashingBroker(first.alpaca_broker(), point)))
-        cid = cycle_id_for(SCOPE, at, "scheduled")
+        cid = cycle_id_for(SCOPE, at, "scheduled", tz=CAL.tz)
         crashed = await first.runner().run_cycle(as_of=at, cycle_id=cid)
         if point == "dropped_connection":  # the adapter looked the order up instead of sending it again
             assert crashed.status == "completed", crashed.error

@@ -36,7 +36,7 @@ def ny(day: date, hh: int, mm: int = 0, ss: int = 0) -> datetime:
 
 
 def job(minute: int) -> CycleJob:
-    return jobs.scheduled_cycle(SCOPE, ny(TUE, 10) + timedelta(minutes=minute))
+    return jobs.scheduled_cycle(SCOPE, ny(TUE, 10) + timedelta(minutes=minute), NY)
 
 
 async def spin(turns: int = 50) -> None:
@@ -139,7 +139,7 @@ async def test_the_in_process_scheduler_runs_due_jobs_once_with_retries(uow_fact
     assert ("cycle", ny(TUE, 9, 35)) in first and ("backup", ny(TUE, 2)) in first
     assert await inproc.tick() == []
     await inproc.drain()
-    cid = jobs.scheduled_cycle(SCOPE, ny(TUE, 9, 35)).cycle_id
+    cid = jobs.scheduled_cycle(SCOPE, ny(TUE, 9, 35), NY).cycle_id
     assert runner.calls == [(cid, ny(TUE, 9, 35))]
     assert backups == [ny(TUE, 2)] * 3 and sleeps == [30.0, 60.0]
     async with uow_factory() as uow:

@@ -101,7 +101,7 @@ def make_worker(deps: WorkerDeps, *, schedule: bool = False, max_jobs: int = 10)
 
 
 def cycle_job(minute: int) -> CycleJob:
-    return jobs.scheduled_cycle(SCOPE, ny(TUE, 10) + timedelta(minutes=minute))
+    return jobs.scheduled_cycle(SCOPE, ny(TUE, 10) + timedelta(minutes=minute), NY)
 
 
 @pytest.fixture
@@ -237,7 +237,7 @@ async def test_the_schedule_tick_enqueues_due_jobs_once(redis: Any, uow_factory:
         worker = make_worker(deps, schedule=True)
         await worker.async_run()
         await worker.close()
-    assert runner.calls == [jobs.scheduled_cycle(SCOPE, ny(TUE, 9, 35)).cycle_id]
+    assert runner.calls == [jobs.scheduled_cycle(SCOPE, ny(TUE, 9, 35), NY).cycle_id]
     monday = TUE - timedelta(days=1)        # its after-close jobs are caught up on the first tick
     assert sorted(calls) == [("backup", ny(TUE, 2)), ("discovery", ny(TUE, 9, 30)),
                              ("forward_returns", ny(monday, 16, 15))]

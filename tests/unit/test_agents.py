@@ -173,5 +173,5 @@ async def test_the_gateway_keeps_each_cycles_calls_for_its_llm_call_events_faile
         "signal", "openai/gpt-4o-mini", 1000, 100, 0.30)
     assert "latency_ms" in first and "(failed)" in events[2].message
     assert all(e.severity is Severity.DEBUG and not is_alert_worthy(e) for e in events)
-    gw.discard()
-    assert gw.calls("c1") == ()
+    gw.discard("c1")
+    assert gw.calls("c1") == () and len(gw.calls("c2")) == 1

@@ -121,7 +121,7 @@ async def test_final_failure_writes_a_critical_system_error_and_reraises(uow_fac
 
 
 async def test_cycle_job_goes_queued_running_completed_and_never_runs_twice(uow_factory: Any) -> None:
-    job = jobs.scheduled_cycle(SCOPE, ny(TUE, 10))
+    job = jobs.scheduled_cycle(SCOPE, ny(TUE, 10), NY)
     queued: list[CycleJob] = []
 
     class Queue:
@@ -142,7 +142,7 @@ async def test_cycle_job_goes_queued_running_completed_and_never_runs_twice(uow_
 
 
 async def test_a_late_cycle_job_is_skipped_not_run(uow_factory: Any) -> None:
-    job = jobs.scheduled_cycle(SCOPE, ny(TUE, 10))
+    job = jobs.scheduled_cycle(SCOPE, ny(TUE, 10), NY)
     runner = FakeRunner(uow_factory)
     out = await jobs.run_cycle_job(runner, job, uow_factory=uow_factory, scope=SCOPE, now=ny(TUE, 10, 40),
                                    max_delay=timedelta(minutes=15))
@@ -153,7 +153,7 @@ async def test_a_late_cycle_job_is_skipped_not_run(uow_factory: Any) -> None:
 
 
 async def test_a_cycle_that_keeps_crashing_ends_failed_with_an_alertable_event(uow_factory: Any) -> None:
-    job = jobs.scheduled_cycle(SCOPE, ny(TUE, 10))
+    job = jobs.scheduled_cycle(SCOPE, ny(TUE, 10), NY)
     runner = FakeRunner(uow_factory, fail=5)
     hook = jobs.job_failure_recorder(uow_factory, SCOPE, "run_cycle", lambda: ny(TUE, 10, 5), cycle_id=job.cycle_id)
 

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from adapters.calendar.nyse import NEW_YORK
 from adapters.inmemory.market_data import SyntheticMarket
 from adapters.llm.offline_policy import OfflinePolicyLLM
 from application.control import set_paused
@@ -300,12 +301,12 @@ def test_the_day_is_measured_from_the_previous_close_so_an_overnight_gap_counts(
 
     at = CALENDAR.session_open(SESSIONS[3])
     account = Account(cash=Decimal(0), equity=Decimal(940), buying_power=Decimal(0), last_equity=Decimal(1000))
-    start = day_start(TradingState(), at, account)
+    start = day_start(TradingState(), at, account, NEW_YORK)
     assert (start.equity, start.source) == (Decimal(1000), "previous_close")
     tripped, trip = brk.record_equity(brk.initial_state(Decimal(1000)), equity=Decimal(940),
                                       day_start_equity=start.equity, as_of=at, settings=load_settings().risk.breaker)
     assert trip is not None and trip.trigger == "daily_loss" and tripped.status is brk.BreakerStatus.TRIPPED
-    no_close = day_start(TradingState(), at, replace(account, last_equity=None))
+    no_close = day_start(TradingState(), at, replace(account, last_equity=None), NEW_YORK)
     assert (no_close.equity, no_close.source) == (Decimal(940), "first_cycle")
 
 

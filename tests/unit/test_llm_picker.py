@@ -73,7 +73,7 @@ def gateway(llm: LLM, cap: float = 0.5) -> LLMGateway:
 async def flushed_events(gw: LLMGateway) -> list[EventType]:
     db = InMemoryDatabase(HashingEmbedder())
     async with InMemoryUnitOfWork(db) as uow:
-        await gw.flush(uow)
+        await gw.flush(uow, None)
         return [e.type for e in await uow.events.query(EventQuery(SCOPE))]
 
 

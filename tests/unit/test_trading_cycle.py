@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from adapters.calendar.nyse import NEW_YORK
 from application.control import approve_breaker_resume
 from application.cycle.trading_cycle import BREAKER_DOC, client_order_id_for, cycle_id_for
 from domain import breaker as brk
@@ -40,9 +41,10 @@ async def first_trading_day(world: World) -> tuple[date, Any]:
 
 def test_ids_are_deterministic() -> None:
     at = datetime(2024, 3, 4, 14, 30, tzinfo=CALENDAR.session_open(date(2024, 3, 4)).tzinfo)
-    assert cycle_id_for("live", at, "scheduled") == cycle_id_for("live", at, "scheduled")
-    assert cycle_id_for("live", at, "scheduled") != cycle_id_for("live", at + timedelta(minutes=1), "scheduled")
-    cid = cycle_id_for("live", at, "event", "TSLA")
+    assert cycle_id_for("live", at, "scheduled", tz=NEW_YORK) == cycle_id_for("live", at, "scheduled", tz=NEW_YORK)
+    assert cycle_id_for("live", at, "scheduled", tz=NEW_YORK) != cycle_id_for(
+        "live", at + timedelta(minutes=1), "scheduled", tz=NEW_YORK)
+    cid = cycle_id_for("live", at, "event", "TSLA", tz=NEW_YORK)
     assert client_order_id_for(cid, "TSLA", "BUY") == client_order_id_for(cid, "TSLA", "BUY")
     assert client_order_id_for(cid, "TSLA", "BUY") != client_order_id_for(cid, "MSFT", "BUY")
 
@@ -93,7 +95,7 @@ async def test_crash_after_submit_then_retry_never_double_submits() -> None:
         feed_close(world, day)
     as_of = CALENDAR.session_close(target) + timedelta(hours=1)
     world.app.clock.set(as_of)
-    cid = cycle_id_for("backtest:test", as_of, "scheduled")
+    cid = cycle_id_for("backtest:test", as_of, "scheduled", tz=NEW_YORK)
     crash["f"].remaining = 1
     failed = await world.app.cycle.run(as_of=as_of, cycle_id=cid)
     assert failed.status == "failed" and "crash between" in (failed.error or "")
