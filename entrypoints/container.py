@@ -18,6 +18,7 @@ gateway per container, so one spend ledger. `await close_container(c)` closes wh
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import Any, Literal
 
@@ -30,7 +31,7 @@ from adapters.inmemory.uow import InMemoryDatabase, InMemoryUnitOfWork
 from adapters.llm.offline_policy import OfflinePolicyLLM
 from adapters.postgres.engine import make_engine, make_sessionmaker, resolve_database_url
 from adapters.postgres.uow import PgUnitOfWork
-from adapters.queue import WorkerDeps
+from adapters.queue import InProcessJobs, WorkerDeps
 from application.agents import Agents
 from application.backtest import BacktestRunner
 from application.cycle.trading_cycle import CycleSettings, TradingCycle
@@ -173,6 +174,11 @@ class Container(containers.DeclarativeContainer):
         conditions=conditions, discovery=discovery, backup=backup, schedule=schedule,
         policy=providers.Singleton(JobPolicy), alerts=alerts,
         on_failure=providers.Singleton(system.alert_notifier, alerts))
+    job_sleep = providers.Selector(venue_kind, alpaca=providers.Object(asyncio.sleep),
+                                   sim=providers.Object(asyncio.sleep), backtest=providers.Object(system.no_wait),
+                                   rehearsal=providers.Object(system.no_wait))
+    in_process_jobs = providers.Singleton(InProcessJobs, job_deps, sleep=job_sleep)
+    redis_queue = providers.Factory(system.redis_queue, settings, closing)
 
 
 def build_container(settings: Settings, mode: Mode = "live", *, storage: Storage | None = None,

@@ -26,6 +26,7 @@ from adapters.inmemory.alpaca_emulator import AlpacaEmulator
 from adapters.inmemory.market_data import (
     DailyBarMarketData,
 )
+from adapters.queue import InProcessJobs
 from adapters.reports.backtest_report import write_report
 from application.backtest import BacktestResult, EquityRow, benchmarks, round_trip_returns
 from application.breaker_history import ResumePolicy, breaker_history
@@ -40,7 +41,6 @@ from domain.analytics import performance
 from domain.breaker import BreakerStatus
 from domain.ports.broker import Broker
 from domain.ports.clock import Clock
-from entrypoints.commands.serve import InProcessJobs
 from entrypoints.commands.worker import startup_reconcile
 from entrypoints.container import Storage, build_container, close_container
 from entrypoints.settings import Settings
@@ -140,7 +140,7 @@ class Rehearsal:
         c.backup.override(providers.Object(None))
         deps = c.job_deps()
         deps.on_failure = None
-        jobs = InProcessJobs(deps, sleep=no_wait)
+        jobs = c.in_process_jobs()
         requests = CycleRequestService(uow_factory, jobs.queue, scope=self.scope, tz=self.calendar.tz)
         monitor = EventMonitor(c.market(), watchlist_and_positions(uow_factory, broker, self.scope),
                                RequestingTrigger(requests), emu.clock, self.calendar, sleep=no_wait)

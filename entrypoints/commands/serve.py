@@ -14,141 +14,19 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
 import typer
 
-from adapters.inmemory.inprocess_queue import InProcessCycleQueue
-from adapters.queue import ArqCycleQueue, WorkerDeps, run_scheduled_job
-from application import jobs
-from application.schedule import JobKind
-from domain.events import Event
-from domain.ports.queue import CycleJob, CycleQueue
+from adapters.queue import InProcessJobs
+from domain.ports.queue import CycleQueue
 from entrypoints.bootstrap import run, start
 from entrypoints.commands.worker import startup_reconcile
 from entrypoints.container import Container, close_container
 
 log = structlog.get_logger(__name__)
-Sleep = Callable[[float], Awaitable[None]]
-REMEMBER_DISPATCHED = 10_000
-
-
-class InProcessJobs:
-    """Runs Quorum's jobs inside this process: cycles through an `InProcessCycleQueue`, the rest as tasks.
-
-    The alerts job runs under a lock of its own: a run due while the previous one is still going is skipped.
-
-    Args:
-        deps: what the jobs run on (the same as the arq worker's).
-        sleep: how to wait between retries (tests pass a fake).
-    """
-
-    def __init__(self, deps: WorkerDeps, *, sleep: Sleep = asyncio.sleep) -> None:
-        self.deps = deps
-        self._sleep = sleep
-        self.queue = InProcessCycleQueue(self.run_cycle)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._dispatched: dict[str, None] = {}      # insertion-ordered, the oldest forgotten first
-        self.alerts_lock = asyncio.Lock()
-
-    def _hook(self, name: str, cycle_id: str | None = None) -> jobs.FinalFailureHook:
-        record = jobs.job_failure_recorder(self.deps.uow_factory, self.deps.scope, name, self.deps.clock.now,
-                                           cycle_id=cycle_id)
-
-        async def hook(exc: BaseException, tries: int) -> Event:
-            event = await record(exc, tries)
-            if self.deps.on_failure is not None:
-                await self.deps.on_failure(event)
-            return event
-
-        return hook
-
-    async def run_cycle(self, job: CycleJob) -> jobs.CycleJobOutcome:
-        """Run one queued cycle with retries (the queue already holds the cycle lock)."""
-        d = self.deps
-
-        async def attempt() -> jobs.CycleJobOutcome:
-            async with asyncio.timeout(d.cycle_timeout.total_seconds()):
-                return await jobs.run_cycle_job(d.runner, job, uow_factory=d.uow_factory, scope=d.scope,
-                                                now=d.clock.now(), max_delay=d.cycle_max_delay)
-
-        return await jobs.with_retries(attempt, policy=d.policy, on_final_failure=self._hook("run_cycle", job.cycle_id),
-                                       sleep=self._sleep, name="run_cycle")
-
-    async def run_job(self, kind: JobKind, at: datetime) -> Any:
-        """Run one scheduled job (not a cycle) with retries; the alerts job only if no other run holds its lock."""
-        limit = self.deps.alerts_timeout if kind == "alerts" else self.deps.job_timeout
-
-        async def attempt() -> Any:
-            async with asyncio.timeout(limit.total_seconds()):
-                return await run_scheduled_job(self.deps, kind, at)
-
-        async def with_retries() -> Any:
-            return await jobs.with_retries(attempt, policy=self.deps.policy, on_final_failure=self._hook(kind),
-                                           sleep=self._sleep, name=kind)
-
-        if kind != "alerts":
-            return await with_retries()
-        if self.alerts_lock.locked():
-            log.info("alerts_skipped", slot=at.isoformat(), reason="the previous alerts run is still going")
-            return None
-        async with self.alerts_lock:
-            return await with_retries()
-
-    async def dispatch(self, kind: JobKind, slot: datetime) -> bool:
-        """Start the job due at `slot` (once per kind and slot). Returns whether it was started."""
-        if kind == "cycle":
-            return await jobs.enqueue_cycle(self.queue, self.deps.uow_factory, self.deps.scope,
-                                            jobs.scheduled_cycle(self.deps.scope, slot, self.deps.calendar.tz))
-        key = f"{kind}:{slot.isoformat()}"
-        if key in self._dispatched:
-            return False
-        self._dispatched[key] = None
-        while len(self._dispatched) > REMEMBER_DISPATCHED:
-            del self._dispatched[next(iter(self._dispatched))]
-        task = asyncio.create_task(self._run_logged(kind, slot), name=key)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return True
-
-    async def _run_logged(self, kind: JobKind, slot: datetime) -> None:
-        with contextlib.suppress(Exception):  # with_retries logged it and wrote the SYSTEM_ERROR event
-            await self.run_job(kind, slot)
-
-    async def tick(self) -> list[tuple[JobKind, datetime]]:
-        """Dispatch whatever is due now."""
-        d = self.deps
-        return await jobs.schedule_tick(d.clock.now(), uow_factory=d.uow_factory, scope=d.scope, calendar=d.calendar,
-                                        config=d.schedule, dispatch=self.dispatch, kinds=d.kinds)
-
-    async def scheduler_loop(self, every: float) -> None:
-        """Tick every `every` seconds until cancelled."""
-        while True:
-            try:
-                await self.tick()
-            except Exception as exc:  # noqa: BLE001 - the scheduler must survive a database hiccup
-                log.error("schedule_tick_failed", error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(every)
-
-    def start(self) -> None:
-        """Start consuming the cycle queue."""
-        self.queue.start()
-
-    async def drain(self) -> None:
-        """Wait for the queued cycles and the running jobs."""
-        await self.queue.join()
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def stop(self) -> None:
-        """Cancel what still runs."""
-        await self.queue.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
 def build_app(container: Container, queue: CycleQueue) -> Any:
@@ -191,11 +69,11 @@ async def _serve(container: Container, host: str, port: int, tick: float) -> Non
     queue: CycleQueue
     background: list[asyncio.Task[None]] = []
     if settings.redis_url:
-        queue = await ArqCycleQueue.connect(settings.redis_url)
+        queue = await container.redis_queue()
         log.info("serve_mode", mode="api only: cycles go to Redis, run `quorum worker` for them and the schedule")
     else:
         await startup_reconcile(container)
-        in_process = InProcessJobs(container.job_deps())
+        in_process = container.in_process_jobs()
         in_process.start()
         queue = in_process.queue
         background.append(asyncio.create_task(in_process.scheduler_loop(tick), name="scheduler"))
@@ -211,8 +89,6 @@ async def _serve(container: Container, host: str, port: int, tick: float) -> Non
         await asyncio.gather(*background, return_exceptions=True)
         if in_process is not None:
             await in_process.stop()
-        if isinstance(queue, ArqCycleQueue):
-            await queue.close()
         await close_container(container)
         log.info("serve_stopped")
 

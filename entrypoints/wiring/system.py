@@ -15,6 +15,7 @@ from adapters.inmemory.fundamentals import CsvFundamentals, InMemoryFundamentals
 from adapters.inmemory.market_data import SyntheticMarket
 from adapters.llm.offline_policy import OfflinePolicyLLM
 from adapters.postgres.backup import backup_database
+from adapters.queue import ArqCycleQueue
 from application.alerts import AlertService
 from application.discovery.service import DiscoveryService
 from application.discovery.watchlist import watchlist_universe
@@ -189,6 +190,19 @@ def alert_notifier(service: AlertService) -> Callable[[Event], Awaitable[object]
             return None
 
     return notify
+
+
+async def redis_queue(settings: Settings, closing: Closing) -> ArqCycleQueue:
+    """The cycle queue on the Redis of REDIS_URL (closed with the container).
+
+    Raises:
+        ConfigurationError: REDIS_URL is not set.
+    """
+    if not settings.redis_url:
+        raise ConfigurationError("the Redis cycle queue needs REDIS_URL (or QUORUM_REDIS_URL)")
+    queue = await ArqCycleQueue.connect(settings.redis_url)
+    closing.add(queue.close)
+    return queue
 
 
 def cycle_trigger(settings: Settings, run: dict[str, Any], closing: Closing) -> HttpCycleTrigger:

@@ -16,14 +16,13 @@ from dependency_injector import providers
 
 from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.clock import SimClock
-from adapters.queue import WorkerDeps
+from adapters.queue import InProcessJobs, WorkerDeps
 from application import jobs
 from application.schedule import JOB_KINDS, latest_slot
 from domain.events import Event, EventType, Severity
 from domain.models.trading import Position
 from domain.ports.alerts import AlertStatus, StoredAlert
 from domain.ports.repositories import EventQuery
-from entrypoints.commands.serve import InProcessJobs
 from entrypoints.commands.worker import startup_reconcile
 from entrypoints.container import build_container, close_container
 from entrypoints.settings import Settings, load_settings

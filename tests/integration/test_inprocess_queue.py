@@ -14,14 +14,13 @@ import pytest
 
 from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.clock import SimClock
-from adapters.inmemory.inprocess_queue import InProcessCycleQueue
-from adapters.queue import WorkerDeps
+from adapters.queue import InProcessJobs, WorkerDeps
+from adapters.queue.inprocess_queue import InProcessCycleQueue
 from application import jobs
 from application.cycle.trading_cycle import CycleResult
 from domain.events import Event, EventType
 from domain.ports.queue import CycleJob
 from domain.ports.repositories import CycleRecord, EventQuery
-from entrypoints.commands.serve import InProcessJobs
 from entrypoints.container import build_container
 from entrypoints.settings import load_settings
 
