@@ -9,7 +9,6 @@ open, and the result says so plainly. Each position keeps a Quorum-kept stop unt
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,7 @@ import structlog
 
 from application.control import set_paused
 from domain.errors import BrokerError, NotFoundError, OrderRejectedError
+from domain.ids import short_hash
 from domain.models.trading import Order, OrderRequest, Side, TimeInForce
 from domain.ports.broker import Broker
 from domain.ports.clock import MarketCalendar
@@ -89,7 +89,7 @@ async def flatten(uow_factory: UnitOfWorkFactory, broker: Broker, calendar: Mark
         for p in sorted(await broker.positions(), key=lambda p: p.symbol):
             if p.qty <= 0:
                 continue
-            cid = "q-" + hashlib.sha1(f"{scope}|flatten|{as_of.isoformat()}|{p.symbol}".encode()).hexdigest()[:24]
+            cid = "q-" + short_hash(f"{scope}|flatten|{as_of.isoformat()}|{p.symbol}", 24)
             req = OrderRequest(cid, p.symbol, Side.SELL, p.qty, time_in_force=TimeInForce.DAY,
                                fractional=p.qty != p.qty.to_integral_value(), reason=f"kill switch by {by}")
             try:

@@ -15,6 +15,7 @@ import inspect
 import shutil
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,12 @@ TARGET_P50_MS = 10.0
 TARGET_RECALL = 0.95
 COLUMNS = ["id", "scope", "symbol", "action", "outcome", "return_pct", "as_of", "outcome_at", "text", "embedding",
            "model"]
+RAW_SQL = "SELECT id FROM trade_embeddings ORDER BY embedding <=> $1 LIMIT 10"
+SHAPED_SQL = ("SELECT *, embedding <=> $1::vector AS distance FROM trade_embeddings WHERE scope = $2 "
+              "AND as_of <= $3 ORDER BY embedding <=> $1::vector LIMIT 10")
+
+TimedQuery = Callable[[np.ndarray], Awaitable[tuple[float, list[int]]]]
+"""One top-10 query: (seconds it took, ids found)."""
 
 
 def derive(base: np.ndarray, total: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -142,103 +149,134 @@ async def measure(url: str, queries: np.ndarray, query_texts: list[str], embedde
     filters = MemoryFilters(scope=SCOPE)
     raw_conn = await asyncpg.connect(dsn)
     text_conn = await asyncpg.connect(dsn)  # no vector codec: vectors travel as text, like the adapter's
-    out: dict[str, Any] = {}
     try:
         await register_vector(raw_conn)
         for conn in (raw_conn, text_conn):
             await conn.execute(f"SET hnsw.ef_search = {ef_search}")
-        raw_sql = "SELECT id FROM trade_embeddings ORDER BY embedding <=> $1 LIMIT 10"
-        shaped_sql = ("SELECT *, embedding <=> $1::vector AS distance FROM trade_embeddings WHERE scope = $2 "
-                      "AND as_of <= $3 ORDER BY embedding <=> $1::vector LIMIT 10")
-        raw_stmt = await raw_conn.prepare(raw_sql)
-        shaped_stmt = await text_conn.prepare(shaped_sql)
-
-        async def memory_at(ef: int, q: np.ndarray) -> tuple[float, list[int]]:
-            vec = q.tolist()
-            async with sessionmaker() as session:
-                memory = PgTradeMemory(session, embedder, ef_search=ef)
-                t0 = time.perf_counter()
-                items = await memory.similar(vec, k=K, as_of=AS_OF, filters=filters)
-                return time.perf_counter() - t0, [int(i.record.id) for i in items if i.record.id is not None]
-
-        async def memory_default(q: np.ndarray) -> tuple[float, list[int]]:
-            return await memory_at(ef_search, q)
-
-        async def memory_alt(q: np.ndarray) -> tuple[float, list[int]]:
-            return await memory_at(ALT_EF_SEARCH, q)
-
-        async def raw(q: np.ndarray) -> tuple[float, list[int]]:
-            t0 = time.perf_counter()
-            rows = await raw_stmt.fetch(q)
-            return time.perf_counter() - t0, [r["id"] for r in rows]
-
-        async def shaped(q: np.ndarray) -> tuple[float, list[int]]:
-            literal = "[" + ",".join(repr(float(x)) for x in q) + "]"
-            t0 = time.perf_counter()
-            rows = await shaped_stmt.fetch(literal, SCOPE, AS_OF)
-            return time.perf_counter() - t0, [r["id"] for r in rows]
-
-        methods = {"memory": memory_default, "memory_alt_ef": memory_alt, "raw_sql": raw,
-                   "raw_sql_adapter_shaped": shaped}
-        for q in queries[:50]:  # warm the pool, the statement caches and the index pages
-            for fn in methods.values():
-                await fn(q)
-        seconds: dict[str, list[float]] = {name: [] for name in methods}
-        found: dict[str, list[list[int]]] = {name: [] for name in methods}
-        names = list(methods)
-        for n, q in enumerate(queries):
-            for name in names[n % len(names):] + names[:n % len(names)]:
-                dt, got = await methods[name](q)
-                seconds[name].append(dt)
-                found[name].append(got)
-        for name in names:
-            out[name] = {"latency_ms": percentiles_ms(seconds[name]), "recall_at_10": recall(found[name], exact)}
+        raw = _raw_sql_query(await raw_conn.prepare(RAW_SQL))
+        methods = {"memory": _memory_query(sessionmaker, embedder, filters, ef_search),
+                   "memory_alt_ef": _memory_query(sessionmaker, embedder, filters, ALT_EF_SEARCH),
+                   "raw_sql": raw,
+                   "raw_sql_adapter_shaped": _shaped_sql_query(await text_conn.prepare(SHAPED_SQL))}
+        out = await _paired(methods, queries, exact)
         out["memory"]["ef_search"] = max(ef_search, K)
         out["memory_alt_ef"]["ef_search"] = max(ALT_EF_SEARCH, K)
-        out["raw_sql"].update(sql=raw_sql, ef_search=ef_search)
-        out["raw_sql_adapter_shaped"].update(sql=shaped_sql, ef_search=ef_search)
-
-        text_seconds = []
-        for text in query_texts[:50]:  # the adapter with a text query: includes encoding it
-            async with sessionmaker() as session:
-                memory = PgTradeMemory(session, embedder)
-                t0 = time.perf_counter()
-                await memory.similar(text, k=K, as_of=AS_OF, filters=filters)
-                text_seconds.append(time.perf_counter() - t0)
-        out["memory_text_query_latency_ms"] = percentiles_ms(text_seconds)
-
-        plan = "\n".join(r[0] for r in await raw_conn.fetch(
-            "EXPLAIN SELECT id FROM trade_embeddings WHERE scope = $1 AND as_of <= $2 "
-            "ORDER BY embedding <=> $3 LIMIT 10", SCOPE, AS_OF, queries[0]))
-        out["memory_plan_uses_hnsw"] = "embedding_hnsw" in plan
-        out["memory_plan"] = plan.split("\n")[:2]
-
-        sweep = {}
-        for ef in EF_SWEEP:
-            await raw_conn.execute(f"SET hnsw.ef_search = {ef}")
-            for q in queries[:20]:
-                await raw(q)
-            runs = [await raw(q) for q in queries]
-            sweep[ef] = {"latency_ms": percentiles_ms([r[0] for r in runs]),
-                         "recall_at_10": recall([r[1] for r in runs], exact)}
-        out["raw_sql_by_ef_search"] = sweep
-
-        await raw_conn.execute("SET enable_indexscan = off")
-        await raw_conn.execute("SET enable_bitmapscan = off")
-        exact_stmt = await raw_conn.prepare(raw_sql)
-        runs = []
-        for q in queries[:N_EXACT_SQL]:
-            t0 = time.perf_counter()
-            rows = await exact_stmt.fetch(q)
-            runs.append((time.perf_counter() - t0, [r["id"] for r in rows]))
-        out["exact_sql"] = {"latency_ms": percentiles_ms([r[0] for r in runs]),
-                            "recall_at_10": recall([r[1] for r in runs], exact[:N_EXACT_SQL]),
-                            "queries": N_EXACT_SQL}
+        out["raw_sql"].update(sql=RAW_SQL, ef_search=ef_search)
+        out["raw_sql_adapter_shaped"].update(sql=SHAPED_SQL, ef_search=ef_search)
+        out["memory_text_query_latency_ms"] = await _text_query_latency(sessionmaker, embedder, filters, query_texts)
+        out.update(await _memory_plan(raw_conn, queries))
+        out["raw_sql_by_ef_search"] = await _ef_sweep(raw_conn, raw, queries, exact)
+        out["exact_sql"] = await _exact_sql(raw_conn, queries, exact)
     finally:
         await raw_conn.close()
         await text_conn.close()
         await engine.dispose()
     return out
+
+
+def _memory_query(sessionmaker: Any, embedder: Any, filters: Any, ef: int) -> TimedQuery:
+    """A query through PgTradeMemory.similar with `ef` as hnsw.ef_search, in a new session."""
+    from adapters.postgres.vector_memory import PgTradeMemory
+
+    async def query_memory(q: np.ndarray) -> tuple[float, list[int]]:
+        vec = q.tolist()
+        async with sessionmaker() as session:
+            memory = PgTradeMemory(session, embedder, ef_search=ef)
+            t0 = time.perf_counter()
+            items = await memory.similar(vec, k=K, as_of=AS_OF, filters=filters)
+            return time.perf_counter() - t0, [int(i.record.id) for i in items if i.record.id is not None]
+
+    return query_memory
+
+
+def _raw_sql_query(stmt: Any) -> TimedQuery:
+    """A query through the prepared RAW_SQL (binary vector codec)."""
+
+    async def query_raw_sql(q: np.ndarray) -> tuple[float, list[int]]:
+        t0 = time.perf_counter()
+        rows = await stmt.fetch(q)
+        return time.perf_counter() - t0, [r["id"] for r in rows]
+
+    return query_raw_sql
+
+
+def _shaped_sql_query(stmt: Any) -> TimedQuery:
+    """A query through the prepared SHAPED_SQL, the vector sent as text like the adapter's."""
+
+    async def query_shaped_sql(q: np.ndarray) -> tuple[float, list[int]]:
+        literal = "[" + ",".join(repr(float(x)) for x in q) + "]"
+        t0 = time.perf_counter()
+        rows = await stmt.fetch(literal, SCOPE, AS_OF)
+        return time.perf_counter() - t0, [r["id"] for r in rows]
+
+    return query_shaped_sql
+
+
+async def _paired(methods: dict[str, TimedQuery], queries: np.ndarray, exact: list[set[int]]) -> dict[str, Any]:
+    """Latency and recall of each method, every query going through all of them in a rotating order."""
+    for q in queries[:50]:  # warm the pool, the statement caches and the index pages
+        for fn in methods.values():
+            await fn(q)
+    seconds: dict[str, list[float]] = {name: [] for name in methods}
+    found: dict[str, list[list[int]]] = {name: [] for name in methods}
+    names = list(methods)
+    for n, q in enumerate(queries):
+        for name in names[n % len(names):] + names[:n % len(names)]:
+            dt, got = await methods[name](q)
+            seconds[name].append(dt)
+            found[name].append(got)
+    return {name: {"latency_ms": percentiles_ms(seconds[name]), "recall_at_10": recall(found[name], exact)}
+            for name in names}
+
+
+async def _text_query_latency(sessionmaker: Any, embedder: Any, filters: Any, query_texts: list[str]) -> Any:
+    """Latency percentiles of the adapter with a text query (includes encoding it)."""
+    from adapters.postgres.vector_memory import PgTradeMemory
+
+    text_seconds = []
+    for text in query_texts[:50]:
+        async with sessionmaker() as session:
+            memory = PgTradeMemory(session, embedder)
+            t0 = time.perf_counter()
+            await memory.similar(text, k=K, as_of=AS_OF, filters=filters)
+            text_seconds.append(time.perf_counter() - t0)
+    return percentiles_ms(text_seconds)
+
+
+async def _memory_plan(raw_conn: Any, queries: np.ndarray) -> dict[str, Any]:
+    """Whether the plan of the adapter's query uses the HNSW index, and its first two lines."""
+    plan = "\n".join(r[0] for r in await raw_conn.fetch(
+        "EXPLAIN SELECT id FROM trade_embeddings WHERE scope = $1 AND as_of <= $2 "
+        "ORDER BY embedding <=> $3 LIMIT 10", SCOPE, AS_OF, queries[0]))
+    return {"memory_plan_uses_hnsw": "embedding_hnsw" in plan, "memory_plan": plan.split("\n")[:2]}
+
+
+async def _ef_sweep(raw_conn: Any, raw: TimedQuery, queries: np.ndarray, exact: list[set[int]]) -> dict[int, Any]:
+    """Raw SQL latency and recall for each hnsw.ef_search of EF_SWEEP."""
+    sweep = {}
+    for ef in EF_SWEEP:
+        await raw_conn.execute(f"SET hnsw.ef_search = {ef}")
+        for q in queries[:20]:
+            await raw(q)
+        runs = [await raw(q) for q in queries]
+        sweep[ef] = {"latency_ms": percentiles_ms([r[0] for r in runs]),
+                     "recall_at_10": recall([r[1] for r in runs], exact)}
+    return sweep
+
+
+async def _exact_sql(raw_conn: Any, queries: np.ndarray, exact: list[set[int]]) -> dict[str, Any]:
+    """Latency and recall of RAW_SQL with index scans turned off (exact search), on N_EXACT_SQL queries."""
+    await raw_conn.execute("SET enable_indexscan = off")
+    await raw_conn.execute("SET enable_bitmapscan = off")
+    exact_stmt = await raw_conn.prepare(RAW_SQL)
+    runs = []
+    for q in queries[:N_EXACT_SQL]:
+        t0 = time.perf_counter()
+        rows = await exact_stmt.fetch(q)
+        runs.append((time.perf_counter() - t0, [r["id"] for r in rows]))
+    return {"latency_ms": percentiles_ms([r[0] for r in runs]),
+            "recall_at_10": recall([r[1] for r in runs], exact[:N_EXACT_SQL]),
+            "queries": N_EXACT_SQL}
 
 
 def run() -> dict[str, Any]:

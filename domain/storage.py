@@ -102,7 +102,8 @@ def json_document(value: dict[str, Any], *, what: str = "document") -> dict[str,
         raise TypeError(f"{what} is not storable as JSON: {exc}") from exc
     except ValueError as exc:
         raise ValueError(f"{what} is not storable as JSON: {exc}") from exc
-    assert isinstance(out, dict)
+    if not isinstance(out, dict):
+        raise TypeError(f"{what} is not a JSON object")
     return out
 
 

@@ -118,7 +118,8 @@ def _columns(header: list[str], path: Path) -> tuple[str, dict[str, str], str | 
     if missing:
         found = ", ".join(repr(c) for c in header) or "nothing"
         raise DataError(f"{path}: not bar data: missing column(s) {', '.join(missing)} (found: {found})")
-    assert time_col is not None
+    if time_col is None:
+        raise DataError(f"{path}: not bar data: no time column")
     values = {c: by_name[c] for c in _VALUE_COLUMNS if c in by_name}
     symbol_col = next((by_name[c] for c in _SYMBOL_COLUMNS if c in by_name), None)
     return time_col, values, symbol_col

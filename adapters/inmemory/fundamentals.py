@@ -110,7 +110,8 @@ def read_fundamentals_csv(path: Path) -> list[FundamentalsRecord]:
             missing.append("as_of (or a YYYY-MM-DD date in the file name)")
         if missing:
             raise DataError(f"{path}: not a fundamentals file: missing column(s) {', '.join(missing)}")
-        assert symbol_col is not None and sector_col is not None
+        if symbol_col is None or sector_col is None:
+            raise DataError(f"{path}: not a fundamentals file: no symbol or sector column")
         file_day = date(int(m[1]), int(m[2]), int(m[3])) if m else None
         out = []
         for line, row in enumerate(reader, start=2):

@@ -49,7 +49,8 @@ class InMemoryVectorMemory:
                 done[i] = records[i].with_embedding(vec.tolist())
         stored = []
         for r in done:
-            assert r.embedding is not None
+            if r.embedding is None:
+                raise ValueError(f"memory {r.text[:40]!r} has no embedding")
             check_dimension(r.embedding, self._dimension)
             stored.append(replace(r, id=self._next_id))
             self._next_id += 1

@@ -97,7 +97,8 @@ class ReplayLLM(LLM):
         """
         if self.mode == "replay":
             return await asyncio.to_thread(self._replay, request)
-        assert self.inner is not None
+        if self.inner is None:
+            raise ConfigurationError("ReplayLLM in record mode needs the LLM to record (inner)")
         decision = await self.inner.complete(request)
         await asyncio.to_thread(_write_atomic, self.path_for(request), self._entry(request, decision))
         return decision

@@ -51,7 +51,7 @@ def ensure_embedded_database(pgdata: Path) -> str:
     server = _server(pgdata)
     uri = server.get_uri()
     socket_dir = parse_qs(urlparse(uri).query)["host"][0]
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608 - a constant
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
         log.info("embedded_database_created", pgdata=str(pgdata))

@@ -44,7 +44,8 @@ class PgVectorMemory:
         return self.memory_kind
 
     def _row(self, record: MemoryRecord) -> dict[str, Any]:
-        assert record.embedding is not None
+        if record.embedding is None:
+            raise ValueError(f"memory {record.text[:40]!r} has no embedding")
         row: dict[str, Any] = {
             "scope": record.scope,
             "symbol": record.symbol,
@@ -78,7 +79,8 @@ class PgVectorMemory:
             for i, vec in zip(missing, vectors, strict=True):
                 done[i] = records[i].with_embedding(vec.tolist())
         for r in done:
-            assert r.embedding is not None
+            if r.embedding is None:
+                raise ValueError(f"memory {r.text[:40]!r} has no embedding")
             check_dimension(r.embedding, EMBEDDING_DIM)
         result = await self._session.execute(
             insert(self.table).returning(self.table.c.id), [self._row(r) for r in done]

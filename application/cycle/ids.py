@@ -3,17 +3,18 @@ refuses as doubles."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, tzinfo
+
+from domain.ids import short_hash
 
 
 def cycle_id_for(scope: str, as_of: datetime, kind: str, symbol: str | None = None, *, tz: tzinfo) -> str:
     """Deterministic id: the same scope, time, kind and symbol always give the same id; it starts with the
     exchange-local time (`tz`, the calendar's time zone)."""
     raw = f"{scope}|{as_of.astimezone(UTC).isoformat()}|{kind}|{symbol or ''}"
-    return f"c-{as_of.astimezone(tz):%Y%m%d-%H%M}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
+    return f"c-{as_of.astimezone(tz):%Y%m%d-%H%M}-{short_hash(raw, 10)}"
 
 
 def client_order_id_for(cycle_id: str, symbol: str, action: str) -> str:
     """Deterministic client order id: a retried cycle resubmits the same id and the broker refuses a double."""
-    return f"q-{hashlib.sha1(f'{cycle_id}|{symbol}|{action}'.encode()).hexdigest()[:24]}"
+    return f"q-{short_hash(f'{cycle_id}|{symbol}|{action}', 24)}"

@@ -27,6 +27,10 @@ from domain.ports.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
 
+_Pending = dict[int, list[Suggestion]]
+_Runs = dict[str, DiscoveryRun]
+_Due = dict[int, list[tuple[Suggestion, date, date]]]
+
 
 @dataclass(frozen=True)
 class ForwardReturnReport:
@@ -84,27 +88,54 @@ class ForwardReturnUpdater:
     async def update(self, as_of: datetime) -> ForwardReturnReport:
         """Fill every forward return whose horizon has closed by `as_of`, in one transaction."""
         last_closed = self._calendar.previous_session(as_of)
+        pending, runs = await self._pending(as_of, last_closed)
+        due = self._due(pending, runs, last_closed, as_of)
+        if not due:
+            return ForwardReturnReport({h: 0 for h in self._horizons}, 0)
+        bars = await self._bars_for(due, runs, last_closed, as_of)
+        updates, filled = self._forward_returns(due, runs, bars)
+        if updates:
+            async with self._uow_factory() as uow:
+                await uow.suggestions.set_forward_returns(updates)
+                await uow.commit()
+        missing = sum(len(items) for items in due.values()) - len(updates)
+        log.info("forward_returns_updated", as_of=as_of.isoformat(), filled=filled, missing_bars=missing)
+        return ForwardReturnReport(filled, missing)
+
+    async def _pending(self, as_of: datetime, last_closed: date) -> tuple[_Pending, _Runs]:
+        """Suggestions still without a forward return, by horizon, and the runs that made them."""
         async with self._uow_factory() as uow:
             pending = {h: await uow.suggestions.pending_forward_returns(
                 self._scope, h, since=as_of - self._max_age, until=self._due_before(last_closed, h, as_of))
                 for h in self._horizons}
             run_ids = {s.run_id for rows in pending.values() for s in rows}
             runs = {r: run for r in sorted(run_ids) if (run := await uow.suggestions.get_run(r)) is not None}
-        due: dict[int, list[tuple[Suggestion, date, date]]] = defaultdict(list)
+        return pending, runs
+
+    def _due(self, pending: _Pending, runs: _Runs, last_closed: date, as_of: datetime) -> _Due:
+        """Pending suggestions whose horizon has closed by `as_of`, with their start and end sessions."""
+        due: _Due = defaultdict(list)
         for h, rows in pending.items():
             for s in rows:
                 start = self._start(s, runs.get(s.run_id))
                 end = self._target(start, h)
                 if end <= last_closed and self._calendar.session_close(end) <= as_of:
                     due[h].append((s, start, end))
-        if not due:
-            return ForwardReturnReport({h: 0 for h in self._horizons}, 0)
+        return due
+
+    async def _bars_for(self, due: _Due, runs: _Runs, last_closed: date, as_of: datetime) -> dict[str, BarSeries]:
+        """Daily bars known at `as_of` of the due suggestions' symbols and their runs' universes."""
         first = min(start for items in due.values() for _, start, _ in items)
         lookback = len(self._calendar.sessions(first, last_closed)) + 1
         symbols = {s.symbol for items in due.values() for s, _, _ in items}
         for s, _, _ in (item for items in due.values() for item in items):
             symbols.update(self._universe(runs.get(s.run_id)))
-        bars = await self._market.daily_bars(sorted(symbols), as_of=as_of, lookback=lookback)
+        return await self._market.daily_bars(sorted(symbols), as_of=as_of, lookback=lookback)
+
+    def _forward_returns(
+        self, due: _Due, runs: _Runs, bars: dict[str, BarSeries]
+    ) -> tuple[list[ForwardReturn], dict[int, int]]:
+        """The forward returns the bars allow, and how many were filled per horizon."""
         updates: list[ForwardReturn] = []
         universe_cache: dict[tuple[str, date, date], float | None] = {}
         filled = {h: 0 for h in self._horizons}
@@ -118,13 +149,7 @@ class ForwardReturnUpdater:
                     universe_cache[key] = equal_weight_return(bars, self._universe(runs.get(s.run_id)), start, end)
                 updates.append(ForwardReturn(s.id, h, value, universe_cache[key]))
                 filled[h] += 1
-        if updates:
-            async with self._uow_factory() as uow:
-                await uow.suggestions.set_forward_returns(updates)
-                await uow.commit()
-        missing = sum(len(items) for items in due.values()) - len(updates)
-        log.info("forward_returns_updated", as_of=as_of.isoformat(), filled=filled, missing_bars=missing)
-        return ForwardReturnReport(filled, missing)
+        return updates, filled
 
     def _due_before(self, last_closed: date, horizon: int, as_of: datetime) -> datetime:
         """Suggestions made before this time may have their `horizon` closed by `last_closed` (later ones cannot)."""

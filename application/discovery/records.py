@@ -12,7 +12,6 @@ counts the symbols at or above `min_score`, names the best ten and states the fi
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
@@ -25,6 +24,7 @@ from domain.discovery.ensemble import PICKER_ORDER, EnsembleResult, EnsembleScor
 from domain.discovery.events import discovery_divergence, discovery_run
 from domain.discovery.picker_scores import PickerScores
 from domain.events import Event
+from domain.ids import short_hash
 from domain.money import price
 from domain.ports.discovery import ENSEMBLE, DiscoveryRun, Suggestion, WatchlistChange
 
@@ -35,7 +35,7 @@ def run_id_for(scope: str, as_of: datetime, *, tz: tzinfo) -> str:
     """Deterministic run id: the same scope and time always give the same id (a retried run is recognised); it
     starts with the exchange-local time (`tz`)."""
     raw = f"{scope}|{as_of.astimezone(UTC).isoformat()}"
-    return f"d-{as_of.astimezone(tz):%Y%m%d-%H%M}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
+    return f"d-{as_of.astimezone(tz):%Y%m%d-%H%M}-{short_hash(raw, 10)}"
 
 
 def _finite(details: Mapping[str, float]) -> dict[str, float]:

@@ -110,7 +110,8 @@ def sortino_ratio(
     if r.size < 2:
         return None
     risk = downside_risk(r, required_return=required_return, periods_per_year=periods_per_year)
-    assert risk is not None
+    if risk is None:
+        return None
     return _ratio(float(np.mean(r - required_return)) * periods_per_year, risk)
 
 

@@ -319,6 +319,16 @@ def _entry(
 def _check_entry(
     trade: ProposedTrade, ctx: LimitContext, settings: RiskSettings, symbol: str, long: bool
 ) -> tuple[Asset, Decimal]:
+    _check_entry_permitted(ctx, settings, symbol, long)
+    asset, px = _tradable_asset(ctx, symbol, long)
+    _check_account_numbers(ctx)
+    _check_proposal_quality(trade, ctx, settings, symbol, px)
+    _check_account_limits(ctx, settings)
+    return asset, px
+
+
+def _check_entry_permitted(ctx: LimitContext, settings: RiskSettings, symbol: str, long: bool) -> None:
+    """Reject when entries are blocked, shorts are off, an entry is still open, or the symbol is cooling down."""
     if not ctx.entries_allowed:
         raise LimitRejection(
             "entries_blocked", f"new entries are blocked: {ctx.entry_block_reason or 'no reason given'}"
@@ -337,6 +347,10 @@ def _check_entry(
             "reentry_cooldown",
             f"{symbol}: its stop closed a position recently; no new entry before {until.isoformat()}",
         )
+
+
+def _tradable_asset(ctx: LimitContext, symbol: str, long: bool) -> tuple[Asset, Decimal]:
+    """The asset and price of `symbol`, rejected when either is missing or the asset cannot be traded this way."""
     asset, px = ctx.assets.get(symbol), ctx.prices.get(symbol)
     if asset is None or px is None:
         raise LimitRejection("unknown_symbol", f"{symbol} has no {'asset record' if asset is None else 'price'}")
@@ -346,6 +360,11 @@ def _check_entry(
         raise LimitRejection("not_shortable", f"{symbol} cannot be sold short")
     if not asset.tradable or asset.status.lower() != "active":
         raise LimitRejection("not_tradable", f"{symbol} is not tradable (status {asset.status})")
+    return asset, px
+
+
+def _check_account_numbers(ctx: LimitContext) -> None:
+    """Reject when equity, cash or pending exposure is not a number, or equity is not positive."""
     if (
         not all(v.is_finite() for v in (ctx.equity, ctx.cash, ctx.day_start_equity, ctx.pending_exposure))
         or min(ctx.equity, ctx.day_start_equity) <= 0
@@ -353,6 +372,12 @@ def _check_entry(
         raise LimitRejection(
             "invalid_context", f"equity {ctx.equity}, cash {ctx.cash}, day start {ctx.day_start_equity}"
         )
+
+
+def _check_proposal_quality(
+    trade: ProposedTrade, ctx: LimitContext, settings: RiskSettings, symbol: str, px: Decimal
+) -> None:
+    """Reject an entry whose confidence, price or average dollar volume is out of bounds."""
     if not 0 <= trade.confidence <= 1:
         raise LimitRejection("invalid_number", f"{symbol}: confidence {trade.confidence!r} is not within 0..1")
     if trade.confidence < settings.min_confidence:
@@ -370,6 +395,10 @@ def _check_entry(
             f"{symbol}: average dollar volume {'unknown' if adv is None else usd(adv)} "
             f"(minimum {usd(settings.min_avg_dollar_volume)})",
         )
+
+
+def _check_account_limits(ctx: LimitContext, settings: RiskSettings) -> None:
+    """Reject an entry after the daily loss limit, past the per-cycle order limit, or under PDT restriction."""
     change = (ctx.equity - ctx.day_start_equity) / ctx.day_start_equity
     if change <= -to_decimal(settings.max_daily_loss_pct):
         raise LimitRejection(
@@ -388,7 +417,6 @@ def _check_entry(
             f"{ctx.day_trades_used} day trades used in 5 business days with equity {usd(ctx.equity)} below "
             f"{usd(settings.pdt_equity_threshold)}: a new position could not be closed today",
         )
-    return asset, px
 
 
 def _exposures(ctx: LimitContext, symbol: str) -> tuple[Decimal, Decimal]:

@@ -155,25 +155,31 @@ class ApiMetrics:
         started: dict[str, str] = {}
         skipped: set[str] = set()
         for e in events:
-            assert e.id is not None
+            if e.id is None:
+                raise ValueError(f"event {e.type} at {e.at.isoformat()} was not read from the log (no id)")
             self._seen_events[e.id] = e.at
-            p = e.payload
             if e.type is EventType.CYCLE_STARTED and e.cycle_id:
-                started[e.cycle_id] = str(p.get("kind", "unknown"))
+                started[e.cycle_id] = str(e.payload.get("kind", "unknown"))
             elif e.type is EventType.CYCLE_SKIPPED and e.cycle_id:
                 skipped.add(e.cycle_id)
-            elif e.type is EventType.SYSTEM_ERROR and e.cycle_id:
-                self.cycles.labels(str(p.get("kind", "unknown")), "failed").inc()
-            elif e.type is EventType.ORDER_SUBMITTED:
-                self.orders.labels(str(p.get("side", "unknown"))).inc()
-            elif e.type in (EventType.ORDER_FILLED, EventType.SHADOW_FILL):
-                self.fills.labels("real" if e.type is EventType.ORDER_FILLED else "shadow").inc()
-            elif e.type is EventType.ORDER_REJECTED:
-                self.rejects.labels("broker").inc()
-            elif e.type is EventType.PROPOSAL_REJECTED:
-                self.rejects.labels(str(p.get("limit") or "other")).inc()
+            else:
+                self._count_event(e)
         for cycle_id, kind in started.items():
             self.cycles.labels(kind, "skipped" if cycle_id in skipped else "completed").inc()
+
+    def _count_event(self, event: Event) -> None:
+        """Count an event that is neither the start nor the skip of a cycle."""
+        p = event.payload
+        if event.type is EventType.SYSTEM_ERROR and event.cycle_id:
+            self.cycles.labels(str(p.get("kind", "unknown")), "failed").inc()
+        elif event.type is EventType.ORDER_SUBMITTED:
+            self.orders.labels(str(p.get("side", "unknown"))).inc()
+        elif event.type in (EventType.ORDER_FILLED, EventType.SHADOW_FILL):
+            self.fills.labels("real" if event.type is EventType.ORDER_FILLED else "shadow").inc()
+        elif event.type is EventType.ORDER_REJECTED:
+            self.rejects.labels("broker").inc()
+        elif event.type is EventType.PROPOSAL_REJECTED:
+            self.rejects.labels(str(p.get("limit") or "other")).inc()
 
     def _count_calls(self, calls: Iterable[LLMCallRecord]) -> None:
         for c in calls:

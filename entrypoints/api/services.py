@@ -72,5 +72,6 @@ class ApiServices:
     @property
     def prometheus(self) -> ApiMetrics:
         """The metrics (always set after construction)."""
-        assert self.metrics is not None
+        if self.metrics is None:
+            raise RuntimeError("ApiServices.metrics is set in __post_init__")
         return self.metrics

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapters.inmemory.fundamentals import CsvFundamentals
 from adapters.reports.backtest_report import write_report
 from application.breaker_history import RESUME_POLICIES
 from application.liquidity import most_liquid_before
@@ -38,7 +37,7 @@ def parse_day(value: str | None, name: str) -> date | None:
         fail(f"{name} must be a date like 2024-01-31, got {value!r}")
 
 
-def _period(months: int | None, start: date | None, end: date | None) -> tuple[date, date]:
+def _period(months: int | None, start: date | None, end: date | None, today: date) -> tuple[date, date]:
     if (start is None) != (end is None):
         fail("give both --start and --end, or --months")
     if start and end:
@@ -50,7 +49,7 @@ def _period(months: int | None, start: date | None, end: date | None) -> tuple[d
     m = 6 if months is None else months
     if m <= 0 or m > 120:
         fail(f"--months must be between 1 and 120, got {m}")
-    last = datetime.now(UTC).date() - timedelta(days=1)
+    last = today - timedelta(days=1)
     return last - timedelta(days=round(m * 30.44)), last
 
 
@@ -89,6 +88,28 @@ def _table(summary: dict[str, Any]) -> Table:
     return t
 
 
+def _check_options(data: list[Path], llm: str, discovery: str, resume: str) -> None:
+    for d in data:
+        if not d.is_dir():
+            fail(f"--data {d} is not a directory")
+    if llm not in ("offline", "settings"):
+        fail(f"--llm must be 'offline' or 'settings', got {llm!r}")
+    if discovery not in ("on", "off"):
+        fail(f"--discovery must be 'on' or 'off', got {discovery!r}")
+    if resume not in RESUME_POLICIES:
+        fail(f"--resume must be one of {', '.join(RESUME_POLICIES)}, got {resume!r}")
+
+
+def _cash(cash: str | None, default: Decimal) -> Decimal:
+    try:
+        start_cash = Decimal(cash) if cash is not None else default
+    except InvalidOperation:
+        fail(f"--cash must be a number, got {cash!r}")
+    if not start_cash.is_finite() or start_cash <= 0:
+        fail(f"--cash must be positive, got {cash}")
+    return start_cash
+
+
 def backtest(
     months: int | None = typer.Option(None, help="length of the period ending yesterday (default 6)"),
     start_day: str | None = typer.Option(None, "--start", help="first day, e.g. 2024-01-02"),
@@ -109,40 +130,29 @@ def backtest(
                                "(stay in shadow mode); written in the report"),
 ) -> None:
     """Run the full trading cycle daily over past sessions and write a report."""
-    first, last = _period(months, parse_day(start_day, "--start"), parse_day(end_day, "--end"))
-    for d in data:
-        if not d.is_dir():
-            fail(f"--data {d} is not a directory")
-    if llm not in ("offline", "settings"):
-        fail(f"--llm must be 'offline' or 'settings', got {llm!r}")
-    if discovery not in ("on", "off"):
-        fail(f"--discovery must be 'on' or 'off', got {discovery!r}")
-    if resume not in RESUME_POLICIES:
-        fail(f"--resume must be one of {', '.join(RESUME_POLICIES)}, got {resume!r}")
-    try:
-        funds = CsvFundamentals(fundamentals) if fundamentals is not None else None
-    except DataError as exc:
-        fail(f"--fundamentals: {exc}")
-    if discovery == "on" and funds is None and data:
+    _check_options(data, llm, discovery, resume)
+    settings, boot = start("backtest", env="backtest")
+    now = boot.system_clock().now()
+    first, last = _period(months, parse_day(start_day, "--start"), parse_day(end_day, "--end"), now.date())
+    if discovery == "on" and fundamentals is None and data:
         err.print("[yellow]warning:[/] --discovery on with --data but no --fundamentals: market caps are unknown, "
                   "so the metric picker skips its market-cap filter (the run says so)")
-    settings, _ = start("backtest", env="backtest")
     if llm == "offline":
         settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={
             "signal_model": "offline", "risk_model": "offline", "validator_model": "offline",
             "picker_model": "offline"})})
-    try:
-        start_cash = Decimal(cash) if cash is not None else settings.risk.starting_capital
-    except InvalidOperation:
-        fail(f"--cash must be a number, got {cash!r}")
-    if start_cash <= 0:
-        fail(f"--cash must be positive, got {start_cash}")
-    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    start_cash = _cash(cash, settings.risk.starting_capital)
+    run_id = now.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     scope = f"backtest:{run_id}"
     out_dir = report or settings.data_dir / "reports" / run_id
     container = build_container(settings, "backtest", scope=scope, start=first, end=last, cash=start_cash, seed=seed,
                                 n_symbols=symbols, data_dirs=list(data), discovery=discovery == "on",
                                 resume_policy=resume, fundamentals=fundamentals)
+    if fundamentals is not None:
+        try:
+            container.fundamentals()
+        except DataError as exc:
+            fail(f"--fundamentals: {exc}")
     summary = run(_run(settings, container, run_id, scope, first, last, symbols, out_dir))
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
@@ -177,7 +187,7 @@ async def _run(settings: Settings, container: Container, run_id: str, scope: str
         if "picker_performance" in summary:
             add_picker_performance_html(out_dir / "report.html", summary["picker_performance"])
         async with uow_factory() as uow:
-            await uow.state.save(scope, "backtest_run", summary, at=datetime.now(UTC))
+            await uow.state.save(scope, "backtest_run", summary, at=container.system_clock().now())
             await uow.commit()
     finally:
         await close_container(container)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import UTC, datetime
 
 import typer
 
@@ -48,6 +47,6 @@ def resume(
         fail("resuming trading needs --approve (a person must approve it)")
     settings, container = start()
     who = by or getpass.getuser()
-    state = run(approve_breaker_resume(container.uow_factory(), scope, by=who, as_of=datetime.now(UTC),
+    state = run(approve_breaker_resume(container.uow_factory(), scope, by=who, as_of=container.system_clock().now(),
                                        settings=settings.risk.breaker, note=note))
     typer.echo(f"breaker {state.status.value}: resume approved by {who}")

@@ -12,6 +12,7 @@ from domain.memory import DEFAULT_SCOPE, MemoryFilters, MemoryKind, MemoryRecord
 from domain.ports.memory import VectorMemory
 from domain.ports.uow import UnitOfWork
 from entrypoints.bootstrap import fail, run, start
+from entrypoints.container import Container
 
 app = typer.Typer(help="Vector memory: search and add items.", no_args_is_help=True)
 
@@ -24,9 +25,9 @@ def _memory(uow: UnitOfWork, kind: MemoryKind) -> VectorMemory:
     }[kind]
 
 
-def _as_of(value: str | None) -> datetime:
+def _as_of(value: str | None, container: Container) -> datetime:
     if value is None:
-        return datetime.now(UTC)
+        return container.system_clock().now()
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -49,7 +50,7 @@ def search(
     if not text.strip():
         fail("the search text is empty")
     _, container = start()
-    when = _as_of(as_of)
+    when = _as_of(as_of, container)
     filters = MemoryFilters(symbol=symbol.upper() if symbol else None,
                             action=action.upper() if action else None, scope=scope)
 
@@ -89,7 +90,7 @@ def add(
 ) -> None:
     """Embed TEXT and store it in memory."""
     _, container = start()
-    when = _as_of(as_of)
+    when = _as_of(as_of, container)
     record = MemoryRecord(kind, text, when, symbol=symbol.upper() if symbol else None,
                           action=action.upper() if action else None, outcome=outcome.upper() if outcome else None,
                           return_pct=return_pct, outcome_at=when if outcome else None, scope=scope)
@@ -98,7 +99,8 @@ def add(
         async with container.uow_factory()() as uow:
             stored = await _memory(uow, kind).store([record])
             await uow.commit()
-        assert stored[0].id is not None
+        if stored[0].id is None:
+            raise RuntimeError("the repository returned the memory without its id")
         return stored[0].id
 
     typer.echo(f"stored {kind.value} memory #{run(go())}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,16 @@ from entrypoints.commands.progress import session_progress
 from entrypoints.rehearsal import Rehearsal, RehearsalOptions
 
 err = Console(stderr=True)
+
+
+def _cash(cash: str) -> Decimal:
+    try:
+        money = Decimal(cash)
+    except InvalidOperation:
+        fail(f"--cash must be a number, got {cash!r}")
+    if not money.is_finite() or money <= 0:
+        fail(f"--cash must be a positive amount, got {cash!r}")
+    return money
 
 
 def rehearse(
@@ -43,20 +53,16 @@ def rehearse(
     for d in data:
         if not d.is_dir():
             fail(f"--data {d} is not a directory")
-    last = last or datetime.now(UTC).date() - timedelta(days=1)
+    if resume not in RESUME_POLICIES:
+        fail(f"--resume must be one of {', '.join(RESUME_POLICIES)}, got {resume!r}")
+    money = _cash(cash)
+    settings, boot = start()
+    now = boot.system_clock().now()
+    last = last or now.date() - timedelta(days=1)
     first = first or last - timedelta(days=28)
     if first > last:
         fail(f"--start {first} is after --end {last}")
-    if resume not in RESUME_POLICIES:
-        fail(f"--resume must be one of {', '.join(RESUME_POLICIES)}, got {resume!r}")
-    try:
-        money = Decimal(cash)
-    except InvalidOperation:
-        fail(f"--cash must be a number, got {cash!r}")
-    if not money.is_finite() or money <= 0:
-        fail(f"--cash must be a positive amount, got {cash!r}")
-    settings, _ = start()
-    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_id = now.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     out = report or settings.data_dir / "reports" / f"rehearsal-{run_id}"
     opts = RehearsalOptions(first, last, out, tuple(data), symbols, money, speed, resume_policy=resume)  # type: ignore
     summary = run(_run(settings, opts, run_id))

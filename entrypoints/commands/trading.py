@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import UTC, datetime
 
 import typer
 
@@ -21,7 +20,7 @@ def pause(reason: str = typer.Option("", help="why"), by: str | None = typer.Opt
     """Pause trading: cycles are skipped (and say so in the event log) until resumed."""
     _, container = start()
     control = run(set_paused(container.uow_factory(), scope, paused=True, by=by or getpass.getuser(),
-                             as_of=datetime.now(UTC), reason=reason))
+                             as_of=container.system_clock().now(), reason=reason))
     typer.echo(f"trading paused by {control.by}" + (f": {reason}" if reason else ""))
 
 
@@ -31,7 +30,7 @@ def resume(reason: str = typer.Option("", help="why"), by: str | None = typer.Op
     """Resume trading after a pause (a tripped circuit breaker is resumed with `quorum breaker resume`)."""
     _, container = start()
     control = run(set_paused(container.uow_factory(), scope, paused=False, by=by or getpass.getuser(),
-                             as_of=datetime.now(UTC), reason=reason))
+                             as_of=container.system_clock().now(), reason=reason))
     typer.echo(f"trading resumed by {control.by}")
 
 

@@ -114,9 +114,10 @@ async def test_list_undelivered_is_oldest_first_and_honours_before_and_max_attem
 
 async def test_naive_times_and_unknown_types_are_refused(uow_factory: UnitOfWorkFactory, scope: str) -> None:
     async with uow_factory() as uow:
-        with pytest.raises(ValueError):
-            await uow.alerts.add(scope, alert(at=datetime(2024, 3, 4, 14, 30)), channel="log", at=T0)
-        with pytest.raises(ValueError):
-            await uow.alerts.add(scope, alert(), channel="log", at=datetime(2024, 3, 4, 14, 30))
-        with pytest.raises(ValueError):
+        naive = datetime(2024, 3, 4, 14, 30)  # noqa: DTZ001 - naive on purpose: the repository must refuse it
+        with pytest.raises(ValueError, match="alert time must be timezone-aware"):
+            await uow.alerts.add(scope, alert(at=naive), channel="log", at=T0)
+        with pytest.raises(ValueError, match="at must be timezone-aware"):
+            await uow.alerts.add(scope, alert(), channel="log", at=naive)
+        with pytest.raises(ValueError, match="'not_an_event_type' is not a valid EventType"):
             await uow.alerts.add(scope, alert(type="not_an_event_type"), channel="log", at=T0)

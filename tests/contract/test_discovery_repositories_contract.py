@@ -57,15 +57,15 @@ async def test_watchlist_upsert_list_and_remove(uow_factory: UnitOfWorkFactory, 
         assert [e.symbol for e in await uow.watchlist.list(scope)] == ["AAPL"]
 
 
-@pytest.mark.parametrize("entry", [
-    WatchlistEntry("AAPL", "robot", "x", T0),  # type: ignore[arg-type]
-    WatchlistEntry("AAPL", "discovered", "x", T0, 1.5),
-    WatchlistEntry("AAPL", "manual", "  ", T0),
+@pytest.mark.parametrize(("entry", "message"), [
+    (WatchlistEntry("AAPL", "robot", "x", T0), "unknown watchlist source 'robot'"),  # type: ignore[arg-type]
+    (WatchlistEntry("AAPL", "discovered", "x", T0, 1.5), "watchlist score must be within 0..1"),
+    (WatchlistEntry("AAPL", "manual", "  ", T0), "needs a symbol and a reason"),
 ])
 async def test_watchlist_refuses_bad_entries(uow_factory: UnitOfWorkFactory, scope: str,
-                                             entry: WatchlistEntry) -> None:
+                                             entry: WatchlistEntry, message: str) -> None:
     async with uow_factory() as uow:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=message):
             await uow.watchlist.upsert(scope, entry)
 
 
@@ -81,7 +81,7 @@ async def test_watchlist_changes_are_kept_newest_first(uow_factory: UnitOfWorkFa
             ("AAPL", "add", "discovered", "score 0.8")]
         assert [c.symbol for c in await uow.watchlist.changes(scope, since=T0 + HOUR)] == ["MSFT", "AAPL"]
         assert len(await uow.watchlist.changes(scope, limit=1)) == 1
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="unknown change 'rename'"):
             await uow.watchlist.add_change(WatchlistChange(scope, "X", "rename", "manual", "?", T0))  # type: ignore[arg-type]
 
 
@@ -133,11 +133,15 @@ async def test_suggestions_round_trip_and_filter(uow_factory: UnitOfWorkFactory,
         assert await uow.suggestions.list("other-" + scope) == []
 
 
-@pytest.mark.parametrize(("picker", "score", "rank"), [("oracle", 0.5, 1), ("metric", 1.2, 1), ("metric", 0.5, 0)])
+@pytest.mark.parametrize(("picker", "score", "rank", "message"), [
+    ("oracle", 0.5, 1, "unknown picker 'oracle'"),
+    ("metric", 1.2, 1, "suggestion score must be within 0..1"),
+    ("metric", 0.5, 0, "rank must be at least 1"),
+])
 async def test_suggestions_refuse_bad_values(uow_factory: UnitOfWorkFactory, scope: str, picker: str, score: float,
-                                             rank: int) -> None:
+                                             rank: int, message: str) -> None:
     async with uow_factory() as uow:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=message):
             await uow.suggestions.add([Suggestion("r", scope, picker, "AAPL", score, rank, T0)])
 
 
@@ -157,9 +161,9 @@ async def test_forward_returns_are_pending_until_set(uow_factory: UnitOfWorkFact
         assert got.forward_returns == {1: 0.0125, 5: -0.02} and got.universe_returns == {1: 0.004}
         with pytest.raises(KeyError):
             await uow.suggestions.set_forward_returns([ForwardReturn(10**12, 1, 0.01)])
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="unknown horizon 3"):
             await uow.suggestions.set_forward_returns([ForwardReturn(a.id, 3, 0.01)])
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="unknown horizon 2"):
             await uow.suggestions.pending_forward_returns(scope, 2)
 
 

@@ -391,8 +391,9 @@ async def test_k_must_be_positive(memory: VectorMemory, scope: str, k: int) -> N
 
 
 async def test_as_of_must_be_timezone_aware(memory: VectorMemory, scope: str) -> None:
+    naive = datetime(2024, 3, 1, 12, 0)  # noqa: DTZ001 - naive on purpose: the memory must refuse it
     with pytest.raises(ValueError, match="timezone-aware"):
-        await memory.similar(at_angle(0.0), k=5, as_of=datetime(2024, 3, 1, 12, 0), filters=MemoryFilters(scope=scope))
+        await memory.similar(at_angle(0.0), k=5, as_of=naive, filters=MemoryFilters(scope=scope))
 
 
 async def test_a_record_of_another_memory_is_refused(memory: VectorMemory, kind: MemoryKind, scope: str) -> None:

@@ -218,7 +218,7 @@ async def test_events_are_kept_apart_by_scope(uow_factory: UnitOfWorkFactory, sc
 
 
 async def test_naive_datetimes_are_refused(uow_factory: UnitOfWorkFactory, scope: str) -> None:
-    naive = datetime(2024, 3, 4, 14, 30)
+    naive = datetime(2024, 3, 4, 14, 30)  # noqa: DTZ001 - naive on purpose: every repository must refuse it
     async with uow_factory() as uow:
         with pytest.raises(ValueError, match="timezone"):
             await uow.events.add([event(scope, naive)])
@@ -472,7 +472,7 @@ async def test_state_documents_save_load_replace(uow_factory: UnitOfWorkFactory,
         assert await uow.state.load(scope, "breaker") == {"tripped": False}
         assert await uow.state.load(scope, "pause") == {"paused": False}
         assert await uow.state.load(f"{scope}:other", "breaker") == {"tripped": False}
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="state document 'bad' is not storable as JSON"):
             await uow.state.save(scope, "bad", {"x": float("nan")}, at=T0)
         assert await uow.state.load(scope, "bad") is None
 
@@ -583,10 +583,14 @@ async def test_an_exception_inside_the_block_rolls_back_and_propagates(
     async with uow_factory() as uow:
         await write_everything(uow, scope, "a")
         await uow.commit()
-    with pytest.raises(RuntimeError, match="boom"):
+
+    async def fail_after_writing() -> None:
         async with uow_factory() as uow:
             await write_everything(uow, scope, "bb")
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await fail_after_writing()
     async with uow_factory() as uow:
         got = await read_everything(uow, scope)
     assert got["events"] == ["a"] and got["orders"] == ["a"] and got["state"] == {"tag": "a"}

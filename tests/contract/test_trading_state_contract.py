@@ -122,7 +122,7 @@ async def test_values_are_stored_as_their_columns_hold_them(uow_factory: UnitOfW
 
 async def test_inexact_quantities_floats_and_naive_times_are_refused(
         uow_factory: UnitOfWorkFactory, scope: str) -> None:
-    naive = datetime(2024, 3, 4, 14, 30)
+    naive = datetime(2024, 3, 4, 14, 30)  # noqa: DTZ001 - naive on purpose: saving it must be refused
     bad = [
         (ValueError, "decimals", TradingState(open_trades={"AAPL": trade("AAPL", qty=Decimal("1.0000000001"))})),
         (ValueError, "decimals", TradingState(pending_entries={"p": pending("p", qty=Decimal("0.0000000001"))})),

@@ -72,6 +72,36 @@ class _Route:
         return reply
 
 
+def _read_request(handler: BaseHTTPRequestHandler) -> tuple[RecordedRequest, dict[str, str]]:
+    """The request `handler` is serving, as recorded (key values removed), and all its headers (lower-cased)."""
+    parts = urlsplit(handler.path)
+    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.rfile.read(length) if length else b""
+    headers = {k.lower(): v for k, v in handler.headers.items()}
+    try:
+        body = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        body = raw.decode(errors="replace")
+    request = RecordedRequest(
+        method=handler.command,
+        path=parts.path,
+        query=parse_qs(parts.query, keep_blank_values=True),
+        headers={k: v for k, v in headers.items() if k not in SECRET_HEADERS},
+        json=body,
+        had_keys=bool(headers.get("apca-api-key-id") and headers.get("apca-api-secret-key")),
+    )
+    return request, headers
+
+
+def _encoded(reply: Reply) -> tuple[bytes, str]:
+    """The payload of `reply` and its content type."""
+    if reply.raw is not None:
+        return reply.raw, "text/plain"
+    if reply.body is None:
+        return b"", "application/json"
+    return json.dumps(reply.body).encode(), "application/json"
+
+
 def load_fixture(file: Path) -> dict[str, Any]:
     """A recorded response file ({"method", "url", "status_code", "body", ...}); skips (fails in CI) if missing."""
     require_or_skip(file.is_file(), f"fixture missing: {file}")
@@ -175,6 +205,17 @@ class AlpacaReplayServer:
             return True
         return (headers.get("apca-api-key-id"), headers.get("apca-api-secret-key")) == self._keys
 
+    def _reply_to(self, request: RecordedRequest, headers: dict[str, str]) -> Reply:
+        """Record `request` and choose its reply: 401 without the keys, 404 without a route."""
+        self._record(request)
+        if not self._authorised(headers):
+            return Reply(status=401, body=UNAUTHORIZED)
+        reply = self._pick(request.method, request.path, request.query)
+        if reply is None:
+            msg = f"no recorded response for {request.method} {request.path}"
+            reply = Reply(status=404, body={"code": 40410000, "message": msg})
+        return reply
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -185,41 +226,13 @@ class AlpacaReplayServer:
                 return
 
             def _handle(self) -> None:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                try:
-                    body = json.loads(raw) if raw else None
-                except json.JSONDecodeError:
-                    body = raw.decode(errors="replace")
-                query = parse_qs(parts.query, keep_blank_values=True)
-                server._record(RecordedRequest(
-                    method=self.command,
-                    path=parts.path,
-                    query=query,
-                    headers={k: v for k, v in headers.items() if k not in SECRET_HEADERS},
-                    json=body,
-                    had_keys=bool(headers.get("apca-api-key-id") and headers.get("apca-api-secret-key")),
-                ))
-                if not server._authorised(headers):
-                    reply: Reply | None = Reply(status=401, body=UNAUTHORIZED)
-                else:
-                    reply = server._pick(self.command, parts.path, query)
-                if reply is None:
-                    msg = f"no recorded response for {self.command} {parts.path}"
-                    reply = Reply(status=404, body={"code": 40410000, "message": msg})
+                reply = server._reply_to(*_read_request(self))
                 if reply.delay and server._stopping.wait(reply.delay):
                     return
                 self._send(reply)
 
             def _send(self, reply: Reply) -> None:
-                if reply.raw is not None:
-                    payload, ctype = reply.raw, "text/plain"
-                elif reply.body is None:
-                    payload, ctype = b"", "application/json"
-                else:
-                    payload, ctype = json.dumps(reply.body).encode(), "application/json"
+                payload, ctype = _encoded(reply)
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", ctype)

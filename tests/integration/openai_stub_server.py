@@ -141,6 +141,28 @@ def _error(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
+# Error answers that do not depend on the request: behaviour kind -> (status, body).
+_FIXED_ERRORS: dict[str, tuple[int, dict[str, Any]]] = {
+    "server_error": (500, _error("The server had an error while processing your request.", "server_error")),
+    "unavailable": (503, _error("The engine is currently overloaded, please try again later.", "server_error")),
+    "bad_request": (400, _error("Invalid value for 'messages'.", "invalid_request_error")),
+}
+
+
+def _completion_text(b: Behaviour, default_content: str) -> tuple[str, str]:
+    """The assistant content and finish reason of a content-bearing behaviour ("ok", "slow", ...)."""
+    content = b.content if b.content is not None else default_content
+    if b.kind == "invalid_json":
+        return b.content or "Sure! Here is my analysis: {symbol: AAPL, action: BUY, confidence: high}", "stop"
+    if b.kind == "schema_violation":
+        return b.content or '{"unexpected_field": true}', "stop"
+    if b.kind == "truncated":
+        return content[: len(content) // 2], "length"
+    if b.kind == "fenced":
+        return f"Here you go:\n```json\n{content}\n```\n", "stop"
+    return content, "stop"
+
+
 class _Handler(BaseHTTPRequestHandler):
     stub: OpenAIStubServer
 
@@ -163,40 +185,22 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(behaviour, body)
 
     def _answer(self, b: Behaviour, body: dict[str, Any]) -> None:
-        model = str(body.get("model", "unknown"))
-        prompt_tokens = estimate_tokens("".join(str(m.get("content", "")) for m in body.get("messages", [])))
-        content = b.content if b.content is not None else self.stub.default_content
-        if b.kind == "rate_limit":
+        if b.kind in _FIXED_ERRORS:
+            self._send(*_FIXED_ERRORS[b.kind])
+        elif b.kind == "rate_limit":
             headers = {"Retry-After": f"{b.retry_after_s:g}"} if b.retry_after_s is not None else {}
             self._send(429, _error("Rate limit reached for requests", "requests", "rate_limit_exceeded"), headers)
-        elif b.kind == "server_error":
-            self._send(500, _error("The server had an error while processing your request.", "server_error"))
-        elif b.kind == "unavailable":
-            self._send(503, _error("The engine is currently overloaded, please try again later.", "server_error"))
         elif b.kind == "unauthorized":
             key = self.headers.get("Authorization", "").removeprefix("Bearer ")
             # A careless provider echoing the key: the adapter must not pass it on.
             self._send(401, _error(f"Incorrect API key provided: {key}.", "invalid_request_error", "invalid_api_key"))
-        elif b.kind == "bad_request":
-            self._send(400, _error("Invalid value for 'messages'.", "invalid_request_error"))
-        elif b.kind == "slow":
-            if self.stub._stopping.wait(b.delay_s):
-                return
-            self._send(200, completion_body(model, content, prompt_tokens=prompt_tokens))
-        elif b.kind == "invalid_json":
-            text = b.content or "Sure! Here is my analysis: {symbol: AAPL, action: BUY, confidence: high}"
-            self._send(200, completion_body(model, text, prompt_tokens=prompt_tokens))
-        elif b.kind == "truncated":
-            self._send(200, completion_body(model, content[: len(content) // 2], prompt_tokens=prompt_tokens,
-                                            finish_reason="length"))
-        elif b.kind == "fenced":
-            self._send(200, completion_body(model, f"Here you go:\n```json\n{content}\n```\n",
-                                            prompt_tokens=prompt_tokens))
-        elif b.kind == "schema_violation":
-            text = b.content or '{"unexpected_field": true}'
-            self._send(200, completion_body(model, text, prompt_tokens=prompt_tokens))
+        elif b.kind == "slow" and self.stub._stopping.wait(b.delay_s):
+            return
         else:
-            self._send(200, completion_body(model, content, prompt_tokens=prompt_tokens))
+            model = str(body.get("model", "unknown"))
+            prompt_tokens = estimate_tokens("".join(str(m.get("content", "")) for m in body.get("messages", [])))
+            text, finish_reason = _completion_text(b, self.stub.default_content)
+            self._send(200, completion_body(model, text, prompt_tokens=prompt_tokens, finish_reason=finish_reason))
 
     def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()

@@ -271,7 +271,7 @@ async def test_stop_without_take_profit_is_sent_as_oto(
     assert "take_profit" not in req.json
 
 
-@pytest.mark.parametrize("qty, flagged", [("0.512345678", False), ("2", True)])
+@pytest.mark.parametrize(("qty", "flagged"), [("0.512345678", False), ("2", True)])
 async def test_fractional_order_is_a_plain_day_order_without_legs(
     broker: AlpacaBroker, server: AlpacaReplayServer, qty: str, flagged: bool
 ) -> None:
@@ -580,7 +580,7 @@ async def test_a_fresh_database_reads_every_fill_without_an_after_bound(
 
 async def test_fills_since_refuses_a_naive_datetime(broker: AlpacaBroker, server: AlpacaReplayServer) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        await broker.fills_since(datetime(2024, 6, 5, 14, 0))
+        await broker.fills_since(datetime(2024, 6, 5, 14, 0))  # noqa: DTZ001 - naive on purpose: it must be refused
     assert server.received() == []
 
 

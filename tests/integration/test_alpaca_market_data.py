@@ -344,7 +344,7 @@ async def test_401_is_not_retried(market: AlpacaMarketData, server: AlpacaReplay
 # --- daily bars from SIP, 15 minutes behind the wall clock -----------------------------------------------------
 
 
-@pytest.mark.parametrize("now, end, last_day", [
+@pytest.mark.parametrize(("now", "end", "last_day"), [
     ("2021-10-15T20:10:00", "2021-10-15T19:55:00Z", date(2021, 10, 14)),
     ("2021-10-15T20:16:00", "2021-10-15T20:01:00Z", date(2021, 10, 15)),
 ])

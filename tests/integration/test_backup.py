@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import create_engine, func, pool, select, table, text
 
 from adapters.postgres import migrate
 from adapters.postgres.backup import backup_database, backup_name, prune_backups, restore_database, verify_backup
@@ -47,7 +47,7 @@ def table_counts(url: str) -> dict[str, int]:
     engine = create_engine(_sync(url), poolclass=pool.NullPool)
     with engine.connect() as conn:
         tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")).scalars()
-        counts = {t: conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in list(tables)}
+        counts = {t: conn.execute(select(func.count()).select_from(table(t))).scalar_one() for t in list(tables)}
     engine.dispose()
     return counts
 

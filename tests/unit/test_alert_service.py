@@ -212,6 +212,6 @@ async def test_dispatch_new_events_forwards_each_alert_worthy_event_once_and_kee
 
 @pytest.mark.parametrize("bad", [0, -1])
 def test_max_attempts_must_be_positive(bad: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_attempts must be >= 1"):
         AlertService(lambda: InMemoryUnitOfWork(InMemoryDatabase(HashingEmbedder())), {}, AlertRoutes.default(),
                      scope=SCOPE, clock=SimClock(T0), max_attempts=bad)

@@ -109,10 +109,11 @@ def test_range_widens_on_demand() -> None:
 
 
 def test_naive_datetimes_are_refused(cal: NyseCalendar) -> None:
+    naive = datetime(2024, 7, 2, 12)  # noqa: DTZ001 - naive on purpose: the calendar must refuse it
     with pytest.raises(ValueError, match="timezone-aware"):
-        cal.is_open(datetime(2024, 7, 2, 12))
+        cal.is_open(naive)
     with pytest.raises(ValueError, match="timezone-aware"):
-        cal.previous_session(datetime(2024, 7, 2, 12))
+        cal.previous_session(naive)
 
 
 def test_system_clock_is_utc() -> None:
@@ -132,6 +133,6 @@ def test_sim_clock_moves_only_forward_unless_reset() -> None:
     with pytest.raises(ValueError, match="negative"):
         clock.advance(timedelta(seconds=-1))
     with pytest.raises(ValueError, match="timezone-aware"):
-        clock.set(datetime(2024, 7, 4))
+        clock.set(datetime(2024, 7, 4))  # noqa: DTZ001 - naive on purpose: the clock must refuse it
     clock.reset(datetime(2020, 1, 1, tzinfo=UTC))
     assert clock.now() == datetime(2020, 1, 1, tzinfo=UTC)

@@ -23,7 +23,8 @@ def test_a_present_prerequisite_neither_skips_nor_fails() -> None:
     require_or_skip(True, "real market data not found", environ=CI)
 
 
-@pytest.mark.parametrize("value, expected", [("true", True), ("TRUE", True), ("1", True), ("", False), ("no", False)])
+@pytest.mark.parametrize(("value", "expected"),
+                         [("true", True), ("TRUE", True), ("1", True), ("", False), ("no", False)])
 def test_ci_is_read_from_the_ci_variable(value: str, expected: bool) -> None:
     assert in_ci({"CI": value}) is expected
 

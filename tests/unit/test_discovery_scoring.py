@@ -82,7 +82,7 @@ def test_minmax_scale_handles_nan_and_constant_input() -> None:
 def test_triangular_membership_prefers_the_peak_over_both_ends() -> None:
     x = np.array([0.05, 0.10, 0.20, 0.30, 0.50, 0.70, 0.90, NAN])
     np.testing.assert_allclose(triangular_membership(x, 0.10, 0.30, 0.70), [0, 0, 0.5, 1, 0.5, 0, 0, NAN], atol=1e-12)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need low < peak < high"):
         triangular_membership(x, 0.3, 0.3, 0.7)
 
 
@@ -168,13 +168,13 @@ def test_snapshot_validates_shapes_and_unique_symbols() -> None:
         "benchmark_close": np.ones(3),
     }
     UniverseSnapshot(**ok)  # type: ignore[arg-type]
-    for field, bad in [
-        ("symbols", ("A", "A")),
-        ("volume", np.ones((2, 4))),
-        ("spread_pct", np.zeros(3)),
-        ("sectors", (None,)),
-        ("benchmark_close", np.ones(2)),
-        ("close", np.ones(3)),
+    for field, bad, message in [
+        ("symbols", ("A", "A"), "symbols must be unique"),
+        ("volume", np.ones((2, 4)), "volume shape"),
+        ("spread_pct", np.zeros(3), "spread_pct must have shape"),
+        ("sectors", (None,), "sectors has 1 entries for 2 symbols"),
+        ("benchmark_close", np.ones(2), "benchmark_close must have shape"),
+        ("close", np.ones(3), "close must have shape"),
     ]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=message):
             UniverseSnapshot(**{**ok, field: bad})  # type: ignore[arg-type]

@@ -264,7 +264,7 @@ async def test_the_api_surface_status_suggestions_and_manual_edits(env: Env) -> 
                                     "at": CAL.session_open(DAY).isoformat()}
     removed = await env.service.watchlist_remove("ZZZ")
     assert removed.changes[0].reason == "removed by hand" and "ZZZ" not in {e.symbol for e in removed.watchlist}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ZZZ is not on the watchlist"):
         await env.service.watchlist_remove("ZZZ")
 
 

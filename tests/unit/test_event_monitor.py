@@ -75,9 +75,9 @@ def test_bad_or_out_of_order_prices_are_ignored_and_naive_times_refused() -> Non
     assert not w.add(T, 200.0) and not w.add(T - M, 200.0)
     assert not w.add(T + M, float("nan")) and not w.add(T + M, 0.0) and not w.add(T + M, -5.0)
     assert len(w) == 1
-    with pytest.raises(ValueError):
-        w.add(datetime(2024, 3, 5, 15, 1), 100.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="price time must be timezone-aware"):
+        w.add(datetime(2024, 3, 5, 15, 1), 100.0)  # noqa: DTZ001 - naive on purpose: the window must refuse it
+    with pytest.raises(ValueError, match="threshold must be positive"):
         w.detect(0)
 
 

@@ -5,6 +5,7 @@ cash that replays exactly from the fills."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
@@ -399,7 +400,7 @@ async def test_deposits_and_withdrawals_are_recorded_and_not_profit(sim: Sim) ->
     assert [m.amount for m in sim.broker.cash_movements] == [D("500.00"), D("-200.00")]
     with pytest.raises(InsufficientBuyingPowerError):
         sim.broker.deposit(D("-20000.00"))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="whole cents"):
         sim.broker.deposit(D("0.001"))
 
 
@@ -458,6 +459,8 @@ async def test_a_session_cannot_be_closed_twice_or_fed_out_of_order(sim: Sim) ->
         sim.broker.on_session_open(date(2024, 7, 4), {"AAA": D("100")})
 
 
+# One random step: (kind, symbol, amount, flag, gtc); see `_trade` and `_random_session` for their meaning.
+Action = tuple[str, str, int, bool, bool]
 ACTIONS = st.lists(
     st.one_of(
         st.tuples(st.just("buy"), st.sampled_from(["AAA", "WHOLE"]), st.integers(1, 40), st.booleans(), st.booleans()),
@@ -476,65 +479,81 @@ ACTIONS = st.lists(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(actions=ACTIONS)
 def test_random_trading_keeps_cash_exact_and_never_negative(
-    cal: NyseCalendar, actions: list[tuple[str, str, int, bool, bool]]
+    cal: NyseCalendar, actions: list[Action]
 ) -> None:
     asyncio.run(_random_session(cal, actions))
 
 
-async def _random_session(cal: NyseCalendar, actions: list[tuple[str, str, int, bool, bool]]) -> None:
+async def _random_session(cal: NyseCalendar, actions: list[Action]) -> None:
     sim = Sim(cal, cash="650", fractionable={"WHOLE": False})
     days = cal.sessions(date(2024, 7, 1), date(2024, 9, 30))
     prices = {"AAA": D("33.71"), "WHOLE": D("7.93")}
     sim.close(days[0], **{s: (str(p), str(p), str(p), str(p)) for s, p in prices.items()})
     i, minute = 1, 0
     sim.open(days[i], **{s: str(p) for s, p in prices.items()})
-    for n, (kind, symbol, amount, flag, gtc) in enumerate(actions):
-        try:
-            if kind == "buy":
-                qty = D(amount) / (D(7) if flag and symbol == "AAA" else D(1))
-                stop = (prices[symbol] * D("0.95")).quantize(D("0.01"))
-                tif = TimeInForce.GTC if gtc else TimeInForce.DAY
-                await sim.broker.submit(buy(f"b{n}", str(qty.quantize(D("0.000000001"))), symbol, stop_price=stop,
-                                            time_in_force=tif))
-            elif kind == "sell":
-                held = sim.broker.portfolio.qty(symbol)
-                qty = (held * amount / 100).quantize(D("0.000000001") if symbol == "AAA" else D(1))
-                if qty > 0:
-                    await sim.broker.submit(sell(f"s{n}", str(qty), symbol))
-            elif kind == "cancel":
-                open_now = await sim.broker.open_orders()
-                if open_now:
-                    await sim.broker.cancel(open_now[amount % len(open_now)].broker_order_id)
-            elif kind == "deposit" and amount:
-                sim.broker.deposit(D(amount) / 100)
-        except BrokerError:
-            pass
+    for n, action in enumerate(actions):
+        kind, amount = action[0], action[2]
+        with contextlib.suppress(BrokerError):
+            await _trade(sim, n, action, prices)
         if kind == "tick" and minute < 300:
             minute += 1
-            prices = {s: max(D("1.00"), (p * (1 + D(amount) / 10_000)).quantize(D("0.01"))) for s, p in prices.items()}
+            prices = _moved(prices, amount)
             sim.prices(days[i], 9 + (30 + minute) // 60, (30 + minute) % 60, **{s: str(p) for s, p in prices.items()})
         if kind == "day" and i + 1 < len(days):
-            old = dict(prices)
-            prices = {s: max(D("1.00"), (p * (1 + D(amount) / 10_000)).quantize(D("0.01"))) for s, p in old.items()}
-            bars = {
-                s: (str(old[s]), str(max(old[s], prices[s]) + 1), str(min(old[s], prices[s]) - D("0.5")),
-                    str(prices[s]))
-                for s in old
-            }
-            sim.close(days[i], **bars)  # type: ignore[arg-type]
+            old, prices = prices, _moved(prices, amount)
+            sim.close(days[i], **_day_bars(old, prices))  # type: ignore[arg-type]
             i, minute = i + 1, 0
             sim.open(days[i], **{s: str(p) for s, p in prices.items()})
-        broker = sim.broker
-        replayed = D("650") + sum((m.amount for m in broker.cash_movements), D(0))
-        replayed += sum((f.cash_delta for f in broker.fills), D(0))
-        assert broker.cash == replayed >= 0
-        for pos in await broker.positions():
-            assert pos.qty > 0 and pos.opened_at is None
-            assert pos.qty_available is not None and 0 <= pos.qty_available <= pos.qty
-            view = broker.exchange.position(pos.symbol)
-            assert view is not None and view.held_for_orders <= pos.qty  # never more held than owned
-        account = await broker.account()
-        assert account.equity == broker.cash + sum(
-            (p.market_value(broker.last_prices[p.symbol]) for p in await broker.positions()), D(0)
-        )
-        assert 0 <= account.buying_power <= account.cash
+        await _check_books(sim.broker)
+
+
+async def _trade(sim: Sim, n: int, action: Action, prices: dict[str, Decimal]) -> None:
+    """Buy, sell, cancel or move cash as `action` says; market moves ("tick", "day") do nothing here."""
+    kind, symbol, amount, flag, gtc = action
+    if kind == "buy":
+        qty = D(amount) / (D(7) if flag and symbol == "AAA" else D(1))
+        stop = (prices[symbol] * D("0.95")).quantize(D("0.01"))
+        tif = TimeInForce.GTC if gtc else TimeInForce.DAY
+        await sim.broker.submit(buy(f"b{n}", str(qty.quantize(D("0.000000001"))), symbol, stop_price=stop,
+                                    time_in_force=tif))
+    elif kind == "sell":
+        held = sim.broker.portfolio.qty(symbol)
+        qty = (held * amount / 100).quantize(D("0.000000001") if symbol == "AAA" else D(1))
+        if qty > 0:
+            await sim.broker.submit(sell(f"s{n}", str(qty), symbol))
+    elif kind == "cancel":
+        open_now = await sim.broker.open_orders()
+        if open_now:
+            await sim.broker.cancel(open_now[amount % len(open_now)].broker_order_id)
+    elif kind == "deposit" and amount:
+        sim.broker.deposit(D(amount) / 100)
+
+
+def _moved(prices: dict[str, Decimal], bps: int) -> dict[str, Decimal]:
+    """Every price moved by `bps` basis points, in cents, never below one dollar."""
+    return {s: max(D("1.00"), (p * (1 + D(bps) / 10_000)).quantize(D("0.01"))) for s, p in prices.items()}
+
+
+def _day_bars(old: dict[str, Decimal], new: dict[str, Decimal]) -> dict[str, tuple[str, str, str, str]]:
+    """Daily (open, high, low, close) bars of a day that opened at `old` and closed at `new`."""
+    return {
+        s: (str(old[s]), str(max(old[s], new[s]) + 1), str(min(old[s], new[s]) - D("0.5")), str(new[s]))
+        for s in old
+    }
+
+
+async def _check_books(broker: InMemoryBroker) -> None:
+    """Cash replays from the movements and fills and is never negative; holds and buying power stay within bounds."""
+    replayed = D("650") + sum((m.amount for m in broker.cash_movements), D(0))
+    replayed += sum((f.cash_delta for f in broker.fills), D(0))
+    assert broker.cash == replayed >= 0
+    for pos in await broker.positions():
+        assert pos.qty > 0 and pos.opened_at is None
+        assert pos.qty_available is not None and 0 <= pos.qty_available <= pos.qty
+        view = broker.exchange.position(pos.symbol)
+        assert view is not None and view.held_for_orders <= pos.qty  # never more held than owned
+    account = await broker.account()
+    assert account.equity == broker.cash + sum(
+        (p.market_value(broker.last_prices[p.symbol]) for p in await broker.positions()), D(0)
+    )
+    assert 0 <= account.buying_power <= account.cash

@@ -74,7 +74,7 @@ class FakeRunner:
 def test_backoff_doubles_up_to_the_cap() -> None:
     policy = jobs.JobPolicy(max_tries=6, backoff_base=5, backoff_max=30)
     assert [policy.delay(n) for n in range(1, 6)] == [5, 10, 20, 30, 30]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_tries must be >= 1"):
         jobs.JobPolicy(max_tries=0)
 
 

@@ -86,8 +86,9 @@ def test_only_the_given_sessions_count_across_the_window() -> None:
 
 
 def test_naive_fill_time_is_refused() -> None:
+    naive = datetime(2025, 3, 3, 10)  # noqa: DTZ001 - naive on purpose: it has no trading day, so it is refused
     with pytest.raises(ValueError, match="timezone"):
-        count_day_trades([fill("AAPL", Side.BUY, datetime(2025, 3, 3, 10), "b")], sessions=SESSIONS, tz=NY)
+        count_day_trades([fill("AAPL", Side.BUY, naive, "b")], sessions=SESSIONS, tz=NY)
 
 
 def test_opened_today_in_exchange_time() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,13 +21,12 @@ from entrypoints.settings import LIVE_TRADING_ACK, Settings
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No QUORUM_* variable and no .env file of the developer's machine leaks into these tests."""
     for key in list(os.environ):
         if key.startswith("QUORUM_") or key in ("DATABASE_URL", "REDIS_URL"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
-    yield
 
 
 def _check(result: CheckResult, log: list[str] | None = None, name: str = "") -> Check:

@@ -70,10 +70,11 @@ async def test_lookback_and_unknown_symbols(market: DailyBarMarketData) -> None:
     assert bars["AAA"].days == (date(2024, 7, 8), date(2024, 7, 9), date(2024, 7, 10))
     none_yet = await market.daily_bars(["AAA"], as_of=ny(2024, 6, 30, 12), lookback=3)
     assert none_yet == {}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="lookback must be >= 1"):
         await market.daily_bars(["AAA"], as_of=ny(2024, 7, 10, 20), lookback=0)
+    naive = datetime(2024, 7, 10, 20)  # noqa: DTZ001 - naive on purpose: the market must refuse it
     with pytest.raises(ValueError, match="timezone-aware"):
-        await market.daily_bars(["AAA"], as_of=datetime(2024, 7, 10, 20), lookback=3)
+        await market.daily_bars(["AAA"], as_of=naive, lookback=3)
 
 
 async def test_quote_during_a_session_is_the_open_and_after_the_close_is_the_close(market: DailyBarMarketData) -> None:

@@ -187,11 +187,12 @@ def test_every_retry_mark_is_covered_once_when_the_alerts_job_runs_less_often() 
 
 
 def test_naive_times_and_bad_config_are_refused() -> None:
+    naive = datetime(2024, 3, 5, 15, 0)  # noqa: DTZ001 - naive on purpose: the schedule must refuse it
     with pytest.raises(ValueError, match="timezone-aware"):
-        should_run("cycle", datetime(2024, 3, 5, 15, 0), CAL, None)
+        should_run("cycle", naive, CAL, None)
     with pytest.raises(ValueError, match="cycle_minutes"):
         ScheduleConfig(cycle_minutes=0)
     with pytest.raises(ValueError, match="alert_retry_minutes"):
         ScheduleConfig(alert_retry_minutes=0)
     with pytest.raises(ValueError, match="timezone-aware"):
-        alert_retry_due(datetime(2024, 3, 5, 15, 0))
+        alert_retry_due(naive)

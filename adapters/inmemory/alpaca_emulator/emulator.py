@@ -78,7 +78,7 @@ class AlpacaEmulator(SimulatedVenue):
         fees: FeeSettings | None = None,
         rules: ExchangeRules | None = None,
         api_key: str = "emulator-key",
-        secret_key: str = "emulator-secret",
+        secret_key: str = "emulator-secret",  # noqa: S107 - the local emulator's own key, never a real one
         *,
         spread_bps: Decimal = Decimal(5),
         hang_seconds: float = 30.0,

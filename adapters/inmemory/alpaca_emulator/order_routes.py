@@ -6,6 +6,7 @@ shares); the cancellation completes at the next request that reads that order, o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
@@ -42,44 +43,54 @@ def handle(state: EmulatorState, method: str, path: str, query: Query, body: Any
 
 
 def _route(state: EmulatorState, method: str, path: str, query: Query, body: Any) -> Reply | None:
-    if path == ORDERS:
-        if method == "GET":
-            return list_orders(state, query)
-        if method == "POST":
-            return ok(_json(state, state.exchange.submit(parse_order(body)), nested=True))
-        if method == "DELETE":
-            return cancel_all(state)
-    if path == BY_CLIENT_ID and method == "GET":
-        cid = param(query, "client_order_id")
-        found = state.exchange.by_client_id(cid) if cid else None
-        if found is None:
-            return not_found(f"order not found for client_order_id {cid}")
-        state.exchange.settle_cancels({found.id})
-        return ok(_json(state, found, nested=flag(query, "nested")))
-    if path.startswith(ORDERS + "/"):
-        order_id = path[len(ORDERS) + 1:]
-        if method == "GET":
-            state.exchange.settle_cancels({order_id})
-            got = state.exchange.get(order_id)
-            if got is None:
-                return not_found(f"order not found for {order_id}")
-            return ok(_json(state, got, nested=flag(query, "nested")))
-        if method == "DELETE":
-            state.exchange.request_cancel(order_id)
-            return 204, None, {}
-    if path == POSITIONS:
-        if method == "GET":
-            return ok([position_json(v, state.assets.get(v.symbol)) for v in state.exchange.positions()])
-        if method == "DELETE":
-            return close_all(state, flag(query, "cancel_orders"))
-    if path.startswith(POSITIONS + "/"):
-        symbol = path[len(POSITIONS) + 1:].upper()
-        if method == "GET":
-            view = state.exchange.position(symbol)
-            return ok(position_json(view, state.assets.get(symbol))) if view else not_found("position does not exist")
-        if method == "DELETE":
-            return close_position(state, symbol, query)
+    route = _ROUTES.get((method, path))
+    if route is not None:
+        return route(state, query, body)
+    for prefix in (ORDERS + "/", POSITIONS + "/"):
+        if path.startswith(prefix):
+            item_route = _ITEM_ROUTES.get((method, prefix))
+            return item_route(state, path[len(prefix):], query) if item_route is not None else None
     return None
+
+
+def _submit_order(state: EmulatorState, query: Query, body: Any) -> Reply:
+    return ok(_json(state, state.exchange.submit(parse_order(body)), nested=True))
+
+
+def _order_by_client_id(state: EmulatorState, query: Query, body: Any) -> Reply:
+    cid = param(query, "client_order_id")
+    found = state.exchange.by_client_id(cid) if cid else None
+    if found is None:
+        return not_found(f"order not found for client_order_id {cid}")
+    state.exchange.settle_cancels({found.id})
+    return ok(_json(state, found, nested=flag(query, "nested")))
+
+
+def _list_positions(state: EmulatorState, query: Query, body: Any) -> Reply:
+    return ok([position_json(v, state.assets.get(v.symbol)) for v in state.exchange.positions()])
+
+
+def _get_order(state: EmulatorState, order_id: str, query: Query) -> Reply:
+    state.exchange.settle_cancels({order_id})
+    got = state.exchange.get(order_id)
+    if got is None:
+        return not_found(f"order not found for {order_id}")
+    return ok(_json(state, got, nested=flag(query, "nested")))
+
+
+def _cancel_order(state: EmulatorState, order_id: str, query: Query) -> Reply:
+    state.exchange.request_cancel(order_id)
+    return 204, None, {}
+
+
+def _get_position(state: EmulatorState, key: str, query: Query) -> Reply:
+    symbol = key.upper()
+    view = state.exchange.position(symbol)
+    return ok(position_json(view, state.assets.get(symbol))) if view else not_found("position does not exist")
+
+
+def _close_position(state: EmulatorState, key: str, query: Query) -> Reply:
+    return close_position(state, key.upper(), query)
 
 
 def list_orders(state: EmulatorState, query: Query) -> Reply:
@@ -164,3 +175,25 @@ def close_all(state: EmulatorState, cancel_orders: bool) -> Reply:
 def _json(state: EmulatorState, order: ExchangeOrder, *, nested: bool) -> dict[str, Any]:
     legs = state.exchange.legs(order) if nested and order.leg_ids else None
     return order_json(order, legs, state.calendar)
+
+
+_Route = Callable[[EmulatorState, Query, Any], Reply]
+_ItemRoute = Callable[[EmulatorState, str, Query], Reply]
+
+_ROUTES: dict[tuple[str, str], _Route] = {
+    ("GET", ORDERS): lambda state, query, body: list_orders(state, query),
+    ("POST", ORDERS): _submit_order,
+    ("DELETE", ORDERS): lambda state, query, body: cancel_all(state),
+    ("GET", BY_CLIENT_ID): _order_by_client_id,
+    ("GET", POSITIONS): _list_positions,
+    ("DELETE", POSITIONS): lambda state, query, body: close_all(state, flag(query, "cancel_orders")),
+}
+"""(method, path) -> handler of a request to a collection."""
+
+_ITEM_ROUTES: dict[tuple[str, str], _ItemRoute] = {
+    ("GET", ORDERS + "/"): _get_order,
+    ("DELETE", ORDERS + "/"): _cancel_order,
+    ("GET", POSITIONS + "/"): _get_position,
+    ("DELETE", POSITIONS + "/"): _close_position,
+}
+"""(method, path prefix) -> handler of a request to one order (by id) or one position (by symbol)."""

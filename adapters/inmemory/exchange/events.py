@@ -98,8 +98,7 @@ class MarketEvents(ExchangeCore):
 
     def _prints(self, at: datetime, prices: Mapping[str, Decimal]) -> list[Fill]:
         fills: list[Fill] = []
-        day = self._session
-        assert day is not None
+        day = self._open_day()
         for symbol, px in prices.items():
             self._set_price(symbol, px, at)
             for order in self._eligible(symbol, at, day):
@@ -115,8 +114,7 @@ class MarketEvents(ExchangeCore):
 
     def _ranges(self, end: datetime, bars: Mapping[str, OHLC]) -> list[Fill]:
         fills: list[Fill] = []
-        day = self._session
-        assert day is not None
+        day = self._open_day()
         for symbol, (o, h, lo, _c) in bars.items():
             for kinds in _RESTING_ORDER:
                 for order in self._eligible(symbol, end, day):
@@ -141,3 +139,9 @@ class MarketEvents(ExchangeCore):
             raise ValueError(f"no session is open at the exchange at {at.isoformat()}")
         if not self.calendar.session_open(day) <= at <= self.calendar.session_close(day):
             raise ValueError(f"{at.isoformat()} is outside the session of {day}")
+
+    def _open_day(self) -> date:
+        """The open session's day (callers checked there is one)."""
+        if self._session is None:
+            raise ValueError("no session is open at the exchange")
+        return self._session

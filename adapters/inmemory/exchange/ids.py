@@ -18,7 +18,7 @@ class IdFactory:
     """
 
     def __init__(self, seed: int | None = None) -> None:
-        self._rng = random.Random(seed) if seed is not None else None
+        self._rng = random.Random(seed) if seed is not None else None  # noqa: S311 - reproducible ids, no secret
 
     def new(self) -> str:
         """A new UUID string."""

@@ -40,33 +40,47 @@ def in_range(order: ExchangeOrder, open_px: Decimal, high: Decimal, low: Decimal
     side, kind = order.side, order.kind
     high, low = max(high, open_px), min(low, open_px)
     if kind is Kind.LIMIT:
-        limit = _limit(order)
-        if side is Side.BUY and low <= limit:
-            return min(fill_price(side, min(open_px, limit), fees), limit), False
-        if side is Side.SELL and high >= limit:
-            return max(fill_price(side, max(open_px, limit), fees), limit), False
-        return None, False
+        return _limit_in_range(side, _limit(order), open_px, high, low, fees), False
     if kind not in (Kind.STOP, Kind.STOP_LIMIT):
         return None, False
-    stop = _stop(order)
-    if order.triggered:
-        base = open_px
-    elif side is Side.SELL and low <= stop:
-        base = min(open_px, stop)
-    elif side is Side.BUY and high >= stop:
-        base = max(open_px, stop)
-    else:
+    base = _stop_base(order, open_px, high, low)
+    if base is None:
         return None, False
     if kind is Kind.STOP:
         return fill_price(side, base, fees), True
-    limit = _limit(order)
+    return _stop_limit_in_range(side, base, _limit(order), high, low, fees), True
+
+
+def _limit_in_range(side: Side, limit: Decimal, open_px: Decimal, high: Decimal, low: Decimal,
+                    fees: FeeSettings) -> Decimal | None:
+    if side is Side.BUY and low <= limit:
+        return min(fill_price(side, min(open_px, limit), fees), limit)
+    if side is Side.SELL and high >= limit:
+        return max(fill_price(side, max(open_px, limit), fees), limit)
+    return None
+
+
+def _stop_base(order: ExchangeOrder, open_px: Decimal, high: Decimal, low: Decimal) -> Decimal | None:
+    """The price a stop triggered within the bar executes from (before slippage), or None if it is not reached."""
+    stop = _stop(order)
+    if order.triggered:
+        return open_px
+    if order.side is Side.SELL and low <= stop:
+        return min(open_px, stop)
+    if order.side is Side.BUY and high >= stop:
+        return max(open_px, stop)
+    return None
+
+
+def _stop_limit_in_range(side: Side, base: Decimal, limit: Decimal, high: Decimal, low: Decimal,
+                         fees: FeeSettings) -> Decimal | None:
     if side is Side.SELL:
         if base >= limit:
-            return max(fill_price(side, base, fees), limit), True
-        return (limit if high >= limit else None), True
+            return max(fill_price(side, base, fees), limit)
+        return limit if high >= limit else None
     if base <= limit:
-        return min(fill_price(side, base, fees), limit), True
-    return (limit if low <= limit else None), True
+        return min(fill_price(side, base, fees), limit)
+    return limit if low <= limit else None
 
 
 def buy_valuation(kind: Kind, limit: Decimal | None, stop: Decimal | None, last: Decimal,
