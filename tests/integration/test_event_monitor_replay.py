@@ -26,10 +26,11 @@ from typing import Any
 
 import pytest
 
+from adapters.calendar.nyse import NEW_YORK as NY
 from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.clock import SimClock
 from adapters.inmemory.market_data import ReplayMarketData
-from application.event_monitor import NY, EventMonitor, Trigger
+from application.event_monitor import EventMonitor, Trigger
 from domain.errors import DataError
 from domain.models.bar import Bar
 
