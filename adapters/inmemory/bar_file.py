@@ -7,7 +7,7 @@ Accepted dialects (headers are matched case-insensitively):
 - a `datetime` column of naive New York wall-clock times (intraday).
 
 A file whose timestamps all lack a time of day (or are all midnight) is daily;
-otherwise it is intraday. Every row that is not loaded is counted under a
+otherwise it is intraday. A file may be gzip-compressed (`.csv.gz`). Every row that is not loaded is counted under a
 reason in the file's `FileReport`; nothing is dropped silently. Prices are the
 raw Close; `Adj Close` is ignored.
 """
@@ -15,6 +15,7 @@ raw Close; `Adj Close` is ignored.
 from __future__ import annotations
 
 import csv
+import gzip
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -98,7 +99,7 @@ def epoch_days(days: Iterable[date]) -> IntArray:
 
 def symbol_from_filename(path: Path) -> str:
     """Ticker named by a file: `SPY.csv`, `AAPL_data.csv`, `TSLA_5min.csv`, `^VIX.csv` -> SPY, AAPL, TSLA, VIX."""
-    stem = path.stem.strip().lstrip("^")
+    stem = _without_suffixes(path).strip().lstrip("^")
     while True:
         shorter = _SUFFIX.sub("", stem)
         if shorter == stem or not shorter:
@@ -125,9 +126,19 @@ def _columns(header: list[str], path: Path) -> tuple[str, dict[str, str], str | 
     return time_col, values, symbol_col
 
 
+def _without_suffixes(path: Path) -> str:
+    """The file name without `.csv` or `.csv.gz`."""
+    name = path.name
+    for suffix in (".gz", ".csv"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
 def _read(path: Path) -> tuple[pd.DataFrame, str, dict[str, str], str | None]:
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
             header = next(csv.reader(fh), [])
         time_col, values, symbol_col = _columns(header, path)
         df = pd.read_csv(

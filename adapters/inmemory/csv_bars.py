@@ -143,7 +143,7 @@ def _expand(paths: Iterable[Path | str]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() == ".csv"))
+            out.extend(sorted(q for q in p.iterdir() if q.is_file() and q.name.lower().endswith((".csv", ".csv.gz"))))
         elif p.is_file():
             out.append(p)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import itertools
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,10 +33,26 @@ def write(path: Path, text: str) -> Path:
         ("^VIX.csv", "VIX"),
         ("BRK.B_data.csv", "BRK.B"),
         ("msft_1min.csv", "MSFT"),
+        ("AAPL_data.csv.gz", "AAPL"),
+        ("SPY.csv.gz", "SPY"),
     ],
 )
 def test_symbol_from_filename(name: str, symbol: str) -> None:
     assert symbol_from_filename(Path(name)) == symbol
+
+
+def test_a_gzip_compressed_directory_loads_like_plain_csv(tmp_path: Path) -> None:
+    text = ("Date,Open,High,Low,Close,Adj Close,Volume\n2013-02-08,10,11,9,10.5,10.1,1000\n"
+            "2013-02-11,10.5,12,10,11,10.6,900\n")
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    plain.mkdir()
+    packed.mkdir()
+    (plain / "SPY.csv").write_text(text)
+    with gzip.open(packed / "SPY.csv.gz", "wt") as fh:
+        fh.write(text)
+    (packed / "universe.json").write_text("{}")  # not bar data: not read
+    a, b = load_bars([plain]).daily["SPY"], load_bars([packed]).daily["SPY"]
+    assert a.days == b.days == (date(2013, 2, 8), date(2013, 2, 11)) and b.close.tolist() == [10.5, 11.0]
 
 
 def test_lower_case_format_takes_the_symbol_from_the_name_column(tmp_path: Path) -> None:
