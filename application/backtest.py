@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import structlog
 
+from application.benchmarks import benchmarks
 from application.breaker_history import RESUME_POLICIES, ResumePolicy, breaker_history
 from application.control import approve_breaker_resume, breaker_state
 from application.cycle.trading_cycle import TradingCycle
 from application.discovery.service import DiscoveryService
+from application.dividends import DividendPayment, DividendPolicy, DividendVenue, dividend_policy, dividends_in
 from application.market_conditions import MarketConditionService
+from application.round_trips import RoundTrip, round_trip_returns, round_trips
 from domain.analytics import Performance, performance
 from domain.breaker import BreakerStatus
 from domain.market_conditions import BENCHMARK
@@ -28,7 +30,11 @@ from domain.ports.repositories import EquityPoint
 from domain.ports.uow import UnitOfWorkFactory
 from domain.ports.venue import SimulatedVenue
 
+__all__ = ["BacktestResult", "BacktestRunner", "EquityRow"]
+
 log = structlog.get_logger(__name__)
+NO_DIVIDEND_VENUE = DividendPolicy(False, "the simulated venue has no dividend information: Quorum and the "
+                                          "benchmarks are price returns")
 FILL_DELAY = timedelta(minutes=1)
 Progress = Callable[[int, int, date, Decimal], None]
 
@@ -45,7 +51,9 @@ class EquityRow:
 
 @dataclass
 class BacktestResult:
-    """Everything a report needs."""
+    """Everything a report needs. `fills` are executions; `round_trips` the trades (flat to flat); `dividends`
+    says whether dividends were counted (for Quorum and every benchmark alike) and `dividend_payments` what
+    Quorum's account was credited."""
 
     run_id: str
     scope: str
@@ -61,24 +69,18 @@ class BacktestResult:
     llm_cost_usd: float = 0.0
     failed_cycles: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    dividends: DividendPolicy = NO_DIVIDEND_VENUE
+    dividend_payments: list[DividendPayment] = field(default_factory=list)
 
     @property
     def fees(self) -> Decimal:
         """Total fees paid."""
         return sum((f.fee for f in self.fills), Decimal(0))
 
-
-def _bar_tuple(series: Any, i: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    return (price(series.open[i]), price(series.high[i]), price(series.low[i]), price(series.close[i]))
-
-
-def buy_and_hold(closes: Sequence[np.ndarray], start_cash: Decimal) -> list[Decimal]:
-    """Daily value of `start_cash` split equally over the series (each starting at its first close)."""
-    if not closes:
-        return []
-    n = min(len(c) for c in closes)
-    growth = np.mean([c[:n] / c[0] for c in closes], axis=0)
-    return [money(start_cash * Decimal(str(round(float(g), 10)))) for g in growth]
+    @property
+    def round_trips(self) -> list[RoundTrip]:
+        """The closed round trips (the trades), in the order they closed."""
+        return round_trips(self.fills)
 
 
 class BacktestRunner:
@@ -90,6 +92,10 @@ class BacktestRunner:
     and the day's loss reach the breaker the same day. `resume_policy` says what a simulation does when the
     breaker becomes eligible to resume (nobody is there to approve): "approve-when-eligible" approves at that
     session's close, "never" stays in shadow mode. The starting cash is the broker's.
+
+    Honest comparisons: dividends are credited by the venue only when every symbol the run may trade and SPY
+    have dividend information (`application.dividends`), and the benchmarks pay the run's slippage and fees
+    and receive the same dividends (`application.benchmarks`).
     """
 
     def __init__(self, *, uow_factory: UnitOfWorkFactory, market: MarketData, calendar: MarketCalendar,
@@ -111,6 +117,7 @@ class BacktestRunner:
             raise ValueError(f"no NYSE sessions between {start} and {end}")
         scope = self._cycle.scope
         cash = (await self._broker.account()).cash
+        policy = await self._dividend_policy(symbols)
         rows: list[EquityRow] = []
         decisions: list[dict[str, Any]] = []
         failed = 0
@@ -145,14 +152,18 @@ class BacktestRunner:
             calls = await uow.llm_calls.list(scope, limit=1_000_000)
         llm_cost = sum(c.cost_usd for c in calls)
         prev = self._calendar.previous_session(self._calendar.session_open(sessions[0]))
-        bench = await benchmarks(self._market, self._calendar, symbols, [prev, *sessions], cash)
+        bench = await benchmarks(self._market, self._calendar, symbols, [prev, *sessions], cash,
+                                 fees=self._cycle.risk.fees, dividends=self._dividends_of(policy, symbols))
         spy = bench.pop("_spy_returns")
         curve = [(prev, cash)] + [(r.day, r.equity) for r in rows]
         perf = performance(curve, trade_returns=round_trip_returns(fills),
                            benchmark_returns=spy if spy else None,
                            exposure=[float(r.exposure / r.equity) if r.equity else 0.0 for r in rows])
+        payments = self._venue.dividend_payments() if isinstance(self._venue, DividendVenue) else []
         backtest = BacktestResult(run_id, scope, sessions[0], sessions[-1], cash, symbols, rows, fills, decisions,
-                                  perf, bench, llm_cost, failed)
+                                  perf, bench, llm_cost, failed,
+                                  dividends=DividendPolicy(policy.counted, policy.reason, dividends_in(payments)),
+                                  dividend_payments=payments)
         async with self._uow_factory() as uow:
             backtest.extra["breaker"] = await breaker_history(uow, scope, sessions, policy=self.resume_policy)
         if self._discovery is not None:
@@ -160,6 +171,25 @@ class BacktestRunner:
             backtest.extra["picker_performance"] = report.pickers
             backtest.extra["discovery_paper_trades"] = report.paper_trades
         return backtest
+
+    async def _dividend_policy(self, symbols: list[str]) -> DividendPolicy:
+        """Decide whether dividends count (see `application.dividends`) and tell the venue. With discovery on,
+        the run may trade any tradable symbol, so all of them must have dividend information."""
+        venue = self._venue
+        if not isinstance(venue, DividendVenue):
+            return NO_DIVIDEND_VENUE
+        candidates = set(symbols) | {BENCHMARK}
+        if self._discovery is not None:
+            candidates |= {a.symbol for a in await self._market.assets() if a.tradable}
+        policy = dividend_policy(venue.dividend_symbols(), candidates)
+        venue.credit_dividends(policy.counted)
+        log.debug("backtest_dividends", counted=policy.counted, reason=policy.reason)
+        return policy
+
+    def _dividends_of(self, policy: DividendPolicy, symbols: list[str]) -> dict[str, Mapping[date, Decimal]] | None:
+        if not policy.counted or not isinstance(self._venue, DividendVenue):
+            return None
+        return {s: self._venue.dividends_of(s) for s in {*symbols, BENCHMARK}}
 
     async def _apply_resume_policy(self, at: datetime) -> None:
         if self.resume_policy != "approve-when-eligible":
@@ -179,50 +209,3 @@ class BacktestRunner:
             await self._discovery.discover(open_at)
         except Exception as exc:  # a failed run leaves the last watchlist in place; the backtest goes on
             log.exception("backtest_discovery_failed", at=open_at.isoformat(), error=str(exc))
-
-
-def round_trip_returns(fills: Sequence[Fill]) -> list[float]:
-    """Return of every closed (part of a) long position, net of fees, in the order they closed."""
-    open_cost: dict[str, tuple[Decimal, Decimal]] = {}
-    out: list[float] = []
-    for f in fills:
-        qty, cost = open_cost.get(f.symbol, (Decimal(0), Decimal(0)))
-        if f.side.value == "buy":
-            open_cost[f.symbol] = (qty + f.qty, cost + money(f.qty * f.price) + f.fee)
-        elif qty > 0:
-            avg = cost / qty
-            sold = min(f.qty, qty)
-            out.append(float((money(sold * f.price) - f.fee) / (avg * sold) - 1) if avg > 0 else 0.0)
-            open_cost[f.symbol] = (qty - sold, cost - avg * sold)
-    return out
-
-
-async def benchmarks(market: MarketData, calendar: MarketCalendar, symbols: list[str], sessions: list[date],
-                     cash: Decimal) -> dict[str, Any]:
-    """SPY buy-and-hold and the equal-weighted universe over `sessions` from `cash` (and SPY's daily returns under
-    "_spy_returns", for alpha and beta)."""
-    end_at = calendar.session_close(sessions[-1])
-    bars = await market.daily_bars(sorted(set(symbols) | {BENCHMARK}), as_of=end_at, lookback=len(sessions) + 5)
-    out: dict[str, Any] = {"_spy_returns": []}
-
-    def window(sym: str) -> np.ndarray | None:
-        b = bars.get(sym)
-        if b is None:
-            return None
-        b = b.between(sessions[0], sessions[-1])
-        return b.close if len(b) == len(sessions) else None
-
-    spy = window(BENCHMARK)
-    universe = [c for c in (window(s) for s in symbols) if c is not None]
-    for name, closes in (("spy_buy_and_hold", [spy] if spy is not None else []),
-                         ("equal_weight_universe", universe)):
-        values = buy_and_hold(closes, cash)
-        if not values:
-            out[name] = {"total_return": None, "sharpe": None, "max_drawdown": None}
-            continue
-        p = performance(list(zip(sessions, values, strict=False)))
-        out[name] = {"total_return": p.total_return, "annualized_return": p.annualized_return,
-                     "sharpe": p.sharpe, "max_drawdown": p.max_drawdown, "final_equity": float(values[-1])}
-    if spy is not None:
-        out["_spy_returns"] = list(spy[1:] / spy[:-1] - 1.0)
-    return out

@@ -5,7 +5,9 @@ through the session, discovery, the after-close jobs, alerts every minute), in-p
 the event monitor, and alerts to a local sink (`alerts.jsonl` in the report). The emulator replays history on
 its own clock; the rehearsal moves that clock tick by tick, lets the scheduler dispatch what is due and waits
 for the jobs. After every cycle the invariants are checked (`application.invariants`). The report is the
-backtest's, plus `invariants` and the breaker's history in summary.json.
+backtest's, plus `invariants` and the breaker's history in summary.json; dividends are counted for Quorum and
+the benchmarks alike or for nobody (`application.dividends`), the benchmarks pay the same costs and the
+survivorship of the data is stated.
 """
 
 from __future__ import annotations
@@ -26,20 +28,25 @@ from adapters.inmemory.alpaca_emulator import AlpacaEmulator
 from adapters.inmemory.market_data import (
     DailyBarMarketData,
 )
+from adapters.inmemory.universe_file import read_universes
 from adapters.queue import InProcessJobs
 from adapters.reports.backtest_report import write_report
-from application.backtest import BacktestResult, EquityRow, benchmarks, round_trip_returns
+from application.backtest import BacktestResult, EquityRow
+from application.benchmarks import benchmarks
 from application.breaker_history import ResumePolicy, breaker_history
 from application.control import approve_breaker_resume, breaker_state
 from application.cycle.trading_cycle import CycleResult
 from application.cycle_requests import CycleRequestService, RequestingTrigger
+from application.dividends import DividendPolicy, dividend_policy, dividends_in
 from application.event_monitor import EventMonitor
 from application.invariants import InvariantChecker
+from application.membership import SYNTHETIC, survivorship
 from application.monitor_symbols import watchlist_and_positions
+from application.round_trips import round_trip_returns
 from application.trading_service import TradingService
 from domain.analytics import performance
 from domain.breaker import BreakerStatus
-from domain.ports.broker import Broker
+from domain.market_conditions import BENCHMARK
 from domain.ports.clock import Clock
 from entrypoints.commands.worker import startup_reconcile
 from entrypoints.container import Storage, build_container, close_container
@@ -111,6 +118,7 @@ class Rehearsal:
                                          n_symbols=opts.symbols, data_dirs=list(opts.data_dirs))
         self.calendar = self.container.calendar()
         self.progress = progress
+        self.dividends = DividendPolicy(False, "not decided yet")
 
     async def run(self, emulator_hook: Callable[[AlpacaEmulator], None] | None = None) -> dict[str, Any]:
         """Rehearse every session and write the report; the summary (with `invariants`) is returned."""
@@ -125,6 +133,7 @@ class Rehearsal:
             emu = c.emulator()
             if emulator_hook is not None:
                 emulator_hook(emu)
+            await self._decide_dividends(emu, market)
             return await self._rehearse(emu, market, symbols, sessions)
         finally:
             await close_container(c)
@@ -156,7 +165,14 @@ class Rehearsal:
                     self.progress(i + 1, len(sessions), day, account.equity)
         finally:
             await jobs.stop()
-        return await self._report(broker, market, symbols, sessions, rows, recorder)
+        return await self._report(emu, market, symbols, sessions, rows, recorder)
+
+    async def _decide_dividends(self, emu: AlpacaEmulator, market: DailyBarMarketData) -> None:
+        """Dividends count only when every tradable symbol the emulator lists (discovery may pick any) and SPY have
+        dividend information; the emulator is told before the first session."""
+        tradable = {a.symbol for a in await market.assets() if a.tradable} | {BENCHMARK}
+        self.dividends = dividend_policy(emu.dividend_symbols(), tradable)
+        emu.credit_dividends(self.dividends.counted)
 
     async def _session(self, emu: AlpacaEmulator, jobs: InProcessJobs, monitor: EventMonitor, day: date) -> None:
         open_at, close_at = self.calendar.session_open(day), self.calendar.session_close(day)
@@ -184,13 +200,16 @@ class Rehearsal:
                                          settings=self.settings.risk.breaker,
                                          note="resume policy of the simulation: approve when eligible")
 
-    async def _report(self, broker: Broker, market: DailyBarMarketData, symbols: list[str], sessions: list[date],
-                      rows: list[EquityRow], recorder: _Recorder) -> dict[str, Any]:
-        opts, calendar = self.opts, self.calendar
+    async def _report(self, emu: AlpacaEmulator, market: DailyBarMarketData, symbols: list[str],
+                      sessions: list[date], rows: list[EquityRow], recorder: _Recorder) -> dict[str, Any]:
+        opts, calendar, broker = self.opts, self.calendar, self.container.broker()
         sink = self.container.alert_log()
         fills = await broker.fills_since(calendar.session_open(sessions[0]) - timedelta(days=1))
         prev = calendar.previous_session(calendar.session_open(sessions[0]))
-        bench = await benchmarks(market, calendar, symbols, [prev, *sessions], opts.cash)
+        counted = self.dividends.counted
+        bench = await benchmarks(market, calendar, symbols, [prev, *sessions], opts.cash,
+                                 fees=self.settings.risk.fees,
+                                 dividends={s: emu.dividends_of(s) for s in {*symbols, BENCHMARK}} if counted else None)
         spy = bench.pop("_spy_returns")
         perf = performance([(prev, opts.cash)] + [(r.day, r.equity) for r in rows],
                            trade_returns=round_trip_returns(fills), benchmark_returns=spy or None,
@@ -201,13 +220,17 @@ class Rehearsal:
             history = await breaker_history(uow, self.scope, sessions, policy=opts.resume_policy)
         decisions = [{"day": r.as_of.date().isoformat(), "cycle_id": r.cycle_id, **o.to_json()}
                      for r in recorder.results for o in r.outcomes]
+        payments = emu.dividend_payments()
         result = BacktestResult(self.run_id, self.scope, sessions[0], sessions[-1], opts.cash, symbols, rows,
                                 fills, decisions, perf, bench, sum(c.cost_usd for c in calls),
-                                sum(r.status == "failed" for r in recorder.results))
+                                sum(r.status == "failed" for r in recorder.results),
+                                dividends=DividendPolicy(counted, self.dividends.reason, dividends_in(payments)),
+                                dividend_payments=payments)
         result.extra.update({
             "kind": "rehearsal", "breaker": history, "invariants": recorder.checker.summary(),
             "cycles": len(recorder.results), "alerts": len(sink.read()) if sink is not None else 0,
-            "data": ", ".join(str(d) for d in opts.data_dirs) or f"synthetic market (seed {opts.seed})"})
+            "data": ", ".join(str(d) for d in opts.data_dirs) or f"synthetic market (seed {opts.seed})",
+            "survivorship": survivorship(read_universes(opts.data_dirs)) if opts.data_dirs else SYNTHETIC})
         return write_report(result, opts.report, self.settings.model_dump(mode="json"))
 
 

@@ -9,7 +9,9 @@ Accepted dialects (headers are matched case-insensitively):
 A file whose timestamps all lack a time of day (or are all midnight) is daily;
 otherwise it is intraday. A file may be gzip-compressed (`.csv.gz`). Every row that is not loaded is counted under a
 reason in the file's `FileReport`; nothing is dropped silently. Prices are the
-raw Close; `Adj Close` is ignored.
+Close (split-adjusted, never dividend-adjusted); an `Adj Close` column and a `Dividends` column (cash dividend
+per share on its ex-date, 0 on other days, as yfinance writes it) are kept beside them, never as prices, for the
+dividends they give (`adapters.inmemory.dividends`); a blank or non-numeric one does not skip the row.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 _VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
 _TIME_COLUMNS = ("date", "datetime", "timestamp", "time")
 _SYMBOL_COLUMNS = ("name", "symbol", "ticker")
+_ADJUSTED_COLUMNS = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close")
+ADJUSTED = "adj close"
+"""Key of the adjusted-close column among a file's value columns."""
+_DIVIDEND_COLUMNS = ("dividends", "dividend", "cash dividend", "cash_dividend")
+DIVIDENDS = "dividends"
+"""Key of the cash-dividend column among a file's value columns."""
 _NULLS = ["", "null", "NULL", "Null", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "None", "none", "-", "#N/A"]
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _EPOCH_DAY = date(1970, 1, 1)
@@ -84,12 +92,16 @@ class FileReport:
 class SymbolRows:
     """Clean bars of one symbol from one file, sorted by time.
 
-    `stamps` are days since the epoch for daily files and UTC microseconds since the epoch otherwise.
+    `stamps` are days since the epoch for daily files and UTC microseconds since the epoch otherwise;
+    `adjusted` is the adjusted close of each row (NaN where blank), `dividends` the cash dividend per share going
+    ex on each row's day (0 for none, NaN where blank); each is None when the file has no such column.
     """
 
     symbol: str
     stamps: IntArray
     values: FloatArray  # shape (n, 5): open, high, low, close, volume
+    adjusted: FloatArray | None = None
+    dividends: FloatArray | None = None
 
 
 def epoch_days(days: Iterable[date]) -> IntArray:
@@ -122,6 +134,12 @@ def _columns(header: list[str], path: Path) -> tuple[str, dict[str, str], str | 
     if time_col is None:
         raise DataError(f"{path}: not bar data: no time column")
     values = {c: by_name[c] for c in _VALUE_COLUMNS if c in by_name}
+    adjusted = next((by_name[c] for c in _ADJUSTED_COLUMNS if c in by_name), None)
+    if adjusted is not None:
+        values[ADJUSTED] = adjusted
+    dividends = next((by_name[c] for c in _DIVIDEND_COLUMNS if c in by_name), None)
+    if dividends is not None:
+        values[DIVIDENDS] = dividends
     symbol_col = next((by_name[c] for c in _SYMBOL_COLUMNS if c in by_name), None)
     return time_col, values, symbol_col
 
@@ -227,6 +245,17 @@ def _row_reasons(df: pd.DataFrame, values: dict[str, str], stamps: FloatArray) -
     return reasons, nums
 
 
+def _side_column(df: pd.DataFrame, values: dict[str, str], key: str, *, zero_ok: bool) -> FloatArray | None:
+    """Column `key` of every row as floats (NaN where blank, not a number, negative, or zero unless `zero_ok`),
+    or None when the file has no such column."""
+    if key not in values:
+        return None
+    col = pd.to_numeric(df[values[key]].astype(str).str.strip(), errors="coerce")
+    out = np.array(col.to_numpy(dtype=float, na_value=np.nan), dtype=np.float64)
+    out[~((out >= 0) if zero_ok else (out > 0))] = np.nan
+    return out
+
+
 def _interval(stamps: IntArray) -> timedelta | None:
     diffs = np.diff(stamps)
     diffs = diffs[diffs > 0]
@@ -269,6 +298,8 @@ def parse_bar_file(
         known = stamp_arr[reasons == ""]
         lo, hi = (_EPOCH_DAY + timedelta(days=int(d)) for d in (known.min(), known.max()))
         reasons[(reasons == "") & ~np.isin(stamp_arr, session_days(lo, hi))] = "not a trading day"
+    adjusted = _side_column(df, values, ADJUSTED, zero_ok=False)
+    dividends = _side_column(df, values, DIVIDENDS, zero_ok=True)
     bad, counts = np.unique(reasons[reasons != ""].astype(str), return_counts=True)
     for reason, count in zip(bad, counts, strict=True):
         report.skip(str(reason), int(count))
@@ -282,7 +313,9 @@ def parse_bar_file(
         keep = np.ones(len(st), dtype=bool)
         keep[1:] = st[1:] != st[:-1]
         report.skip("duplicate timestamp", int((~keep).sum()))
-        out.append(SymbolRows(symbol, st[keep], vals[keep]))
+        adj = adjusted[sel][order][keep] if adjusted is not None else None
+        div = dividends[sel][order][keep] if dividends is not None else None
+        out.append(SymbolRows(symbol, st[keep], vals[keep], adj, div))
         report.rows_loaded += int(keep.sum())
         if report.kind == "intraday" and report.bar_interval is None:
             report.bar_interval = _interval(st[keep])

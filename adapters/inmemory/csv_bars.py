@@ -1,10 +1,10 @@
 """Load daily and intraday bars from CSV files in any of the dialects `bar_file` accepts.
 
-`load_bars` returns daily `BarSeries`, intraday `Bar` lists (timezone-aware UTC
-`at`) and a `LoadReport` saying, per file, how many rows were loaded and how
-many were skipped and why. When the same symbol comes from several files the
-first file wins on overlapping days/timestamps and the later file's duplicate
-rows are reported as skipped.
+`load_bars` returns daily `BarSeries`, intraday `Bar` lists (timezone-aware UTC `at`), the cash dividends given by
+a `Dividends` column or implied by an `Adj Close` column (a symbol has dividend information when every one of its
+daily rows has a dividend, 0 included, or else an adjusted close) and a `LoadReport` saying, per file, how many
+rows were loaded and how many were skipped and why. When the same symbol comes from several files the first file
+wins on overlapping days/timestamps and the later file's duplicate rows are reported as skipped.
 """
 
 from __future__ import annotations
@@ -12,18 +12,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from adapters.inmemory.bar_file import (
     FileReport,
+    FloatArray,
     IntArray,
     SymbolRows,
     epoch_days,
     parse_bar_file,
     symbol_from_filename,
 )
+from adapters.inmemory.dividends import DividendSchedule, dividends_from_adjusted, dividends_from_column
 from domain.errors import DataError
 from domain.models.bar import Bar
 from domain.models.market import BarSeries
@@ -81,12 +85,14 @@ class LoadReport:
 
 @dataclass
 class LoadedBars:
-    """Everything loaded: daily series, intraday bars and their bar length per symbol, and the report."""
+    """Everything loaded: daily series, intraday bars and their bar length per symbol, the report, and the
+    dividends of the daily series that carry an adjusted close."""
 
     daily: dict[str, BarSeries]
     intraday: dict[str, list[Bar]]
     intervals: dict[str, timedelta]
     report: LoadReport
+    dividends: DividendSchedule = field(default_factory=DividendSchedule)
 
 
 class _Days:
@@ -136,7 +142,36 @@ def _merge(old: SymbolRows, new: SymbolRows) -> tuple[SymbolRows, int]:
     stamps = np.concatenate([old.stamps, new.stamps[fresh]])
     values = np.concatenate([old.values, new.values[fresh]])
     order = np.argsort(stamps, kind="stable")
-    return SymbolRows(old.symbol, stamps[order], values[order]), int((~fresh).sum())
+    merged = SymbolRows(old.symbol, stamps[order], values[order],
+                        _merged_side(old.adjusted, new.adjusted, len(old.stamps), len(new.stamps), fresh, order),
+                        _merged_side(old.dividends, new.dividends, len(old.stamps), len(new.stamps), fresh, order))
+    return merged, int((~fresh).sum())
+
+
+def _merged_side(old: FloatArray | None, new: FloatArray | None, n_old: int, n_new: int, fresh: npt.NDArray[np.bool_],
+                 order: IntArray) -> FloatArray | None:
+    """A side column (adjusted close, dividends) of a merge: NaN for the rows of a file without it."""
+    if old is None and new is None:
+        return None
+    old = old if old is not None else np.full(n_old, np.nan)
+    new = new if new is not None else np.full(n_new, np.nan)
+    return np.concatenate([old, new[fresh]])[order]
+
+
+def _complete(column: FloatArray | None) -> FloatArray | None:
+    """`column` when it has a value on every row, else None."""
+    return column if column is not None and not np.isnan(column).any() else None
+
+
+def _dividends(daily: dict[str, SymbolRows], series: dict[str, BarSeries]) -> DividendSchedule:
+    """Dividends of every daily symbol whose rows all have a dividend (0 for none), or else all an adjusted close."""
+    out: dict[str, dict[date, Decimal]] = {}
+    for s, r in daily.items():
+        if (paid := _complete(r.dividends)) is not None:
+            out[s] = dividends_from_column(series[s].days, paid)
+        elif (adjusted := _complete(r.adjusted)) is not None:
+            out[s] = dividends_from_adjusted(series[s].days, series[s].close, adjusted)
+    return DividendSchedule(out, out)
 
 
 def _expand(paths: Iterable[Path | str]) -> list[Path]:
@@ -203,11 +238,13 @@ def load_bars(
             file_report.skip(f"duplicate of a row already loaded from {origin[key]}", dropped)
             file_report.rows_loaded -= dropped
     days = _Days()
+    series = {s: _series(r, days) for s, r in daily.items()}
     return LoadedBars(
-        daily={s: _series(r, days) for s, r in daily.items()},
+        daily=series,
         intraday={s: _bars(r) for s, r in intraday.items()},
         intervals={s: intervals[s] for s in intraday if s in intervals},
         report=report,
+        dividends=_dividends(daily, series),
     )
 
 

@@ -8,6 +8,9 @@ Time rules (nothing from the future): a daily bar becomes visible when its sessi
 (`calendar.session_close(day) <= as_of`, early closes included). While a session is open, the only price
 of that day known from daily data is its open, so a quote's `last` is the day's open; once the session has
 closed it is the close. Intraday bars are returned once complete (`bar.at + bar length <= end`).
+
+Cash dividends (`dividends`, from an `Adj Close` column) are not on the `MarketData` port: the venue replaying
+this history credits them (see `adapters.inmemory.replay`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from adapters.inmemory.csv_bars import LoadReport, load_bars
+from adapters.inmemory.dividends import DividendSchedule
 from adapters.inmemory.fundamentals import InMemoryFundamentals
 from adapters.inmemory.symbols import (
     BENCHMARK_SYMBOL,
@@ -76,6 +80,7 @@ class DailyBarMarketData(MarketData):
         shortable: per-symbol override of `default_shortable`.
         default_fractionable: whether symbols trade in fractional shares unless overridden.
         default_shortable: whether symbols may be sold short unless overridden.
+        dividends: cash dividends of the history (none known when absent), for the venue replaying it.
     """
 
     def __init__(
@@ -90,6 +95,7 @@ class DailyBarMarketData(MarketData):
         shortable: Mapping[str, bool] | None = None,
         default_fractionable: bool = True,
         default_shortable: bool = False,
+        dividends: DividendSchedule | None = None,
     ) -> None:
         if spread_bps < 0:
             raise ValueError(f"spread_bps must be >= 0, got {spread_bps}")
@@ -109,6 +115,7 @@ class DailyBarMarketData(MarketData):
         self._shortable = dict(shortable or {})
         self._default_fractionable = default_fractionable
         self._default_shortable = default_shortable
+        self.dividends = dividends or DividendSchedule()
 
     @staticmethod
     def _infer_interval(ats: list[datetime]) -> timedelta:
@@ -233,7 +240,8 @@ class DailyBarMarketData(MarketData):
 class ReplayMarketData(DailyBarMarketData):
     """Market data replayed from every CSV in some directories.
 
-    Daily rows dated on days the calendar says were not sessions are skipped and reported.
+    Daily rows dated on days the calendar says were not sessions are skipped and reported. Files with an
+    `Adj Close` column give their symbols' cash dividends (`dividends`).
 
     Args:
         dirs: directories (or single files) of CSV bars, in priority order.
@@ -257,6 +265,7 @@ class ReplayMarketData(DailyBarMarketData):
             calendar,
             intraday=loaded.intraday,
             intraday_intervals=loaded.intervals,
+            dividends=loaded.dividends,
             **options,
         )
 

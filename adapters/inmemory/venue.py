@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from adapters.inmemory.broker import InMemoryBroker
 from adapters.inmemory.clock import SimClock
 from adapters.inmemory.market_data import DailyBarMarketData
-from adapters.inmemory.replay import ReplayDriver, Timeline
+from adapters.inmemory.replay import ReplayDriver, ReplayedDividends, Timeline
 from domain.models.trading import Fill
 from domain.ports.clock import Clock, MarketCalendar
 from domain.ports.venue import SimulatedVenue
@@ -15,8 +15,9 @@ from domain.ports.venue import SimulatedVenue
 WARM_UP = timedelta(minutes=1)
 
 
-class InMemoryVenue(SimulatedVenue):
-    """Implements `SimulatedVenue` with an `InMemoryBroker` fed from a `DailyBarMarketData`.
+class InMemoryVenue(SimulatedVenue, ReplayedDividends):
+    """Implements `SimulatedVenue` with an `InMemoryBroker` fed from a `DailyBarMarketData`, and `DividendVenue`:
+    the history's cash dividends are credited at the open of each ex-date.
 
     Args:
         broker: the simulated broker; it must read `clock`.

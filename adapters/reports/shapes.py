@@ -1,6 +1,7 @@
 """JSON shapes of the typed results a backtest or rehearsal report carries: the breaker's history, picker
-performance and the paper-trade A/B report. The HTTP API uses the last two for /api/discovery/performance,
-so summary.json and the API say the same thing the same way."""
+performance, the paper-trade A/B report and the survivorship statement. The HTTP API uses picker performance
+and the paper-trade report for /api/discovery/performance, so summary.json and the API say the same thing the
+same way."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from application.breaker_history import BreakerHistory, ShadowPeriod
+from application.membership import Survivorship
 from domain.discovery.evaluation import ABReport, HorizonPerformance
 
 
@@ -49,3 +51,8 @@ def paper_trades_json(ab: ABReport) -> dict[str, Any]:
             "mean_hypothetical": ab.mean_hypothetical, "difference": ab.difference,
             "t": None if test is None else test.t, "df": None if test is None else test.df,
             "p_value": None if test is None else test.p_value}
+
+
+def survivorship_json(s: Survivorship) -> dict[str, Any]:
+    """{"membership", "biased", "statement", "sources"}."""
+    return s.to_json()

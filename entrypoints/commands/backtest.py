@@ -13,9 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from adapters.inmemory.universe_file import read_universes
 from adapters.reports.backtest_report import write_report
 from application.breaker_history import RESUME_POLICIES
 from application.liquidity import most_liquid_before
+from application.membership import SYNTHETIC, Membership, non_members, survivorship
 from domain.errors import DataError
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.commands.discover import add_picker_performance_html, picker_performance_table
@@ -77,15 +79,35 @@ def _table(summary: dict[str, Any]) -> Table:
               _fmt(ew.get("max_drawdown"), signed=False))
     t.add_row("final equity", summary["final_equity"], _fmt(spy.get("final_equity"), False),
               _fmt(ew.get("final_equity"), False))
-    t.add_row("trades / fees", f"{summary['trades']} / ${summary['fees']}", "", "")
-    t.add_row("win rate", _fmt(summary["win_rate"], signed=False), "", "")
+    t.add_row("round trips / fills", f"{summary['round_trips']} / {summary['fills']}", "1 buy", "1 buy each")
+    t.add_row("fees", f"${summary['fees']}", _usd(spy.get("fees")), _usd(ew.get("fees")))
+    t.add_row("win rate (round trips)", _fmt(summary["win_rate"], signed=False), "", "")
+    dividends = summary["dividends"]
+    if dividends["counted"]:
+        t.add_row("dividends", f"${dividends['credited']}", _usd(spy.get("dividends")), _usd(ew.get("dividends")))
     t.add_row("LLM cost", f"${summary['llm_cost_usd']:.4f}", "", "")
     b = summary.get("breaker")
     if b:
         t.add_row("breaker trips / resumes", f"{len(b['trips'])} / {len(b['resumes'])}", "", "")
         t.add_row("halted (shadow mode)", f"{b['shadow_sessions']} sessions ({b['halted_share']:.0%})", "", "")
-        t.caption = f"breaker resume policy of this simulation: {b['resume_policy']}"
+    t.caption = "\n".join(_footer(summary))
     return t
+
+
+def _usd(v: Any) -> str:
+    return "" if v is None else f"${v:.2f}"
+
+
+def _footer(summary: dict[str, Any]) -> list[str]:
+    """What the figures mean: costs, dividends, survivorship, the breaker's resume policy."""
+    dividends, surv = summary["dividends"], summary["survivorship"]
+    lines = ["benchmarks buy at the first open plus slippage and pay the same fees as Quorum",
+             ("dividends counted: " if dividends["counted"] else "dividends not counted: ") + dividends["reason"],
+             surv["statement"]]
+    b = summary.get("breaker")
+    if b:
+        lines.append(f"breaker resume policy of this simulation: {b['resume_policy']}")
+    return lines
 
 
 def _check_options(data: list[Path], llm: str, discovery: str, resume: str) -> None:
@@ -163,6 +185,16 @@ def backtest(
         typer.echo(f"report: {out_dir.resolve()}")
 
 
+async def choose_symbols(container: Container, universes: list[Membership], first: date, n: int) -> list[str]:
+    """The `n` most liquid stocks before `first`; with point-in-time membership, only among the members of the
+    first session (no survivorship in the choice)."""
+    market, calendar = container.market(), container.calendar()
+    start = calendar.sessions(first, first + timedelta(days=10))[0]
+    listed = [a.symbol for a in await market.assets()]
+    exclude = NOT_STOCKS | non_members(universes, start, listed)
+    return await most_liquid_before(market, calendar, first, n, exclude=exclude)
+
+
 async def _run(settings: Settings, container: Container, run_id: str, scope: str, first: date, last: date, n: int,
                out_dir: Path) -> dict[str, Any]:
     data = container.run.data_dirs()
@@ -173,15 +205,19 @@ async def _run(settings: Settings, container: Container, run_id: str, scope: str
     description = ("replay of " + ", ".join(str(d) for d in data) if data
                    else f"synthetic market (seed {container.run.seed()}, {n} symbols)")
     try:
-        chosen = await most_liquid_before(container.market(), container.calendar(), first, n, exclude=NOT_STOCKS)
+        universes = read_universes(data)
+        chosen = await choose_symbols(container, universes, first, n)
         if not chosen:
-            raise DataError("no symbols with at least 60 days of history before the start date")
+            raise DataError("no symbols with at least 60 days of history before the start date"
+                            + (" that were index members at the start" if any(u.point_in_time for u in universes)
+                               else ""))
         container.run.symbols.from_value(chosen)
         err.print(f"market: {description}; trading {len(chosen)} symbols")
         with session_progress(err) as progress:
             result = await container.backtest_runner().run(run_id=run_id, start=first, end=last, symbols=chosen,
                                                            progress=progress)
         result.extra["data"] = description
+        result.extra["survivorship"] = survivorship(universes) if data else SYNTHETIC
         result.extra["embedding_model"] = embedder.model_name
         summary = write_report(result, out_dir, settings.model_dump(mode="json"))
         if "picker_performance" in summary:

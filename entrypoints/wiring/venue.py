@@ -90,7 +90,8 @@ def listed_history(run: dict[str, Any], calendar: NyseCalendar, clock: SystemClo
         raise ValueError(f"no stock has {MIN_HISTORY_SESSIONS} days of history before {start}")
     keep = set(chosen) | set(CONTEXT_SYMBOLS)
     return ListedHistory(DailyBarMarketData({s: d for s, d in daily.items() if s in keep}, calendar,
-                                            intraday={s: b for s, b in intraday.items() if s in keep}), chosen)
+                                            intraday={s: b for s, b in intraday.items() if s in keep},
+                                            dividends=market.dividends.only(keep)), chosen)
 
 
 def venue_clock(run: dict[str, Any], calendar: NyseCalendar, clock: SystemClock) -> SimClock:

@@ -31,7 +31,9 @@ def test_a_broken_invariant_exits_1_and_is_printed(monkeypatch: pytest.MonkeyPat
     async def broken(self: Any, emulator_hook: Any = None) -> dict[str, Any]:
         return {"start": "2016-03-01", "end": "2016-03-01", "sessions": 1, "total_return": 0.0,
                 "annualized_return": 0.0, "sharpe": None, "max_drawdown": 0.0, "final_equity": "650",
-                "trades": 0, "fees": "0", "win_rate": None, "llm_cost_usd": 0.0, "cycles": 13,
+                "round_trips": 0, "fills": 0, "fees": "0", "win_rate": None, "llm_cost_usd": 0.0, "cycles": 13,
+                "dividends": {"counted": False, "reason": "no dividend information", "credited": "0"},
+                "survivorship": {"membership": "unknown", "statement": "Index membership of the data is unknown"},
                 "benchmarks": {"spy_buy_and_hold": {}, "equal_weight_universe": {}},
                 "invariants": {"checked": 52, "violations": [{"at": "2016-03-01T15:05:00+00:00",
                                                               "rule": "position_protected",

@@ -50,11 +50,14 @@ async def test_ledger_replays_to_the_cent(tmp_path: Path) -> None:
         assert Decimal(row["equity"]) == equity, f"equity differs on {day}"
     summary = json.loads((tmp_path / "summary.json").read_text())
     for key in ("start", "end", "starting_cash", "final_equity", "total_return", "annualized_return", "sharpe",
-                "sortino", "max_drawdown", "win_rate", "trades", "fees", "benchmarks", "settings"):
+                "sortino", "max_drawdown", "win_rate", "round_trips", "fills", "fees", "dividends", "survivorship",
+                "benchmarks", "settings"):
         assert key in summary
     assert summary["settings"]["test"] is True
     assert Decimal(summary["final_equity"]) == Decimal(rows[-1]["equity"])
-    assert summary["trades"] == len(list(csv.DictReader((tmp_path / "trades.csv").open())))
+    assert summary["fills"] == len(list(csv.DictReader((tmp_path / "trades.csv").open())))
+    assert summary["round_trips"] == len(list(csv.DictReader((tmp_path / "round_trips.csv").open())))
+    assert 0 < summary["round_trips"] < summary["fills"]
     assert (tmp_path / "equity.png").stat().st_size > 1000 and (tmp_path / "report.html").exists()
     decisions = [json.loads(line) for line in (tmp_path / "decisions.jsonl").open()]
     assert {"symbol", "signal", "risk", "validator_rules", "validator_agent", "limits", "final"} <= set(decisions[0])

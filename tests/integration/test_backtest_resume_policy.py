@@ -47,6 +47,6 @@ async def test_approve_when_eligible_resumes_and_never_stays_halted(tmp_path: Pa
     assert a["resumes"] and a["resumes"][0]["by"] == "simulation (approve-when-eligible)"
     assert n["resumes"] == [] and n["shadow_periods"][-1].get("open") is True
     assert n["halted_share"] > 0.9 > a["halted_share"]
-    assert approve["trades"] > never["trades"] == 0
+    assert approve["fills"] > never["fills"] == 0
     html = (tmp_path / "never" / "report.html").read_text()
     assert "Resume policy of this simulation: <b>never</b>" in html and "system_errors" in html

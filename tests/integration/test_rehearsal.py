@@ -3,6 +3,7 @@ the Alpaca-wire emulator replaying real sessions, with the invariants checked af
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import Counter
 from datetime import date
@@ -33,11 +34,18 @@ async def test_twenty_real_sessions_keep_every_invariant_and_write_the_report(tm
     inv = summary["invariants"]
     assert inv["violations"] == [] and inv["checked"] >= 20 * 13 * 4
     assert summary["cycles"] >= 20 * 13 and summary["failed_cycles"] == 0
-    assert summary["trades"] > 0, "the rehearsal should trade"
+    assert summary["fills"] > 0, "the rehearsal should trade"
     report = tmp_path / "report"
+    trips = list(csv.DictReader((report / "round_trips.csv").open()))
+    assert summary["round_trips"] == len(trips) <= summary["fills"]
+    assert sum(int(t["fills"]) for t in trips) <= summary["fills"]
+    dividends = summary["dividends"]
+    assert not dividends["counted"] and "AAPL" in dividends["reason"], "the stocks' files have no Adj Close"
+    assert summary["survivorship"]["membership"] == "unknown" and summary["survivorship"]["biased"]
     on_disk = json.loads((report / "summary.json").read_text())
     assert on_disk["invariants"] == inv and on_disk["breaker"]["resume_policy"] == "approve-when-eligible"
-    for name in ("trades.csv", "equity.csv", "decisions.jsonl", "equity.png", "report.html", "alerts.jsonl"):
+    for name in ("trades.csv", "round_trips.csv", "dividends.csv", "equity.csv", "decisions.jsonl", "equity.png",
+                 "report.html", "alerts.jsonl"):
         assert (report / name).is_file(), name
     alerts = [json.loads(line) for line in (report / "alerts.jsonl").read_text().splitlines()]
     assert Counter(a["type"] for a in alerts)["daily_summary"] == 20

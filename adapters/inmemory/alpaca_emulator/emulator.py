@@ -23,7 +23,8 @@ from adapters.inmemory.alpaca_emulator.http import make_handler
 from adapters.inmemory.alpaca_emulator.state import EmulatorState, Query, Reply
 from adapters.inmemory.exchange import Exchange, ExchangeRules
 from adapters.inmemory.market_data import DailyBarMarketData
-from adapters.inmemory.replay import ReplayDriver, Timeline, run_sync
+from adapters.inmemory.replay import ReplayDriver, ReplayedDividends, Timeline, run_sync
+from application.dividends import DividendPayment
 from domain.models.trading import Fill
 from domain.ports.clock import Clock, MarketCalendar
 from domain.ports.venue import SimulatedVenue
@@ -52,8 +53,9 @@ class EmulatorClock(Clock):
             self._now = at.astimezone(UTC)
 
 
-class AlpacaEmulator(SimulatedVenue):
-    """Alpaca's trading and market data APIs over replayed history.
+class AlpacaEmulator(SimulatedVenue, ReplayedDividends):
+    """Alpaca's trading and market data APIs over replayed history. The history's cash dividends are credited
+    at the open of each ex-date and show as DIV account activities (`DividendVenue`).
 
     Args:
         market: daily bars (and the intraday bars it holds) to replay.
@@ -164,6 +166,16 @@ class AlpacaEmulator(SimulatedVenue):
             if at < self.clock.now():
                 raise ValueError(f"cannot go back from {self.clock.now().isoformat()} to {at.isoformat()}")
             return self._driver.advance_to(at)
+
+    def credit_dividends(self, on: bool) -> None:
+        """Credit the history's dividends from now on (the default) or never."""
+        with self._lock:
+            super().credit_dividends(on)
+
+    def dividend_payments(self) -> list[DividendPayment]:
+        """Every dividend credited so far, oldest first."""
+        with self._lock:
+            return super().dividend_payments()
 
     # ------------------------------------------------------------------ faults and records
 

@@ -159,7 +159,8 @@ def account_json(view: AccountView, *, created_at: datetime, pdt_fields: bool) -
 
 
 def activity_json(activity: FillActivity | CashActivity) -> dict[str, Any]:
-    """One account activity: a FILL, or a non-trade activity (FEE, CSD, CSW)."""
+    """One account activity: a FILL, or a non-trade activity (FEE, CSD, CSW, DIV with `qty` and
+    `per_share_amount`: Alpaca's NonTradeActivity sample, docs.alpaca.markets/docs/account-activities)."""
     if isinstance(activity, FillActivity):
         f = activity.fill
         return {
@@ -188,6 +189,10 @@ def activity_json(activity: FillActivity | CashActivity) -> dict[str, Any]:
     }
     if activity.symbol is not None:
         body["symbol"] = activity.symbol
+    if activity.qty is not None:
+        body["qty"] = fmt(activity.qty)
+    if activity.per_share_amount is not None:
+        body["per_share_amount"] = fmt(activity.per_share_amount)
     return body
 
 

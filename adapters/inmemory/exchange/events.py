@@ -1,4 +1,5 @@
-"""Market events the exchange model is driven by: session opens, price prints, bar ranges, session closes.
+"""Market events the exchange model is driven by: cash dividends, session opens, price prints, bar ranges,
+session closes.
 
 Each event first completes requested cancellations (the exchange's processing step), then executes what
 the prices allow, in order of submission. Fills are stamped with the event's time, never earlier.
@@ -11,6 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from adapters.inmemory.exchange.core import ExchangeCore
+from adapters.inmemory.exchange.ledger import CashActivity
 from adapters.inmemory.exchange.model import ExchangeOrder, Kind
 from adapters.inmemory.exchange.pricing import at_print, in_range
 from domain.models.trading import Fill
@@ -21,6 +23,22 @@ _RESTING_ORDER = ((Kind.STOP, Kind.STOP_LIMIT), (Kind.LIMIT,))
 
 class MarketEvents(ExchangeCore):
     """Feeds prices to the order book."""
+
+    def pay_dividends(self, day: date, per_share: Mapping[str, Decimal]) -> list[CashActivity]:
+        """Cash dividends of the symbols going ex on `day`, per share: credited at that session's open, before
+        the session opens (`open_session`), to the shares held at the previous close (a short pays them), as DIV
+        activities. Symbols not held get nothing.
+
+        Raises:
+            ValueError: `day` is not after the last session opened, or an amount is not a positive Decimal.
+            TypeError: an amount is not a Decimal.
+        """
+        if self._last_open_day is not None and day <= self._last_open_day:
+            raise ValueError(f"dividends of {day} come before its session opens (last opened: {self._last_open_day})")
+        at = self.calendar.session_open(day)
+        amounts = {s: self.checked_price(s, a) for s, a in per_share.items()}
+        return [self.ledger.credit_dividend(s, amounts[s], at, self._ids.new())
+                for s in sorted(amounts) if self.ledger.qty(s) != 0]
 
     def open_session(self, day: date, opens: Mapping[str, Decimal]) -> list[Fill]:
         """The session of `day` opened at `opens`: DAY orders of earlier sessions expire, and orders waiting for

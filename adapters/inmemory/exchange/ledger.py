@@ -1,8 +1,8 @@
-"""The account's money and shares: cash, holdings, fills, deposits, account activities and day trades.
+"""The account's money and shares: cash, holdings, fills, deposits, dividends, account activities and day trades.
 
-Cash only moves through fills (`Fill.cash_delta`, fees included) and deposits, so replaying the fills and
-deposits from the starting cash gives the cash to the cent. Fills are appended in time order, so reading
-the fills since a time is a bisection, not a scan over the whole history.
+Cash only moves through fills (`Fill.cash_delta`, fees included), deposits and cash dividends, so replaying the
+fills, deposits and DIV activities from the starting cash gives the cash to the cent. Fills are appended in time
+order, so reading the fills since a time is a bisection, not a scan over the whole history.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class FillActivity:
 
 @dataclass(frozen=True, slots=True)
 class CashActivity:
-    """A non-trade account activity: a deposit (CSD), a withdrawal (CSW) or a regulatory fee (FEE)."""
+    """A non-trade account activity: a deposit (CSD), a withdrawal (CSW), a regulatory fee (FEE) or a cash
+    dividend (DIV, with the shares it was paid on and the amount per share)."""
 
     id: str
     activity_type: str
@@ -55,6 +56,8 @@ class CashActivity:
     net_amount: Decimal
     description: str
     symbol: str | None = None
+    qty: Decimal | None = None
+    per_share_amount: Decimal | None = None
 
 
 Activity = FillActivity | CashActivity
@@ -81,6 +84,7 @@ class Ledger:
     def __init__(self, starting_cash: Decimal) -> None:
         self.cash = starting_cash
         self.net_deposits = ZERO
+        self.dividends = ZERO
         self.holdings: dict[str, Holding] = {}
         self.fills: list[Fill] = []
         self._fill_times: list[datetime] = []
@@ -134,6 +138,16 @@ class Ledger:
         kind = "CSD" if amount > 0 else "CSW"
         self._add_activity(CashActivity(activity_id(at, uid), kind, at, amount, "cash deposit" if amount > 0
                                         else "cash withdrawal"))
+
+    def credit_dividend(self, symbol: str, per_share: Decimal, at: datetime, uid: str) -> CashActivity:
+        """Credit the cash dividend of the shares of `symbol` held now (a short position pays it) as a DIV activity."""
+        qty = self.qty(symbol)
+        amount = money(qty * per_share)
+        self.cash += amount
+        self.dividends += amount
+        activity = CashActivity(activity_id(at, uid), "DIV", at, amount, "cash dividend", symbol, qty, per_share)
+        self._add_activity(activity)
+        return activity
 
     def fills_since(self, since: datetime) -> list[Fill]:
         """Fills at or after `since`, oldest first."""

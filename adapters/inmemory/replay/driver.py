@@ -21,18 +21,24 @@ class ReplayDriver:
         calendar: the exchange calendar.
         move_clock: moves the clock the exchange reads (never backwards).
         cursor: events at or before this time are taken as already replayed.
+
+    Attributes:
+        credit_dividends: whether the history's cash dividends are credited (at the open of each ex-date,
+            before the session opens); on unless a simulation's policy says otherwise (`application.dividends`).
     """
 
     def __init__(self, exchange: Exchange, timeline: Timeline, calendar: MarketCalendar,
                  move_clock: Callable[[datetime], None], cursor: datetime) -> None:
         self.exchange, self.timeline, self.calendar = exchange, timeline, calendar
         self._move, self.cursor = move_clock, cursor
+        self.credit_dividends = True
 
     def advance_to(self, at: datetime) -> list[Fill]:
         """Process every price event up to `at`, then move the clock to `at`. Prices are fed in symbol order, so
         fills made by one event come out in the same order whatever the data's file order.
 
-        Requested cancellations complete first. Then: session opens (DAY orders of earlier sessions expire, waiting
+        Requested cancellations complete first. Then: session opens (the cash dividends going ex that day are
+        credited first, when `credit_dividends`; then DAY orders of earlier sessions expire, waiting
         orders fill at the open), intraday bars (their open printed at their start, their range at their end),
         session closes (daily ranges of symbols without intraday bars, DAY expiry, last equity); finally, inside a
         session, symbols without intraday bars print their open again at `at` (the only price known from daily bars).
@@ -65,6 +71,9 @@ class ReplayDriver:
         self._move(first.at)
         ex, tl = self.exchange, self.timeline
         if first.rank == OPEN and first.day is not None:
+            due = tl.dividends(first.day) if self.credit_dividends else {}
+            if due:
+                ex.pay_dividends(first.day, due)
             return ex.open_session(first.day, {s: b[0] for s, b in sorted(tl.daily(first.day).items())})
         if first.rank == CLOSE and first.day is not None:
             day = first.day

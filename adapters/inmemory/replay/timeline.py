@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from adapters.inmemory.exchange import OHLC
@@ -78,6 +79,10 @@ class Timeline:
     def daily(self, day: date) -> dict[str, OHLC]:
         """Daily (open, high, low, close) of every symbol with a bar on `day`."""
         return self.market.ohlc_on(day)
+
+    def dividends(self, day: date) -> dict[str, Decimal]:
+        """Cash dividend per share of every symbol going ex on `day`."""
+        return self.market.dividends.on(day)
 
     def events(self, after: datetime, until: datetime) -> list[Event]:
         """Events with `after < at <= until`, in the order they happen."""
