@@ -13,16 +13,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from application.tracing import NULL_SPAN, NULL_TRACER
 from domain.errors import LLMBudgetExceededError, LLMError
 from domain.event_factories import llm_budget_exhausted, llm_failed
 from domain.events import Event
 from domain.ports.llm import LLM, Decision, LLMRequest, LLMUsage, OutputT
 from domain.ports.repositories import LLMCallRecord
+from domain.ports.tracer import Span, Tracer
 from domain.ports.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
+
+
+def symbols_asked(context: BaseModel) -> list[str]:
+    """The symbols an agent's context asks about (its `symbols` or `candidates`), for the trace."""
+    for name in ("symbols", "candidates"):
+        items = getattr(context, name, None)
+        if isinstance(items, tuple | list):
+            return [str(getattr(item, "symbol", item)) for item in items]
+    return []
 
 
 @dataclass
@@ -34,12 +45,14 @@ class LLMGateway:
         daily_cap_usd: cap per exchange day; offline models cost nothing and are never capped.
         scope: the scope calls are recorded under.
         tz: timezone whose midnight starts a new budget day.
+        tracer: where each call's "agent" span goes (none recorded by default).
     """
 
     llms: Mapping[str, LLM]
     daily_cap_usd: float
     scope: str
     tz: tzinfo
+    tracer: Tracer = NULL_TRACER
     _pending: list[LLMCallRecord] = field(default_factory=list)
     _events: list[Event] = field(default_factory=list)
     _spent_today: float = 0.0
@@ -62,38 +75,30 @@ class LLMGateway:
         return self._spent_today
 
     async def ask(self, request: LLMRequest[OutputT]) -> Decision[OutputT] | None:
-        """Call the agent's LLM; None (and a recorded reason) when over budget or when the call failed."""
+        """Call the agent's LLM; None (and a recorded reason) when over budget or when the call failed.
+
+        With tracing on, the call is an "agent <name>" span (agent, cycle id, symbols asked) under the span open
+        in the caller's context; the LLM's own span nests under it."""
+        if not self.tracer.enabled:
+            return await self._ask(request, NULL_SPAN)
+        asked = symbols_asked(request.context)
+        async with self.tracer.span(f"agent {request.agent}", inputs={"symbols": asked}, metadata={
+                "agent": request.agent, "cycle_id": request.cycle_id, "n_symbols": len(asked),
+                "scope": self.scope}) as span:
+            return await self._ask(request, span)
+
+    async def _ask(self, request: LLMRequest[OutputT], span: Span) -> Decision[OutputT] | None:
         llm = self._llm(request.agent)
-        free = self._is_free(llm)
-        if not free and self._spent_today >= self.daily_cap_usd:
-            day = self._budget_day or request.as_of.date().isoformat()
-            if day not in self._budget_alerted:
-                self._budget_alerted.add(day)
-                self._events.append(llm_budget_exhausted(at=request.as_of, scope=self.scope,
-                                                         cycle_id=request.cycle_id, cap_usd=self.daily_cap_usd,
-                                                         spent_usd=self._spent_today))
-            log.warning("llm_budget_exhausted", agent=request.agent, spent=self._spent_today, cap=self.daily_cap_usd)
+        if not self._is_free(llm) and self._spent_today >= self.daily_cap_usd:
+            self._refuse(request)
+            span.set_outputs({"answered": False, "refused": "daily LLM spend cap reached",
+                              "spent_usd": self._spent_today, "cap_usd": self.daily_cap_usd})
             return None
         started = time.perf_counter()
         try:
             decision = await llm.complete(request)
         except (LLMError, ValidationError, ValueError, TypeError) as exc:
-            if isinstance(exc, LLMBudgetExceededError):
-                self._spent_today = max(self._spent_today, self.daily_cap_usd)
-            reason = f"{type(exc).__name__}: {str(exc)[:500]}"
-            paid = getattr(exc, "usage", None)
-            cost = paid.cost_usd if isinstance(paid, LLMUsage) else 0.0
-            self._spent_today += cost
-            self._pending.append(LLMCallRecord(
-                at=request.as_of, scope=self.scope, agent=request.agent,
-                provider=getattr(llm, "provider", type(llm).__name__), model=str(getattr(exc, "model", "?")),
-                prompt_tokens=paid.prompt_tokens if isinstance(paid, LLMUsage) else 0,
-                completion_tokens=paid.completion_tokens if isinstance(paid, LLMUsage) else 0, cost_usd=cost,
-                latency_ms=(time.perf_counter() - started) * 1000, ok=False,
-                cycle_id=request.cycle_id, error=reason, request_hash=None))
-            self._events.append(llm_failed(at=request.as_of, scope=self.scope, cycle_id=request.cycle_id,
-                                           agent=request.agent, error=reason))
-            log.warning("llm_failed", agent=request.agent, error=reason)
+            span.set_error(self._failed(request, llm, exc, started))
             return None
         u = decision.usage
         self._spent_today += u.cost_usd
@@ -102,7 +107,38 @@ class LLMGateway:
             prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens, cost_usd=u.cost_usd,
             latency_ms=u.latency_ms, ok=True, cycle_id=request.cycle_id, error=None,
             request_hash=request.fingerprint(u.model)))
+        span.set_outputs({"answered": True, "provider": u.provider, "model": u.model, "cost_usd": u.cost_usd})
         return decision
+
+    def _refuse(self, request: LLMRequest[OutputT]) -> None:
+        """Over the daily cap: one alert event per budget day, a warning per refused call."""
+        day = self._budget_day or request.as_of.date().isoformat()
+        if day not in self._budget_alerted:
+            self._budget_alerted.add(day)
+            self._events.append(llm_budget_exhausted(at=request.as_of, scope=self.scope,
+                                                     cycle_id=request.cycle_id, cap_usd=self.daily_cap_usd,
+                                                     spent_usd=self._spent_today))
+        log.warning("llm_budget_exhausted", agent=request.agent, spent=self._spent_today, cap=self.daily_cap_usd)
+
+    def _failed(self, request: LLMRequest[OutputT], llm: LLM, exc: Exception, started: float) -> str:
+        """Record a failed call (what it cost, if anything) and return the reason."""
+        if isinstance(exc, LLMBudgetExceededError):
+            self._spent_today = max(self._spent_today, self.daily_cap_usd)
+        reason = f"{type(exc).__name__}: {str(exc)[:500]}"
+        paid = getattr(exc, "usage", None)
+        cost = paid.cost_usd if isinstance(paid, LLMUsage) else 0.0
+        self._spent_today += cost
+        self._pending.append(LLMCallRecord(
+            at=request.as_of, scope=self.scope, agent=request.agent,
+            provider=getattr(llm, "provider", type(llm).__name__), model=str(getattr(exc, "model", "?")),
+            prompt_tokens=paid.prompt_tokens if isinstance(paid, LLMUsage) else 0,
+            completion_tokens=paid.completion_tokens if isinstance(paid, LLMUsage) else 0, cost_usd=cost,
+            latency_ms=(time.perf_counter() - started) * 1000, ok=False,
+            cycle_id=request.cycle_id, error=reason, request_hash=None))
+        self._events.append(llm_failed(at=request.as_of, scope=self.scope, cycle_id=request.cycle_id,
+                                       agent=request.agent, error=reason))
+        log.warning("llm_failed", agent=request.agent, error=reason)
+        return reason
 
     def calls(self, cycle_id: str) -> tuple[LLMCallRecord, ...]:
         """The usage records of `cycle_id`'s calls not flushed yet, in the order they were made."""

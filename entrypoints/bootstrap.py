@@ -48,6 +48,7 @@ def register_secrets(settings: Settings) -> None:
         settings.llm.openai_api_key,
         settings.llm.gemini_api_key,
         settings.alerts.discord_webhook_url,
+        settings.langsmith_api_key,
     ):
         if secret is not None:
             register_secret(secret.get_secret_value())

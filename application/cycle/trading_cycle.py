@@ -5,6 +5,9 @@ function of the cycle's typed context returning a new one:
 
 (see each stage's module). Any exception rolls the whole cycle back; the failure is recorded in a transaction
 of its own and counted by the circuit breaker.
+
+With a tracer, a cycle is one trace: a "cycle <kind>" span, one child span per stage run, and under the decide
+stage the agents' and LLMs' spans (opened by the gateway and the traced LLMs).
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ from application.cycle.market_snapshot import AssetCache
 from application.cycle.protection import protect
 from application.cycle.reconcile import reconcile, store_positions
 from application.cycle.snapshot import snapshot
+from application.cycle.trace_outputs import cycle_outputs, stage_outputs
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
+from application.tracing import NULL_TRACER
 from domain import breaker as brk
 from domain.event_factories import cycle_failed
 from domain.ports.broker import Broker
@@ -43,6 +48,7 @@ from domain.ports.clock import MarketCalendar
 from domain.ports.embedder import Embedder
 from domain.ports.market_data import MarketData
 from domain.ports.repositories import CycleRecord
+from domain.ports.tracer import Tracer
 from domain.ports.uow import UnitOfWorkFactory
 from domain.risk.config import RiskSettings
 
@@ -56,12 +62,24 @@ STAGES: tuple[Stage, ...] = (gate, snapshot, decide, execute, book_keeping)
 
 async def run_stages(ctx: CycleContext) -> CycleResult:
     """The stages in order, until one ends the cycle (the gate when another cycle holds the lock, else
-    book-keeping)."""
+    book-keeping); each stage is a span of the tracer's."""
+    tracer = ctx.deps.tracer
     for stage in STAGES:
-        ctx = await stage(ctx)
+        if tracer.enabled:
+            ctx = await _traced(stage, ctx)
+        else:
+            ctx = await stage(ctx)
         if ctx.result is not None:
             return ctx.result
     raise RuntimeError(f"no stage ended cycle {ctx.cycle_id}")
+
+
+async def _traced(stage: Stage, ctx: CycleContext) -> CycleContext:
+    name = getattr(stage, "__name__", "stage")
+    async with ctx.deps.tracer.span(name, metadata={"cycle_id": ctx.cycle_id, "stage": name}) as span:
+        ctx = await stage(ctx)
+        span.set_outputs(stage_outputs(name, ctx))
+    return ctx
 
 
 class TradingCycle:
@@ -70,12 +88,13 @@ class TradingCycle:
     def __init__(self, *, uow_factory: UnitOfWorkFactory, broker: Broker, market: MarketData,
                  calendar: MarketCalendar, embedder: Embedder, agents: Agents, gateway: LLMGateway,
                  conditions: MarketConditionService, risk: RiskSettings, universe: Universe,
-                 settings: CycleSettings = CycleSettings()) -> None:
+                 settings: CycleSettings = CycleSettings(), tracer: Tracer = NULL_TRACER) -> None:
         self._uow_factory = uow_factory
         self._broker, self._market, self._calendar = broker, market, calendar
         self._embedder, self._agents, self._gateway = embedder, agents, gateway
         self._conditions, self._risk, self._universe = conditions, risk, universe
         self.settings = settings
+        self._tracer = tracer
         self._assets = AssetCache(market)
 
     @property
@@ -90,13 +109,25 @@ class TradingCycle:
 
     def _deps(self) -> CycleDeps:
         return CycleDeps(self._broker, self._market, self._calendar, self._embedder, self._agents, self._gateway,
-                         self._conditions, self._risk, self._universe, self.settings, self._assets)
+                         self._conditions, self._risk, self._universe, self.settings, self._assets, self._tracer)
 
     async def run(self, *, as_of: datetime, kind: str = "scheduled", symbol: str | None = None,
                   cycle_id: str | None = None) -> CycleResult:
         """Run one cycle at `as_of` (`run_stages` in one transaction); on any exception roll back and record a
-        system error separately."""
+        system error separately. With tracing on, the cycle is one trace ("cycle <kind>")."""
         cid = cycle_id or cycle_id_for(self.scope, as_of, kind, symbol, tz=self._calendar.tz)
+        if not self._tracer.enabled:
+            return await self._run(as_of, kind, symbol, cid)
+        metadata = {"cycle_id": cid, "scope": self.scope, "kind": kind, "as_of": as_of.isoformat(), "symbol": symbol}
+        async with self._tracer.span(f"cycle {kind}", inputs={"as_of": as_of.isoformat(), "kind": kind,
+                                                             "symbol": symbol}, metadata=metadata) as span:
+            result = await self._run(as_of, kind, symbol, cid)
+            span.set_outputs(cycle_outputs(result))
+            if result.error is not None:
+                span.set_error(result.error)
+        return result
+
+    async def _run(self, as_of: datetime, kind: str, symbol: str | None, cid: str) -> CycleResult:
         structlog.contextvars.bind_contextvars(cycle_id=cid)
         try:
             async with self._uow_factory() as uow:
