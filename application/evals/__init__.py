@@ -1,0 +1,1 @@
+"""Evals: building the datasets from the market data port (`build.build_datasets`)."""
