@@ -1,6 +1,8 @@
 """LazyEmbedder: loads the real model on first use, so commands that never embed (pause, status,
 breaker, watchlist) start in a second instead of loading torch; remembers recent texts, because a
-cycle embeds the same market-condition and setup texts again (recall at the open, storage at the close)."""
+cycle embeds the same market-condition and setup texts again (recall at the open, storage at the close),
+so no text is embedded twice while it is among the `cache_size` most recently used. `texts_requested` and
+`texts_embedded` count what callers asked for and what reached the model."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ class LazyEmbedder(Embedder):
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
         self._cache_size = cache_size
+        self.texts_requested = 0
+        self.texts_embedded = 0
 
     def _load(self) -> Embedder:
         if self._inner is None:
@@ -43,6 +47,11 @@ class LazyEmbedder(Embedder):
         return self._inner is not None
 
     @property
+    def backend(self) -> str:
+        """The inference backend of the loaded model (loads it)."""
+        return str(getattr(self._load(), "backend", type(self._load()).__name__))
+
+    @property
     def model_name(self) -> str:
         """Name of the model actually loaded (loads it)."""
         return self._load().model_name
@@ -54,14 +63,16 @@ class LazyEmbedder(Embedder):
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed, reusing the vectors of recently seen texts; new texts go to the model in one batch."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            for text, vec in zip(missing, self._load().embed(missing), strict=True):
-                self._cache[text] = vec
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
         if not texts:
             return np.zeros((0, self._dimension), dtype=np.float32)
-        for text in texts:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        fresh = dict(zip(missing, self._load().embed(missing), strict=True)) if missing else {}
+        self.texts_requested += len(texts)
+        self.texts_embedded += len(missing)
+        vectors = [fresh[t] if t in fresh else self._cache[t] for t in texts]
+        for text, vec in zip(texts, vectors, strict=True):
+            self._cache[text] = vec
             self._cache.move_to_end(text)
-        return np.stack([self._cache[t] for t in texts]).astype(np.float32, copy=False)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return np.stack(vectors).astype(np.float32, copy=False)

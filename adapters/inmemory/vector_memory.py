@@ -16,6 +16,13 @@ from domain.ports.embedder import Embedder
 from domain.ports.memory import ConditionMemory, Query, SymbolContextMemory, TradeMemory
 
 
+def _check_recall(k: int, as_of: datetime) -> None:
+    if k <= 0:
+        raise ValueError(f"k must be positive, got {k}")
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+
+
 class InMemoryVectorMemory:
     """Exact nearest-neighbour search over records kept in a list."""
 
@@ -67,24 +74,28 @@ class InMemoryVectorMemory:
         del self._records[n:]
         self._matrix = self._matrix[:n]
 
-    def _query_vector(self, query: Query) -> npt.NDArray[np.float32]:
-        if isinstance(query, str):
-            return np.asarray(self._embedder.embed([query])[0], dtype=np.float32)
-        vec = [float(x) for x in query]
-        check_dimension(vec, self._dimension, what="query vector")
-        return np.asarray(vec, dtype=np.float32)
+    def _query_vectors(self, queries: Sequence[Query]) -> list[npt.NDArray[np.float32]]:
+        """Vectors of `queries`: given vectors checked, texts embedded in one batch."""
+        if isinstance(queries, str):
+            raise TypeError("queries must be a sequence of queries, not one text")
+        vectors: list[npt.NDArray[np.float32] | None] = []
+        texts: list[tuple[int, str]] = []
+        for i, query in enumerate(queries):
+            if isinstance(query, str):
+                texts.append((i, query))
+                vectors.append(None)
+                continue
+            vec = [float(x) for x in query]
+            check_dimension(vec, self._dimension, what="query vector")
+            vectors.append(np.asarray(vec, dtype=np.float32))
+        if texts:
+            embedded = self._embedder.embed([t for _, t in texts])
+            for (i, _), vec in zip(texts, embedded, strict=True):
+                vectors[i] = np.asarray(vec, dtype=np.float32)
+        return [v for v in vectors if v is not None]
 
-    async def similar(
-        self, query: Query, *, k: int, as_of: datetime, filters: MemoryFilters | None = None
-    ) -> list[SimilarItem]:
-        """Nearest records known at `as_of`, by cosine distance."""
-        if k <= 0:
-            raise ValueError(f"k must be positive, got {k}")
-        if as_of.tzinfo is None:
-            raise ValueError("as_of must be timezone-aware")
-        f = filters or MemoryFilters()
-        q = self._query_vector(query)
-        idx = [
+    def _eligible(self, as_of: datetime, f: MemoryFilters) -> list[int]:
+        return [
             i
             for i, r in enumerate(self._records)
             if r.scope == f.scope
@@ -93,6 +104,8 @@ class InMemoryVectorMemory:
             and (f.action is None or r.action == f.action)
             and (f.outcome is None or (r.outcome == f.outcome and (r.outcome_at or r.as_of) <= as_of))
         ]
+
+    def _nearest(self, idx: list[int], q: npt.NDArray[np.float32], k: int, as_of: datetime) -> list[SimilarItem]:
         if not idx:
             return []
         rows = self._matrix[idx]
@@ -104,6 +117,21 @@ class InMemoryVectorMemory:
         return [
             SimilarItem(replace(self._records[idx[j]], embedding=None).visible_at(as_of), float(dist[j])) for j in order
         ]
+
+    async def similar(
+        self, query: Query, *, k: int, as_of: datetime, filters: MemoryFilters | None = None
+    ) -> list[SimilarItem]:
+        """Nearest records known at `as_of`, by cosine distance."""
+        return (await self.similar_many([query], k=k, as_of=as_of, filters=filters))[0]
+
+    async def similar_many(
+        self, queries: Sequence[Query], *, k: int, as_of: datetime, filters: MemoryFilters | None = None
+    ) -> list[list[SimilarItem]]:
+        """`similar` for each query (texts embedded in one batch), one list per query in order."""
+        _check_recall(k, as_of)
+        vectors = self._query_vectors(queries)
+        idx = self._eligible(as_of, filters or MemoryFilters())
+        return [self._nearest(idx, q, k, as_of) for q in vectors]
 
     async def record_outcome(self, record_id: int, *, outcome: str, return_pct: float, outcome_at: datetime) -> None:
         """Attach the outcome of a stored record."""

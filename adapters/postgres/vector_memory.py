@@ -8,7 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Table, func, insert, select, text, update
+import numpy.typing as npt
+from pgvector import Vector
+from pgvector.sqlalchemy import VECTOR
+from sqlalchemy import BigInteger, Select, Table, column, func, insert, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.tables import (
@@ -22,7 +25,23 @@ from domain.ports.embedder import Embedder
 from domain.ports.memory import ConditionMemory, Query, SymbolContextMemory, TradeMemory
 
 TIE_MARGIN = 8
+"""Rows fetched beyond k so that ties at the k-th distance are broken by id, like the in-memory fake."""
 
+
+def _check_recall(k: int, as_of: datetime) -> None:
+    if k <= 0:
+        raise ValueError(f"k must be positive, got {k}")
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+
+
+QUERIES_SQL = ("SELECT u.ord, CAST(u.vec AS vector) AS query "
+               "FROM unnest(CAST(:vectors AS text[])) WITH ORDINALITY AS u(vec, ord)")
+"""The query vectors of `similar_many` as rows (ord from 1), sent as one text[] parameter."""
+
+
+def _by_distance(item: tuple[float, int, Any]) -> tuple[float, int]:
+    return item[0], item[1]
 
 
 class PgVectorMemory:
@@ -88,25 +107,29 @@ class PgVectorMemory:
         ids = [row[0] for row in result.all()]
         return [replace(r, id=i) for r, i in zip(done, ids, strict=True)]
 
-    def _query_vector(self, query: Query) -> list[float]:
-        if isinstance(query, str):
-            return [float(x) for x in self._embedder.embed([query])[0]]
-        vec = [float(x) for x in query]
-        check_dimension(vec, EMBEDDING_DIM, what="query vector")
-        return vec
+    def _query_vectors(self, queries: Sequence[Query]) -> list[npt.NDArray[np.float32]]:
+        """Vectors of `queries`: given vectors checked, texts embedded in one batch."""
+        if isinstance(queries, str):
+            raise TypeError("queries must be a sequence of queries, not one text")
+        vectors: list[npt.NDArray[np.float32] | None] = []
+        texts: list[tuple[int, str]] = []
+        for i, query in enumerate(queries):
+            if isinstance(query, str):
+                texts.append((i, query))
+                vectors.append(None)
+                continue
+            vec = [float(x) for x in query]
+            check_dimension(vec, EMBEDDING_DIM, what="query vector")
+            vectors.append(np.asarray(vec, dtype=np.float32))
+        if texts:
+            embedded = self._embedder.embed([t for _, t in texts])
+            for (i, _), emb in zip(texts, embedded, strict=True):
+                vectors[i] = np.asarray([float(x) for x in emb], dtype=np.float32)
+        return [v for v in vectors if v is not None]
 
-    async def similar(
-        self, query: Query, *, k: int, as_of: datetime, filters: MemoryFilters | None = None
-    ) -> list[SimilarItem]:
-        """Nearest records known at `as_of`, by cosine distance."""
-        if k <= 0:
-            raise ValueError(f"k must be positive, got {k}")
-        if as_of.tzinfo is None:
-            raise ValueError("as_of must be timezone-aware")
-        f = filters or MemoryFilters()
-        vec = np.asarray(self._query_vector(query), dtype=np.float32)
+    def _candidates(self, distance: Any, as_of: datetime, f: MemoryFilters, limit: int) -> Select[Any]:
+        """The `limit` nearest rows visible at `as_of` under `f`, by `distance` (the part the HNSW index serves)."""
         t = self.table
-        distance = t.c.embedding.cosine_distance(vec).label("distance")
         columns = [c for c in t.c if c.name != "embedding"]
         stmt = select(*columns, distance).where(t.c.scope == f.scope, t.c.as_of <= as_of)
         if f.symbol is not None:
@@ -115,13 +138,49 @@ class PgVectorMemory:
             stmt = stmt.where(t.c.action == f.action)
         if f.outcome is not None:
             stmt = stmt.where(t.c.outcome == f.outcome, func.coalesce(t.c.outcome_at, t.c.as_of) <= as_of)
-        nearest = stmt.order_by(distance).limit(k + TIE_MARGIN).subquery()  # the HNSW index serves this part
-        stmt = select(nearest).order_by(nearest.c.distance, nearest.c.id).limit(k)  # ties broken by id, like the fake
+        return stmt.order_by(distance).limit(limit)
+
+    async def _set_search(self, k: int) -> None:
         await self._session.execute(
             text("SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'strict_order', "
                  "true)"), {"ef": str(int(max(self._ef_search, k)))})
+
+    async def similar(
+        self, query: Query, *, k: int, as_of: datetime, filters: MemoryFilters | None = None
+    ) -> list[SimilarItem]:
+        """Nearest records known at `as_of`, by cosine distance."""
+        _check_recall(k, as_of)
+        f = filters or MemoryFilters()
+        [vec] = self._query_vectors([query])
+        distance = self.table.c.embedding.cosine_distance(vec).label("distance")
+        nearest = self._candidates(distance, as_of, f, k + TIE_MARGIN).subquery()
+        stmt = select(nearest).order_by(nearest.c.distance, nearest.c.id).limit(k)  # ties broken by id, like the fake
+        await self._set_search(k)
         rows = (await self._session.execute(stmt)).mappings().all()
         return [SimilarItem(self._record(row).visible_at(as_of), float(row["distance"])) for row in rows]
+
+    async def similar_many(
+        self, queries: Sequence[Query], *, k: int, as_of: datetime, filters: MemoryFilters | None = None
+    ) -> list[list[SimilarItem]]:
+        """`similar` for each query in one statement: the queries unnested, each joined LATERAL to its
+        nearest rows (the same index scan, as-of and scope filters as `similar`)."""
+        _check_recall(k, as_of)
+        f = filters or MemoryFilters()
+        vectors = self._query_vectors(queries)
+        if not vectors:
+            return []
+        q = (text(QUERIES_SQL).bindparams(vectors=[Vector(v).to_text() for v in vectors])
+             .columns(column("ord", BigInteger), column("query", VECTOR(EMBEDDING_DIM))).subquery("queries"))
+        distance = self.table.c.embedding.cosine_distance(q.c.query).label("distance")
+        nearest = self._candidates(distance, as_of, f, k + TIE_MARGIN).lateral("nearest")
+        stmt = select(q.c.ord, nearest).select_from(q.join(nearest, true()))
+        await self._set_search(k)
+        rows = (await self._session.execute(stmt)).mappings().all()
+        found: list[list[tuple[float, int, Any]]] = [[] for _ in vectors]
+        for row in rows:
+            found[int(row["ord"]) - 1].append((float(row["distance"]), int(row["id"]), row))
+        nearest_k = (sorted(items, key=_by_distance)[:k] for items in found)  # ties broken by id, like `similar`
+        return [[SimilarItem(self._record(row).visible_at(as_of), d) for d, _, row in items] for items in nearest_k]
 
     def _record(self, row: Any) -> MemoryRecord:
         meta = dict(row["metadata"] or {})

@@ -16,6 +16,7 @@ from application.cycle.market_snapshot import AssetCache, Snapshot
 from application.cycle.reconcile import Reconciliation
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
+from application.tracing import NULL_TRACER
 from domain.breaker import BreakerState
 from domain.events import Event
 from domain.models.account import Account
@@ -24,6 +25,7 @@ from domain.ports.broker import Broker
 from domain.ports.clock import MarketCalendar
 from domain.ports.embedder import Embedder
 from domain.ports.market_data import MarketData
+from domain.ports.tracer import Tracer
 from domain.ports.uow import UnitOfWork
 from domain.risk.config import RiskSettings
 from domain.trading_state import DayStart, TradingState
@@ -34,11 +36,13 @@ Universe = Callable[[UnitOfWork, datetime], Awaitable[list[str]]]
 
 @dataclass(frozen=True)
 class CycleSettings:
-    """Knobs of the cycle that are not risk limits."""
+    """Knobs of the cycle that are not risk limits; `memory_recall` off leaves entry candidates without memory
+    evidence (the no-memory ablation of the evals): the trade memory is not queried."""
 
     scope: str = "live"
     lookback_days: int = 260
     recall_k: int = 5
+    memory_recall: bool = True
     max_candidates: int = 30
     large_position_change_pct: float = 0.2
     lock_wait_seconds: float = 30.0
@@ -71,7 +75,8 @@ def day_start(state: TradingState, as_of: datetime, account: Account, tz: tzinfo
 
 @dataclass(frozen=True)
 class CycleDeps:
-    """The ports and settings every stage may use (gathered by `TradingCycle` for each run)."""
+    """The ports and settings every stage may use (gathered by `TradingCycle` for each run); `tracer` opens the
+    cycle's spans (none recorded by default)."""
 
     broker: Broker
     market: MarketData
@@ -84,6 +89,7 @@ class CycleDeps:
     universe: Universe
     settings: CycleSettings
     assets: AssetCache
+    tracer: Tracer = NULL_TRACER
 
     @property
     def scope(self) -> str:

@@ -83,8 +83,8 @@ async def _proposals(ctx: CycleContext, d: DecisionInputs, *,
     candidates = [f for f in prefilter(snap, list(ctx.universe), deps.risk, deps.settings.max_candidates)
                   if f.symbol not in decided]
     to_enter = [f for f in candidates if f.symbol not in snap.positions]
-    memory = await recall_trades(ctx.uow, deps.embedder, to_enter, scope=ctx.scope, as_of=ctx.as_of,
-                                 k=deps.settings.recall_k)
+    memory = (await recall_trades(ctx.uow, deps.embedder, to_enter, scope=ctx.scope, as_of=ctx.as_of,
+                                  k=deps.settings.recall_k) if deps.settings.memory_recall else {})
     if market is not None or to_enter:
         ctx = ctx.logged(recalled(at=ctx.as_of, scope=ctx.scope, cycle_id=ctx.cycle_id,
                                   conditions=None if similar is None else len(similar),
@@ -168,15 +168,12 @@ def prefilter(snap: Snapshot, universe: list[str], risk: RiskSettings, max_candi
 
 async def recall_trades(uow: UnitOfWork, embedder: Embedder, features: list[SymbolFeatures], *, scope: str,
                         as_of: datetime, k: int) -> dict[str, tuple[MemoryEvidence, ...]]:
-    """Similar past trades per symbol (one batched embedding, one query per symbol)."""
+    """Similar past trades per symbol: one batched embedding, one query for all the symbols."""
     if not features:
         return {}
     vectors = embedder.embed([setup_text(f) for f in features])
-    out: dict[str, tuple[MemoryEvidence, ...]] = {}
-    for f, vec in zip(features, vectors, strict=True):
-        items = await uow.trade_memory.similar([float(x) for x in vec], k=k, as_of=as_of,
-                                               filters=MemoryFilters(action="BUY", scope=scope))
-        out[f.symbol] = tuple(MemoryEvidence(text=i.record.text, distance=round(i.distance, 4),
-                                             outcome=i.record.outcome, return_pct=i.record.return_pct)
-                              for i in items)
-    return out
+    found = await uow.trade_memory.similar_many([[float(x) for x in vec] for vec in vectors], k=k, as_of=as_of,
+                                                filters=MemoryFilters(action="BUY", scope=scope))
+    return {f.symbol: tuple(MemoryEvidence(text=i.record.text, distance=round(i.distance, 4),
+                                           outcome=i.record.outcome, return_pct=i.record.return_pct) for i in items)
+            for f, items in zip(features, found, strict=True)}

@@ -58,6 +58,32 @@ class VectorMemory(Protocol):
         """
         ...
 
+    async def similar_many(
+        self,
+        queries: Sequence[Query],
+        *,
+        k: int,
+        as_of: datetime,
+        filters: MemoryFilters | None = None,
+    ) -> list[list[SimilarItem]]:
+        """`similar` for several queries at once: one round trip, texts embedded in one batch.
+
+        Args:
+            queries: texts and/or vectors (a single text is refused: wrap it in a list).
+            k: how many items at most per query; must be positive.
+            as_of: as for `similar`.
+            filters: as for `similar`, applied to every query.
+
+        Returns:
+            One list per query, in the order of `queries`, each equal to what `similar(query, ...)`
+            returns (same records, same order, same distances).
+
+        Raises:
+            EmptyTextError: a query text is empty.
+            DimensionMismatchError: a query vector has the wrong dimension.
+        """
+        ...
+
     async def record_outcome(
         self, record_id: int, *, outcome: str, return_pct: float, outcome_at: datetime
     ) -> None:

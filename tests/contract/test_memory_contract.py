@@ -425,3 +425,170 @@ async def test_memories_are_separate(all_memories: dict[MemoryKind, VectorMemory
         found = await nearest(memory, at_angle(0.0), scope)
         assert [i.record.text for i in found] == [f"only in {kind.value}"]
         assert await memory.count(scope=scope) == 1
+
+
+# --- similar_many: several queries in one call, each answered exactly as `similar` answers it ---------------
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, remembering each batch it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__(DIM)
+        self.batches: list[list[str]] = []
+
+    def embed(self, texts: Any) -> Any:
+        self.batches.append(list(texts))
+        return super().embed(texts)
+
+
+async def many(memory: VectorMemory, queries: list[Any], scope: str, *, k: int = 10,
+               as_of: datetime = T0 + 30 * DAY, **filters: Any) -> list[list[SimilarItem]]:
+    return await memory.similar_many(queries, k=k, as_of=as_of, filters=MemoryFilters(scope=scope, **filters))
+
+
+def assert_same_items(got: list[SimilarItem], expected: list[SimilarItem]) -> None:
+    assert ids(got) == ids(expected)
+    assert [i.distance for i in got] == pytest.approx([i.distance for i in expected], abs=1e-6)
+    assert [i.record for i in got] == [i.record for i in expected]
+
+
+async def _mixed_memory(memory: VectorMemory, kind: MemoryKind, scope: str) -> list[MemoryRecord]:
+    """Twenty records at seeded random directions (no accidental ties), with symbols, actions, outcomes known at
+    various times, some created later than others, a pair with the same vector (a tie broken by id), and texts."""
+    records = []
+    for n in range(16):
+        records.append(rec(
+            kind, f"setup {n}", scope, symbol=("TSLA", "MSFT", "NVDA")[n % 3], action=("BUY", "SELL")[n % 2],
+            outcome=("WIN", "LOSS", None)[n % 3], return_pct=0.01 * n if n % 3 != 2 else None,
+            outcome_at=T0 + (n % 5) * DAY if n % 3 != 2 else None, as_of=T0 + (n % 4) * DAY,
+            embedding=random_unit(n)))
+    records.append(rec(kind, "tie a", scope, action="BUY", embedding=random_unit(100)))
+    records.append(rec(kind, "tie b", scope, action="BUY", embedding=random_unit(100)))
+    records += [rec(kind, t, scope, action="BUY") for t in (
+        "TSLA breakout above resistance stopped out", "MSFT earnings drift closed with a profit")]
+    return await memory.store(records)
+
+
+def random_unit(seed: int) -> tuple[float, ...]:
+    v = np.random.default_rng(seed).normal(size=DIM)
+    return tuple(float(x) for x in v / np.linalg.norm(v))
+
+
+QUERIES: list[Any] = [random_unit(1000), "TSLA breakout stopped out", random_unit(100), random_unit(3),
+                      "SPY range day", random_unit(100), np.asarray(random_unit(1001), dtype=np.float32)]
+
+
+@pytest.mark.parametrize(("k", "filters"), [
+    (3, {}), (10, {}), (50, {}), (1, {"action": "BUY"}), (4, {"symbol": "TSLA"}), (2, {"outcome": "WIN"}),
+    (5, {"symbol": "MSFT", "action": "SELL"}), (3, {"symbol": "AAPL"}),
+])
+@pytest.mark.parametrize("days", [0, 1, 2, 5, 40])
+async def test_similar_many_answers_each_query_as_similar_does(
+    memory: VectorMemory, kind: MemoryKind, scope: str, k: int, filters: dict[str, str], days: int
+) -> None:
+    await _mixed_memory(memory, kind, scope)
+    as_of = T0 + days * DAY
+
+    batched = await many(memory, QUERIES, scope, k=k, as_of=as_of, **filters)
+
+    assert len(batched) == len(QUERIES)
+    for query, got in zip(QUERIES, batched, strict=True):
+        assert_same_items(got, await nearest(memory, query, scope, k=k, as_of=as_of, **filters))
+
+
+async def test_similar_many_breaks_ties_by_id_and_keeps_the_query_order(
+    memory: VectorMemory, kind: MemoryKind, scope: str
+) -> None:
+    stored = await _mixed_memory(memory, kind, scope)
+    tie_a, tie_b = stored[16], stored[17]
+    near_tie, first = await many(memory, [random_unit(100), random_unit(0)], scope, k=2)
+    assert ids(near_tie) == [tie_a.id, tie_b.id]
+    assert near_tie[0].distance == pytest.approx(near_tie[1].distance, abs=1e-7)
+    assert ids(first)[0] == stored[0].id
+    again = await many(memory, [random_unit(0), random_unit(100), random_unit(0)], scope, k=2)
+    assert [ids(r) for r in again] == [ids(first), ids(near_tie), ids(first)]
+
+
+async def test_similar_many_hides_later_records_and_outcomes(
+    memory: VectorMemory, kind: MemoryKind, scope: str
+) -> None:
+    early, late = await memory.store([
+        rec(kind, "early", scope, outcome="LOSS", return_pct=-0.06, outcome_at=T0 + 5 * DAY, embedding=at_angle(0.5)),
+        rec(kind, "late", scope, as_of=T0 + 2 * DAY, embedding=at_angle(0.0)),
+    ])
+    [before], [after] = [await many(memory, [at_angle(0.0)], scope, as_of=t) for t in (T0 + DAY, T0 + 5 * DAY)]
+    assert ids(before) == [early.id]
+    assert (before[0].record.outcome, before[0].record.return_pct) == (None, None)
+    assert ids(after) == [late.id, early.id]
+    assert after[1].record.outcome == "LOSS"
+    assert await many(memory, [at_angle(0.0), at_angle(1.0)], scope, as_of=T0 - DAY) == [[], []]
+
+
+async def test_similar_many_never_crosses_scopes(memory: VectorMemory, kind: MemoryKind, scope: str) -> None:
+    other = scope + ":other"
+    [mine] = await memory.store([rec(kind, "mine", scope, embedding=at_angle(0.3))])
+    [theirs] = await memory.store([rec(kind, "theirs", other, embedding=at_angle(0.0))])
+    assert [ids(r) for r in await many(memory, [at_angle(0.0), at_angle(0.3)], scope)] == [[mine.id], [mine.id]]
+    assert [ids(r) for r in await many(memory, [at_angle(0.0)], other)] == [[theirs.id]]
+
+
+async def test_similar_many_embeds_its_texts_in_one_batch(
+    make_memory: Callable[..., VectorMemory], kind: MemoryKind, scope: str
+) -> None:
+    embedder = CountingEmbedder()
+    memory = make_memory(embedder)
+    await memory.store([rec(kind, "a stored text", scope, embedding=at_angle(0.0))])
+    await many(memory, ["first text", at_angle(0.2), "second text"], scope)
+    assert embedder.batches == [["first text", "second text"]]
+    embedder.batches.clear()
+    await many(memory, [at_angle(0.1)], scope)
+    assert embedder.batches == []
+
+
+async def test_similar_many_of_no_queries_is_empty(memory: VectorMemory, scope: str) -> None:
+    assert await many(memory, [], scope) == []
+
+
+async def test_similar_many_refuses_bad_queries(memory: VectorMemory, kind: MemoryKind, scope: str) -> None:
+    await memory.store([rec(kind, "something", scope, embedding=at_angle(0.0))])
+    with pytest.raises(DimensionMismatchError, match="query vector has dimension 383, expected 384"):
+        await many(memory, [at_angle(0.0), [0.1] * 383], scope)
+    with pytest.raises(EmptyTextError):
+        await many(memory, ["fine", "  "], scope)
+    with pytest.raises(TypeError, match="not one text"):
+        await memory.similar_many("one text", k=3, as_of=T0, filters=MemoryFilters(scope=scope))
+    with pytest.raises(ValueError, match="k must be positive"):
+        await many(memory, [at_angle(0.0)], scope, k=0)
+    naive = datetime(2024, 3, 1, 12, 0)  # noqa: DTZ001 - naive on purpose: the memory must refuse it
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await memory.similar_many([at_angle(0.0)], k=5, as_of=naive, filters=MemoryFilters(scope=scope))
+
+
+@pytest.mark.integration
+async def test_postgres_answers_all_the_queries_in_one_statement(pg_sessionmaker: Any, scope: str) -> None:
+    from sqlalchemy import event
+
+    from adapters.postgres.vector_memory import PgTradeMemory
+
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    async with pg_sessionmaker() as session:
+        try:
+            memory = PgTradeMemory(session, EMBEDDER)
+            await _mixed_memory(memory, MemoryKind.TRADE, scope)
+            engine = session.bind.sync_engine
+            event.listen(engine, "before_cursor_execute", seen)
+            try:
+                found = await many(memory, QUERIES, scope, k=3, action="BUY")
+            finally:
+                event.remove(engine, "before_cursor_execute", seen)
+        finally:
+            await session.rollback()
+    assert len(found) == len(QUERIES) and all(len(items) == 3 for items in found)
+    recall = [s for s in statements if "trade_embeddings" in s]
+    assert len(recall) == 1 and "LATERAL" in recall[0] and "unnest" in recall[0]
+    assert len(statements) == 2  # and the transaction-local HNSW search settings

@@ -45,3 +45,35 @@ def test_errors_of_the_model_pass_through() -> None:
     wrong = LazyEmbedder(lambda: HashingEmbedder(128), dimension=384)
     with pytest.raises(DimensionMismatchError):
         wrong.embed(["x"])
+
+
+def test_a_batch_larger_than_the_cache_is_embedded_once_and_returned_whole() -> None:
+    inner = Counting()
+    lazy = LazyEmbedder(lambda: inner, dimension=384, cache_size=2)
+    texts = ["one", "two", "three", "two", "four", "one"]
+    got = lazy.embed(texts)
+    assert inner.seen == ["one", "two", "three", "four"]
+    np.testing.assert_array_equal(got, HashingEmbedder(384).embed(texts))
+
+
+def test_cached_texts_evicted_by_the_new_ones_of_the_same_call_are_still_returned() -> None:
+    inner = Counting()
+    lazy = LazyEmbedder(lambda: inner, dimension=384, cache_size=2)
+    lazy.embed(["old"])
+    got = lazy.embed(["old", "new a", "new b"])
+    assert inner.seen == ["old", "new a", "new b"]
+    np.testing.assert_array_equal(got, HashingEmbedder(384).embed(["old", "new a", "new b"]))
+
+
+def test_only_new_texts_reach_the_model_and_the_vectors_are_the_models() -> None:
+    inner = Counting()
+    lazy = LazyEmbedder(lambda: inner, dimension=384)
+    day1 = ["BUY AAPL: uptrend", "BUY MSFT: uptrend", "Market on day 1"]
+    day2 = ["BUY AAPL: downtrend", "BUY MSFT: uptrend", "Market on day 1", "BUY AAPL: uptrend"]
+    first, second = lazy.embed(day1), lazy.embed(day2)
+    assert inner.seen == [*day1, "BUY AAPL: downtrend"]
+    assert (lazy.texts_requested, lazy.texts_embedded) == (7, 4)
+    np.testing.assert_array_equal(second, HashingEmbedder(384).embed(day2))
+    np.testing.assert_array_equal(second[3], first[0])
+    second[3][:] = 0.0  # the caller's array is its own: the cached vector is not changed through it
+    np.testing.assert_array_equal(lazy.embed(["BUY AAPL: uptrend"])[0], first[0])
