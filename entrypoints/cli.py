@@ -9,6 +9,7 @@ from entrypoints.commands import (
     breaker,
     db,
     discover,
+    evals,
     flatten,
     memory,
     monitor,
@@ -34,6 +35,7 @@ app.add_typer(discover.watchlist_app, name="watchlist")
 app.add_typer(trading.app, name="trading")
 app.command("flatten")(flatten.flatten_command)
 app.command("rehearse")(rehearse.rehearse)
+app.add_typer(evals.evals_app, name="evals")
 
 if __name__ == "__main__":
     app()
