@@ -39,6 +39,12 @@ COPY application ./application
 COPY adapters ./adapters
 COPY entrypoints ./entrypoints
 COPY migrations ./migrations
+# The eval datasets and the committed baseline, for the nightly evals (docs/evals.md).
+COPY evals/datasets ./evals/datasets
+COPY evals/baseline.json ./evals/baseline.json
+# The commit the image is built from, stored with each eval run (the deploy workflow passes it).
+ARG GIT_SHA=""
+ENV QUORUM_EVALS__GIT_SHA=${GIT_SHA}
 # Editable install: the `quorum` script, with the migrations read from /app/migrations.
 RUN pip install --no-deps -e . \
     && mkdir -p /app/.quorum /backups \

@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv demo test check lint typecheck imports unit bench clean redis
+.PHONY: venv demo test check lint typecheck imports unit bench evals evals-gate evals-baseline clean redis
 
 venv: $(STAMP)
 
@@ -50,6 +50,31 @@ check: venv lint typecheck imports unit
 
 bench: venv
 	$(BIN)/python -m bench
+
+evals: venv
+	$(BIN)/quorum evals run --llm offline --out .quorum/evals/latest.json
+
+# The regression gate of CI (no API keys): the offline policy on the committed datasets against evals/baseline.json,
+# then every evals/cassettes/NAME/ holding a baseline.json replayed from its cassettes against that baseline.
+# Exit 1 on a real regression (a score drop over 10% whose paired bootstrap interval excludes zero), 2 when the
+# runs cannot be compared. Refresh the baseline on purpose with `make evals-baseline`.
+EVALS_OUT := .quorum/evals
+evals-gate: venv
+	@mkdir -p $(EVALS_OUT)
+	$(BIN)/quorum evals run --llm offline --json --out $(EVALS_OUT)/offline.json > /dev/null
+	$(BIN)/quorum evals gate --baseline evals/baseline.json --candidate $(EVALS_OUT)/offline.json
+	@for dir in evals/cassettes/*/; do \
+	  [ -f "$$dir/baseline.json" ] || continue; \
+	  name=$$(basename "$$dir"); \
+	  llm=$$($(BIN)/python -c 'import json, sys; llm = json.load(open(sys.argv[1])).get("llm"); print(llm if isinstance(llm, str) else "")' "$$dir/baseline.json"); \
+	  if [ -z "$$llm" ] || [ "$$llm" = offline ]; then echo "evals-gate: $$dir: baseline.json names no single model, skipped"; continue; fi; \
+	  echo "evals-gate: $$name: $$llm replayed from $$dir"; \
+	  $(BIN)/quorum evals run --llm "$$llm" --cassettes "$$dir" --replay --no-memorisation --json --out "$(EVALS_OUT)/$$name.json" > /dev/null || exit $$?; \
+	  $(BIN)/quorum evals gate --baseline "$$dir/baseline.json" --candidate "$(EVALS_OUT)/$$name.json" || exit $$?; \
+	done
+
+evals-baseline: venv
+	$(BIN)/quorum evals run --llm offline --json --out evals/baseline.json > /dev/null
 
 clean:
 	rm -rf $(VENV) .quorum .mypy_cache .ruff_cache .pytest_cache

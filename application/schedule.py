@@ -7,6 +7,8 @@ Every job kind has *slots*, the instants it is meant to run at:
 - ``forward_returns``, ``market_conditions``, ``daily_summary``: once per session, ``after_close_delay``
   after the close (early closes included);
 - ``backup``: every night at ``backup_time`` New York time, trading day or not;
+- ``evals``: every night at ``evals_time`` New York time (02:00, in EST or EDT as the date has it), trading day
+  or not: the nightly eval run and its regression gate;
 - ``alerts``: every ``alerts_minutes`` (on the minute, UTC), day and night, market open or not; the slots
   that reach a multiple of ``alert_retry_minutes`` also retry undelivered alerts (`alert_retry_due`).
 
@@ -25,7 +27,8 @@ from typing import Literal, get_args
 
 from domain.ports.clock import MarketCalendar
 
-JobKind = Literal["cycle", "discovery", "forward_returns", "market_conditions", "daily_summary", "backup", "alerts"]
+JobKind = Literal["cycle", "discovery", "forward_returns", "market_conditions", "daily_summary", "backup", "alerts",
+                  "evals"]
 JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
 AFTER_CLOSE_KINDS: frozenset[JobKind] = frozenset({"forward_returns", "market_conditions", "daily_summary"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -43,12 +46,14 @@ class ScheduleConfig:
         discovery_hours: hours between two discovery runs in market hours.
         after_close_delay: forward returns, market conditions and the daily summary run this long after the close.
         backup_time: New York wall time of the nightly database backup.
+        evals_time: New York wall time of the nightly evals.
         alerts_minutes: minutes between two runs of the alerts job (forwarding new events to the channels).
         alert_retry_minutes: undelivered alerts are tried again every this many minutes (by the alerts job).
         cycle_grace: a cycle slot older than this (or than `cycle_minutes`, if shorter) is skipped, not caught up.
         discovery_grace: a discovery slot older than this is skipped.
         after_close_grace: an after-close slot older than this is skipped.
         backup_grace: a backup slot older than this is skipped.
+        evals_grace: a nightly evals slot older than this is skipped.
     """
 
     cycle_minutes: int = 30
@@ -56,12 +61,14 @@ class ScheduleConfig:
     discovery_hours: int = 4
     after_close_delay: timedelta = timedelta(minutes=15)
     backup_time: time = time(2, 0)
+    evals_time: time = time(2, 0)
     alerts_minutes: int = 1
     alert_retry_minutes: int = 5
     cycle_grace: timedelta = timedelta(minutes=10)
     discovery_grace: timedelta = timedelta(hours=1)
     after_close_grace: timedelta = timedelta(hours=20)
     backup_grace: timedelta = timedelta(hours=12)
+    evals_grace: timedelta = timedelta(hours=12)
 
     def __post_init__(self) -> None:
         if self.cycle_minutes < 1:
@@ -82,6 +89,8 @@ class ScheduleConfig:
             return self.discovery_grace
         if kind == "backup":
             return self.backup_grace
+        if kind == "evals":
+            return self.evals_grace
         if kind == "alerts":
             return timedelta(minutes=self.alerts_minutes)
         return self.after_close_grace
@@ -116,8 +125,15 @@ def session_slots(kind: JobKind, day: date, calendar: MarketCalendar, config: Sc
     raise ValueError(f"{kind!r} does not follow market sessions")
 
 
-def _backup_slot(day: date, config: ScheduleConfig, calendar: MarketCalendar) -> datetime:
-    return datetime.combine(day, config.backup_time, calendar.tz).astimezone(UTC)
+NIGHTLY_KINDS: frozenset[JobKind] = frozenset({"backup", "evals"})
+
+
+def _nightly_slot(kind: JobKind, day: date, config: ScheduleConfig, calendar: MarketCalendar) -> datetime:
+    """`day` at the kind's New York wall time, in UTC. A wall time the spring-forward gap skips (02:00-02:59 on the
+    second Sunday of March) is read with the offset before the change (EST), so it runs at 03:00 EDT that night;
+    in the autumn 02:00 comes once (the repeated hour is 01:00-01:59)."""
+    wall = config.backup_time if kind == "backup" else config.evals_time
+    return datetime.combine(day, wall, calendar.tz).astimezone(UTC)
 
 
 def _minute_slot(now: datetime, minutes: int) -> datetime:
@@ -145,9 +161,9 @@ def latest_slot(kind: JobKind, now: datetime, calendar: MarketCalendar,
     if kind == "alerts":
         return _minute_slot(now, config.alerts_minutes)
     today = now.astimezone(calendar.tz).date()
-    if kind == "backup":
-        slot = _backup_slot(today, config, calendar)
-        return slot if slot <= now else _backup_slot(today - timedelta(days=1), config, calendar)
+    if kind in NIGHTLY_KINDS:
+        slot = _nightly_slot(kind, today, config, calendar)
+        return slot if slot <= now else _nightly_slot(kind, today - timedelta(days=1), config, calendar)
     for day in reversed(calendar.sessions(today - timedelta(days=_LOOKBACK_DAYS), today)):
         past = [s for s in session_slots(kind, day, calendar, config) if s <= now]
         if past:
@@ -162,9 +178,9 @@ def next_slot(kind: JobKind, now: datetime, calendar: MarketCalendar,
     if kind == "alerts":
         return _minute_slot(now, config.alerts_minutes) + timedelta(minutes=config.alerts_minutes)
     today = now.astimezone(calendar.tz).date()
-    if kind == "backup":
-        slot = _backup_slot(today, config, calendar)
-        return slot if slot > now else _backup_slot(today + timedelta(days=1), config, calendar)
+    if kind in NIGHTLY_KINDS:
+        slot = _nightly_slot(kind, today, config, calendar)
+        return slot if slot > now else _nightly_slot(kind, today + timedelta(days=1), config, calendar)
     for day in calendar.sessions(today - timedelta(days=1), today + timedelta(days=_LOOKAHEAD_DAYS)):
         future = [s for s in session_slots(kind, day, calendar, config) if s > now]
         if future:

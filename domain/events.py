@@ -55,6 +55,7 @@ class EventType(StrEnum):
     DAILY_SUMMARY = "daily_summary"
     LARGE_POSITION_CHANGE = "large_position_change"
     KILL_SWITCH = "kill_switch"
+    EVAL_REGRESSION = "eval_regression"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.calendar.nyse import NyseCalendar, SystemClock
 from adapters.inmemory.hashing_embedder import HashingEmbedder
 from adapters.inmemory.uow import InMemoryDatabase, InMemoryUnitOfWork
-from adapters.llm.offline_policy import OfflinePolicyLLM
 from adapters.postgres.engine import make_engine, make_sessionmaker, resolve_database_url
 from adapters.postgres.uow import PgUnitOfWork
 from adapters.queue import InProcessJobs, WorkerDeps
@@ -41,6 +40,7 @@ from application.trading_service import TradingService
 from domain.memory import DEFAULT_SCOPE
 from domain.ports.embedder import Embedder
 from entrypoints.settings import Settings
+from entrypoints.wiring import evals as eval_wiring
 from entrypoints.wiring import system, venue
 from entrypoints.wiring.closing import Closing
 
@@ -55,12 +55,12 @@ def _sentence_transformer(settings: Settings) -> Embedder:
     from adapters.embeddings.lazy import LazyEmbedder
 
     def load() -> Embedder:
-        from adapters.embeddings.sentence_transformer import SentenceTransformerEmbedder
+        from adapters.embeddings.backends import build_embedder
 
         e = settings.embeddings
-        return SentenceTransformerEmbedder(
-            e.model, dimension=e.dimension, batch_size=e.batch_size, device=e.device,
-            allow_download=e.allow_download, threads=e.threads or None)
+        return build_embedder(
+            e.model, backend=e.backend, dimension=e.dimension, batch_size=e.batch_size, device=e.device,
+            allow_download=e.allow_download, threads=e.threads, cache_dir=e.cache_dir)
 
     return LazyEmbedder(load, dimension=settings.embeddings.dimension)
 
@@ -79,8 +79,9 @@ def _scope(run: dict[str, Any]) -> str:
     return str(run.get("scope") or DEFAULT_SCOPE)
 
 
-def _cycle_settings(settings: Settings, scope: str) -> CycleSettings:
-    return CycleSettings(scope=scope, large_position_change_pct=settings.alerts.large_position_change_pct)
+def _cycle_settings(settings: Settings, scope: str, run: dict[str, Any]) -> CycleSettings:
+    return CycleSettings(scope=scope, large_position_change_pct=settings.alerts.large_position_change_pct,
+                         memory_recall=bool(run.get("memory_recall", True)))
 
 
 class Container(containers.DeclarativeContainer):
@@ -134,11 +135,13 @@ class Container(containers.DeclarativeContainer):
                                          rehearsal=emulator, alpaca=providers.Object(None))
 
     # ---------------------------------------------------------------- the system
+    tracer = providers.Singleton(system.tracer, settings, closing)
     llms = providers.Singleton(system.llms, settings)
     llm_probe = providers.Factory(system.llm_probe, settings)
-    gateway = providers.Singleton(system.gateway, settings, llms, scope, calendar)
+    gateway = providers.Singleton(system.gateway, settings, providers.Singleton(system.traced_llms, llms, tracer),
+                                  scope, calendar, tracer)
     agents = providers.Singleton(Agents, gateway, concurrency=settings.provided.llm.concurrency,
-                                 exit_rules=providers.Singleton(OfflinePolicyLLM))
+                                 exit_rules=providers.Singleton(system.exit_rules, tracer))
     conditions = providers.Singleton(MarketConditionService, market, scope=scope)
     is_backtest = providers.Callable(lambda kind: kind == "backtest", venue_kind)
     fundamentals = providers.Singleton(system.fundamentals, settings, market, run, is_backtest)
@@ -153,7 +156,7 @@ class Container(containers.DeclarativeContainer):
     cycle = providers.Singleton(
         TradingCycle, uow_factory=uow_factory, broker=broker, market=market, calendar=calendar,
         embedder=embedder, agents=agents, gateway=gateway, conditions=conditions, risk=settings.provided.risk,
-        universe=universe, settings=providers.Callable(_cycle_settings, settings, scope))
+        universe=universe, settings=providers.Callable(_cycle_settings, settings, scope, run), tracer=tracer)
     runner = providers.Singleton(TradingService, cycle, clock,
                                  providers.Selector(venue_kind, sim=in_memory_venue, alpaca=providers.Object(None),
                                                     backtest=providers.Object(None),
@@ -169,10 +172,15 @@ class Container(containers.DeclarativeContainer):
     cycle_trigger = providers.Singleton(system.cycle_trigger, settings, run, closing)
     event_monitor = providers.Singleton(system.event_monitor, market, uow_factory, broker, scope, cycle_trigger, clock,
                                         calendar, run)
+    eval_job = providers.Singleton(eval_wiring.eval_job, settings, uow_factory, clock, scope,
+                                   providers.Singleton(system.alert_notifier, alerts))
+    evals_runner = providers.Singleton(eval_wiring.evals_runner, settings, eval_job)
+    nightly_evals = providers.Selector(venue_kind, alpaca=evals_runner, sim=evals_runner,
+                                       backtest=providers.Object(None), rehearsal=providers.Object(None))
     job_deps = providers.Singleton(
         WorkerDeps, runner=runner, uow_factory=uow_factory, calendar=calendar, clock=clock, scope=scope,
         conditions=conditions, discovery=discovery, backup=backup, schedule=schedule,
-        policy=providers.Singleton(JobPolicy), alerts=alerts,
+        policy=providers.Singleton(JobPolicy), alerts=alerts, evals=nightly_evals,
         on_failure=providers.Singleton(system.alert_notifier, alerts))
     job_sleep = providers.Selector(venue_kind, alpaca=providers.Object(asyncio.sleep),
                                    sim=providers.Object(asyncio.sleep), backtest=providers.Object(system.no_wait),
@@ -184,7 +192,7 @@ class Container(containers.DeclarativeContainer):
 def build_container(settings: Settings, mode: Mode = "live", *, storage: Storage | None = None,
                     **run: Any) -> Container:
     """A container for `mode` with `settings` and the run parameters `run` (scope, start, end, cash, seed,
-    n_symbols, symbols, data_dirs, discovery, resume_policy, fundamentals, report).
+    n_symbols, symbols, data_dirs, discovery, resume_policy, fundamentals, report, memory_recall).
 
     Raises:
         ValueError: an unknown mode or storage.

@@ -52,8 +52,14 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(64, ge=1, le=4096)
     allow_download: bool = False
     device: str = "cpu"
-    threads: int = Field(1, ge=0, le=64, description="torch CPU threads; 1 avoids oversubscription on small "
-                         "batches, 0 leaves torch's default")
+    threads: int = Field(0, ge=0, le=64, description="CPU threads of the model (torch or ONNX Runtime intra-op); "
+                         "0: one per CPU, at most 4 (idle threads sleep, so a busy machine loses nothing)")
+    backend: Literal["auto", "bf16", "onnx", "torch"] = Field(
+        "auto", description="torch: SentenceTransformer.encode in float32; bf16: the same with bfloat16 matrix "
+        "products (CPUs with native bfloat16 only); onnx: the model exported into cache_dir and run by ONNX Runtime; "
+        "auto: bf16, else onnx, else torch. A backend is used only when its vectors are within 1e-3 cosine of "
+        "torch's (else the next one, with a logged reason). See docs/embeddings.md")
+    cache_dir: Path = Field(Path(".quorum/models"), description="where the ONNX export of the model is kept")
 
     @field_validator("model")
     @classmethod
@@ -104,6 +110,8 @@ class LLMSettings(BaseModel):
     concurrency: int = Field(4, ge=1, le=64)
     replay_dir: Path | None = None
     record: bool = False
+    replay_reports_cost: bool = Field(False, description="a replayed answer reports what it cost when recorded "
+                                      "(nothing is spent), so a replayed backtest is charged as the recorded one")
 
     @field_validator("signal_model", "risk_model", "validator_model", "picker_model")
     @classmethod
@@ -159,6 +167,47 @@ class AlertSettings(BaseModel):
         return v
 
 
+class EvalSettings(BaseModel):
+    """The nightly evals (02:00 New York time, see docs/evals.md): what answers and what they are held to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nightly: bool = True
+    nightly_llm: str = Field("offline", description="offline (the rule policy, free), settings (the configured "
+                             "agents' models) or one litellm model string for every agent")
+    datasets_dir: Path | None = Field(None, description="the datasets of `quorum evals build` (default: the "
+                                      "project's evals/datasets)")
+    baseline_file: Path | None = Field(None, description="the committed baseline run (default: the project's "
+                                       "evals/baseline.json)")
+    git_sha: str | None = Field(None, description="the deployed commit, stored with each run (default: "
+                                "`git rev-parse HEAD` when the project is a git checkout)")
+
+    @field_validator("nightly_llm")
+    @classmethod
+    def _known_llm(cls, v: str) -> str:
+        if v in ("offline", "settings") or v.startswith(KNOWN_LLM_PROVIDERS[1:]):
+            return v
+        raise ValueError(f"use 'offline', 'settings' or a litellm model string with a provider prefix, got {v!r}")
+
+
+class TracingSettings(BaseModel):
+    """LangSmith tracing of the cycles (off by default: then nothing is imported or sent).
+
+    Read from LangSmith's own variables: LANGSMITH_TRACING, LANGSMITH_ENDPOINT, LANGSMITH_API_KEY, LANGSMITH_PROJECT.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    endpoint: str | None = None
+    api_key: SecretStr | None = None
+    project: str = "quorum"
+
+
+def _langsmith(name: str) -> AliasChoices:
+    return AliasChoices(f"LANGSMITH_{name}", f"QUORUM_LANGSMITH_{name}")
+
+
 class Settings(BaseSettings):
     """All of Quorum's settings."""
 
@@ -181,6 +230,17 @@ class Settings(BaseSettings):
     discovery: DiscoverySettings = DiscoverySettings()
     alerts: AlertSettings = AlertSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    evals: EvalSettings = EvalSettings()
+    langsmith_tracing: bool = Field(False, validation_alias=_langsmith("TRACING"))
+    langsmith_endpoint: str | None = Field(None, validation_alias=_langsmith("ENDPOINT"))
+    langsmith_api_key: SecretStr | None = Field(None, validation_alias=_langsmith("API_KEY"))
+    langsmith_project: str = Field("quorum", validation_alias=_langsmith("PROJECT"))
+
+    @property
+    def tracing(self) -> TracingSettings:
+        """LangSmith tracing, from the LANGSMITH_* variables."""
+        return TracingSettings(enabled=self.langsmith_tracing, endpoint=self.langsmith_endpoint,
+                               api_key=self.langsmith_api_key, project=self.langsmith_project)
 
     @property
     def effective_database_url(self) -> str | None:
@@ -201,6 +261,8 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if not isinstance(p, int)]
     if parts == ["database_url"]:
         return "DATABASE_URL"
+    if parts and parts[0].upper().startswith("LANGSMITH_"):
+        return parts[0].upper()
     return "QUORUM_" + "__".join(p.upper() for p in parts)
 
 

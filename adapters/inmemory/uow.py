@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
+from adapters.inmemory.eval_runs import InMemoryEvalRunRepository
 from adapters.inmemory.journal import Journal
 from adapters.inmemory.repo_alerts import InMemoryAlertRepository
 from adapters.inmemory.repo_discovery import (
@@ -54,6 +55,7 @@ class InMemoryDatabase:
         self.watchlist = InMemoryWatchlistRepository(self.journal)
         self.suggestions = InMemorySuggestionRepository(self.journal)
         self.discovered = InMemoryDiscoveredSymbolRepository(self.journal)
+        self.eval_runs = InMemoryEvalRunRepository(self.journal)
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -83,6 +85,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.watchlist = db.watchlist
         self.suggestions = db.suggestions
         self.discovered = db.discovered
+        self.eval_runs = db.eval_runs
 
     async def __aenter__(self) -> InMemoryUnitOfWork:
         await self._db.lock.acquire()

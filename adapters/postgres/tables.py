@@ -363,3 +363,23 @@ reentry_cooldowns = Table(
     Column("symbol", String(16), primary_key=True),
     _ts("until", nullable=False),
 )
+
+# Eval runs (migration 0007): one row per stored run of `quorum evals`, with the gate's verdict.
+eval_runs = Table(
+    "eval_runs",
+    metadata,
+    Column("id", String(120), primary_key=True),
+    Column("scope", String(80), nullable=False),
+    _ts("at", nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("baseline_key", String(64), nullable=False),
+    Column("llm", Text, nullable=False),
+    Column("git_sha", String(64)),
+    Column("verdict", String(16), nullable=False),
+    Column("document", JSONB, nullable=False),
+    Column("comparison", JSONB, nullable=False, server_default="{}"),
+    CheckConstraint("kind IN ('nightly', 'ci', 'manual', 'baseline')", name="ck_eval_runs_kind"),
+    CheckConstraint("verdict IN ('ok', 'noise', 'regression', 'refused', 'no_baseline')", name="ck_eval_runs_verdict"),
+    Index("ix_eval_runs_scope_at", "scope", "at"),
+    Index("ix_eval_runs_scope_key_kind_at", "scope", "baseline_key", "kind", "at"),
+)

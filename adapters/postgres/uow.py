@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.postgres.eval_runs import PgEvalRunRepository
 from adapters.postgres.repo_alerts import PgAlertRepository
 from adapters.postgres.repo_discovery import (
     PgDiscoveredSymbolRepository,
@@ -74,6 +75,7 @@ class PgUnitOfWork(UnitOfWork):
         self.watchlist = PgWatchlistRepository(session)
         self.suggestions = PgSuggestionRepository(session)
         self.discovered = PgDiscoveredSymbolRepository(session)
+        self.eval_runs = PgEvalRunRepository(session)
         return self
 
     @property

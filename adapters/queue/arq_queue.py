@@ -1,8 +1,9 @@
-"""ArqCycleQueue: the `CycleQueue` port on Redis through arq.
+"""ArqCycleQueue: the `CycleQueue` port (and `EvalRequests`) on Redis through arq.
 
 A cycle job is enqueued as arq job `run_cycle` with the cycle id as arq job id, and the id is also
 remembered in a key of its own for `remember` (a week by default): arq refuses an id that is queued,
-running or still has a result, and the marker refuses it after arq has forgotten it.
+running or still has a result, and the marker refuses it after arq has forgotten it. An eval run asked for
+through the API is arq job `evals` with kind "manual".
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import default_queue_name
 
-from domain.ports.queue import CycleJob, CycleQueue
+from domain.ports.queue import CycleJob, CycleQueue, EvalRequests
 
 RUN_CYCLE = "run_cycle"
+EVALS = "evals"
 SEEN_PREFIX = "quorum:cycle-id:"
 
 
@@ -33,13 +35,18 @@ def payload_to_job(payload: dict[str, Any]) -> CycleJob:
     return CycleJob(str(payload["cycle_id"]), payload["kind"], payload.get("symbol"), requested)
 
 
+def evals_job_id(kind: str, at: datetime) -> str:
+    """The arq job id of an eval run: one per kind and time."""
+    return f"quorum:{EVALS}:{kind}:{at.isoformat()}"
+
+
 def redis_settings(url: str) -> RedisSettings:
     """arq connection settings from a redis:// (or rediss://, unix://) URL; ?db=N or /N picks the database."""
     return RedisSettings.from_dsn(url)
 
 
-class ArqCycleQueue(CycleQueue):
-    """Implements `CycleQueue` on an arq Redis pool.
+class ArqCycleQueue(CycleQueue, EvalRequests):
+    """Implements `CycleQueue` and `EvalRequests` on an arq Redis pool.
 
     Args:
         pool: an `ArqRedis` pool (`ArqCycleQueue.connect(url)` makes one).
@@ -71,6 +78,13 @@ class ArqCycleQueue(CycleQueue):
             await self.pool.delete(marker)
             raise
         return queued is not None
+
+    async def request_evals(self, requested_at: datetime) -> str:
+        """Queue a manual eval run as of `requested_at` for the workers. Returns its job id (queued once)."""
+        job_id = evals_job_id("manual", requested_at)
+        await self.pool.enqueue_job(EVALS, requested_at.isoformat(), "manual", _job_id=job_id,
+                                    _queue_name=self._queue_name)
+        return job_id
 
     async def queued(self) -> int:
         """How many jobs wait in the queue (all functions, deferred retries included)."""

@@ -12,20 +12,22 @@ from typing import Any
 
 import structlog
 
+from adapters.queue.arq_queue import EVALS, evals_job_id
 from adapters.queue.inprocess_queue import InProcessCycleQueue
-from adapters.queue.worker import WorkerDeps, run_scheduled_job
+from adapters.queue.worker import WorkerDeps, run_evals, run_scheduled_job
 from application import jobs
 from application.schedule import JobKind
 from domain.events import Event
-from domain.ports.queue import CycleJob
+from domain.ports.queue import CycleJob, EvalRequests
 
 log = structlog.get_logger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 REMEMBER_DISPATCHED = 10_000
 
 
-class InProcessJobs:
-    """Runs Quorum's jobs inside this process: cycles through an `InProcessCycleQueue`, the rest as tasks.
+class InProcessJobs(EvalRequests):
+    """Runs Quorum's jobs inside this process: cycles through an `InProcessCycleQueue`, the rest as tasks
+    (the nightly evals among them; `request_evals` starts a manual eval run the same way).
 
     The alerts job runs under a lock of its own: a run due while the previous one is still going is skipped.
 
@@ -91,20 +93,40 @@ class InProcessJobs:
         if kind == "cycle":
             return await jobs.enqueue_cycle(self.queue, self.deps.uow_factory, self.deps.scope,
                                             jobs.scheduled_cycle(self.deps.scope, slot, self.deps.calendar.tz))
-        key = f"{kind}:{slot.isoformat()}"
+        return self._start(f"{kind}:{slot.isoformat()}", lambda: self.run_job(kind, slot))
+
+    def _start(self, key: str, job: Callable[[], Awaitable[Any]]) -> bool:
+        """Run `job` as a task once per `key` (the oldest keys are forgotten after `REMEMBER_DISPATCHED`)."""
         if key in self._dispatched:
             return False
         self._dispatched[key] = None
         while len(self._dispatched) > REMEMBER_DISPATCHED:
             del self._dispatched[next(iter(self._dispatched))]
-        task = asyncio.create_task(self._run_logged(kind, slot), name=key)
+
+        async def logged() -> None:
+            with contextlib.suppress(Exception):  # with_retries logged it and wrote the SYSTEM_ERROR event
+                await job()
+
+        task = asyncio.create_task(logged(), name=key)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
-    async def _run_logged(self, kind: JobKind, slot: datetime) -> None:
-        with contextlib.suppress(Exception):  # with_retries logged it and wrote the SYSTEM_ERROR event
-            await self.run_job(kind, slot)
+    async def request_evals(self, requested_at: datetime) -> str:
+        """Start a manual eval run as of `requested_at` with retries. Returns its job id (started once)."""
+        job_id = evals_job_id("manual", requested_at)
+
+        async def job() -> Any:
+            return await jobs.with_retries(lambda: self._timed(run_evals(self.deps, requested_at, "manual")),
+                                           policy=self.deps.policy, on_final_failure=self._hook(EVALS),
+                                           sleep=self._sleep, name=EVALS)
+
+        self._start(job_id, job)
+        return job_id
+
+    async def _timed(self, body: Awaitable[Any]) -> Any:
+        async with asyncio.timeout(self.deps.job_timeout.total_seconds()):
+            return await body
 
     async def tick(self) -> list[tuple[JobKind, datetime]]:
         """Dispatch whatever is due now."""

@@ -2,7 +2,8 @@
 
 `worker_settings(deps, ...)` returns the keyword arguments of `arq.Worker` (usable as arq
 `WorkerSettings` too). Functions: run_cycle, discovery, forward_returns, market_conditions,
-daily_summary, backup, alerts. One cron job, `schedule_tick`, runs every minute on one worker (arq makes a
+daily_summary, backup, alerts, evals (the nightly evals at 02:00 New York time, or a run the API asked for).
+One cron job, `schedule_tick`, runs every minute on one worker (arq makes a
 cron run unique across workers) and enqueues what `application.schedule` says is due, with job ids
 derived from the slot, so nothing is enqueued twice. A failing job raises `arq.Retry` with
 exponential back-off until `policy.max_tries`, then the final-failure hook writes a SYSTEM_ERROR
@@ -23,7 +24,7 @@ from arq import Retry, cron
 from arq.constants import default_queue_name
 from arq.worker import func
 
-from adapters.queue.arq_queue import RUN_CYCLE, ArqCycleQueue, payload_to_job
+from adapters.queue.arq_queue import EVALS, RUN_CYCLE, ArqCycleQueue, evals_job_id, payload_to_job
 from adapters.queue.redis_lock import LockNotAcquiredError, RedisLock
 from application import jobs
 from application.market_conditions import MarketConditionService
@@ -37,6 +38,8 @@ from domain.ports.uow import UnitOfWorkFactory
 log = structlog.get_logger(__name__)
 Body = Callable[[], Awaitable[Any]]
 FailureNotifier = Callable[[Event], Awaitable[object]]
+EvalRunner = Callable[[datetime, str], Awaitable[object]]
+"""`await evals(as_of, kind)` runs, stores and gates the eval run of `kind` ("nightly" or "manual")."""
 SCHEDULED_KINDS: tuple[JobKind, ...] = tuple(k for k in JOB_KINDS if k != "cycle")
 ALERTS_LOCKED = "skipped: another worker holds the alerts lock"
 LOCK_MARGIN = timedelta(minutes=1)
@@ -57,6 +60,7 @@ class WorkerDeps:
         discovery: the discovery use case (None: its jobs only log "discovery not configured").
         backup: `await backup(as_of)` makes the nightly backup (None: the job only logs).
         alerts: forwards the event log's alerts to the channels (None: the alerts job is not scheduled).
+        evals: runs the nightly evals (None: the evals job is not scheduled).
         schedule: when jobs are due.
         policy: tries and back-off of every job.
         cycle_max_delay: a cycle job later than this is skipped (None: never).
@@ -77,6 +81,7 @@ class WorkerDeps:
     discovery: Discovery | None = None
     backup: Callable[[datetime], Awaitable[object]] | None = None
     alerts: AlertForwarder | None = None
+    evals: EvalRunner | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     policy: jobs.JobPolicy = field(default_factory=jobs.JobPolicy)
     cycle_max_delay: timedelta | None = timedelta(minutes=15)
@@ -105,8 +110,9 @@ class WorkerDeps:
 
     @property
     def kinds(self) -> tuple[JobKind, ...]:
-        """The job kinds to schedule: all of them, but the alerts job only when `alerts` is set."""
-        return tuple(k for k in JOB_KINDS if k != "alerts" or self.alerts is not None)
+        """The job kinds to schedule: all of them, but the alerts and evals jobs only when they are set."""
+        unset = {k for k, dep in (("alerts", self.alerts), ("evals", self.evals)) if dep is None}
+        return tuple(k for k in JOB_KINDS if k not in unset)
 
 
 async def _attempt(ctx: dict[str, Any], deps: WorkerDeps, name: str, body: Body, *, limit: timedelta,
@@ -151,7 +157,17 @@ async def run_scheduled_job(deps: WorkerDeps, kind: JobKind, at: datetime) -> An
         return await deps.backup(at)
     if kind == "alerts":
         return await jobs.alerts_job(deps.alerts, at, deps.schedule)
+    if kind == "evals":
+        return await run_evals(deps, at, "nightly")
     raise ValueError(f"{kind!r} is not a scheduled job with a body of its own")
+
+
+async def run_evals(deps: WorkerDeps, at: datetime, kind: str) -> Any:
+    """Run the evals of `kind` ("nightly" or "manual") as of `at` (no retries here)."""
+    if deps.evals is None:
+        log.info("evals not configured", as_of=at.isoformat())
+        return None
+    return await deps.evals(at, kind)
 
 
 def _functions(deps: WorkerDeps) -> list[Any]:
@@ -192,9 +208,14 @@ def _functions(deps: WorkerDeps) -> list[Any]:
 
         return repr(await _attempt(ctx, deps, "alerts", body, limit=deps.alerts_timeout))
 
+    async def evals(ctx: dict[str, Any], as_of: str, kind: str = "nightly") -> str:
+        at = datetime.fromisoformat(as_of)
+        return repr(await _attempt(ctx, deps, EVALS, lambda: run_evals(deps, at, kind), limit=deps.job_timeout))
+
     cycle_timeout = deps.cycle_timeout + deps.lock_wait + timedelta(seconds=30)
     return [func(run_cycle, name=RUN_CYCLE, max_tries=deps.policy.max_tries, timeout=cycle_timeout),
-            *(scheduled(kind) for kind in SCHEDULED_KINDS if kind != "alerts"),
+            *(scheduled(kind) for kind in SCHEDULED_KINDS if kind not in ("alerts", EVALS)),
+            func(evals, name=EVALS, max_tries=deps.policy.max_tries, timeout=deps.job_timeout + timedelta(seconds=30)),
             func(alerts, name="alerts", max_tries=deps.policy.max_tries, keep_result=3600,
                  timeout=deps.alerts_timeout + timedelta(seconds=30))]
 
@@ -255,5 +276,5 @@ def worker_settings(deps: WorkerDeps, *, redis_settings: Any = None, redis_pool:
     return settings
 
 
-__all__ = ["ALERTS_LOCKED", "SCHEDULED_KINDS", "LockNotAcquiredError", "WorkerDeps", "job_id", "run_scheduled_job",
-           "worker_settings"]
+__all__ = ["ALERTS_LOCKED", "EVALS", "SCHEDULED_KINDS", "LockNotAcquiredError", "WorkerDeps", "evals_job_id", "job_id",
+           "run_evals", "run_scheduled_job", "worker_settings"]

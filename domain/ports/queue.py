@@ -37,3 +37,16 @@ class CycleQueue(Protocol):
             True when queued, False when a job with the same cycle id was already queued, running or done.
         """
         ...
+
+
+@runtime_checkable
+class EvalRequests(Protocol):
+    """Starts an eval run outside the nightly schedule (POST /api/evals/run)."""
+
+    async def request_evals(self, requested_at: datetime) -> str:
+        """Queue a manual eval run as of `requested_at`.
+
+        Returns:
+            The job's id; asking again for the same time gives the same id and runs it once.
+        """
+        ...

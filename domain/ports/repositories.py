@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
 from domain.events import Event, EventType, Severity
 from domain.models.trading import Fill, Order, OrderStatus, Position
+from domain.storage import json_document, utc
 from domain.trading_state import ControlState, TradingState
 
 
@@ -230,4 +231,88 @@ class LLMCallRepository(Protocol):
 
     async def list(self, scope: str, *, limit: int = 1000) -> list[LLMCallRecord]:
         """Calls, newest first."""
+        ...
+
+
+EVAL_RUN_KINDS = ("nightly", "ci", "manual", "baseline")
+"""Why an eval run was made: the nightly job, CI, a request (API or CLI), or the baseline of its key."""
+EVAL_VERDICTS = ("ok", "noise", "regression", "refused", "no_baseline")
+"""The regression gate's verdict on a run (see `application.evals.gate`); no_baseline: nothing to compare with."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvalRunRecord:
+    """One stored eval run.
+
+    Attributes:
+        id: unique id.
+        scope: whose run.
+        at: when it ran (timezone-aware).
+        kind: one of `EVAL_RUN_KINDS`.
+        baseline_key: the hash of what the result depends on (`application.evals.baseline`).
+        llm: what answered ("offline", a model, or "agent=model, ...").
+        document: the run's JSON document (`quorum evals run --json`); {} when listed without documents.
+        verdict: one of `EVAL_VERDICTS`.
+        git_sha: the code's commit, when known.
+        comparison: the gate's report against the baseline (figures per suite), {} when there was none.
+    """
+
+    id: str
+    scope: str
+    at: datetime
+    kind: str
+    baseline_key: str
+    llm: str
+    document: dict[str, Any]
+    verdict: str
+    git_sha: str | None = None
+    comparison: dict[str, Any] = field(default_factory=dict)
+
+
+def stored_eval_run(run: EvalRunRecord) -> EvalRunRecord:
+    """`run` as every repository stores it: time in UTC, documents as JSON (part of the repository contract).
+
+    Raises:
+        ValueError: an unknown kind or verdict, an empty id or key, a naive time, or a document that is not JSON
+            (NaN included).
+    """
+    if run.kind not in EVAL_RUN_KINDS:
+        raise ValueError(f"unknown eval run kind {run.kind!r}; use one of {', '.join(EVAL_RUN_KINDS)}")
+    if run.verdict not in EVAL_VERDICTS:
+        raise ValueError(f"unknown eval verdict {run.verdict!r}; use one of {', '.join(EVAL_VERDICTS)}")
+    if not run.id or not run.baseline_key:
+        raise ValueError("an eval run needs an id and a baseline key")
+    try:
+        document = json_document(run.document, what="eval run document")
+        comparison = json_document(run.comparison, what="eval run comparison")
+    except TypeError as exc:
+        raise ValueError(str(exc)) from exc
+    return replace(run, at=utc(run.at, what="eval run time"), document=document, comparison=comparison)
+
+
+class EvalRunRepository(Protocol):
+    """Eval runs and their verdicts."""
+
+    async def add(self, run: EvalRunRecord) -> None:
+        """Store a run.
+
+        Raises:
+            ValueError: a run with this id is already stored, or the kind, verdict or a document is invalid.
+        """
+        ...
+
+    async def get(self, run_id: str) -> EvalRunRecord | None:
+        """The run with this id, with its document."""
+        ...
+
+    async def list(self, scope: str, *, kind: str | None = None, baseline_key: str | None = None, limit: int = 50,
+                   offset: int = 0, documents: bool = True) -> list[EvalRunRecord]:
+        """Runs of `scope`, newest first, optionally of one kind and one baseline key.
+
+        `documents=False` leaves every `document` empty (a listing that does not need them).
+        """
+        ...
+
+    async def count(self, scope: str, *, kind: str | None = None, baseline_key: str | None = None) -> int:
+        """How many runs match (ignoring limit and offset)."""
         ...

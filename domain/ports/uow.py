@@ -12,6 +12,7 @@ from domain.ports.memory import ConditionMemory, SymbolContextMemory, TradeMemor
 from domain.ports.repositories import (
     CycleRepository,
     EquityRepository,
+    EvalRunRepository,
     EventRepository,
     FillRepository,
     LLMCallRepository,
@@ -41,6 +42,7 @@ class UnitOfWork(Protocol):
     watchlist: WatchlistRepository
     suggestions: SuggestionRepository
     discovered: DiscoveredSymbolRepository
+    eval_runs: EvalRunRepository
 
     async def __aenter__(self) -> UnitOfWork:
         """Begin the transaction."""

@@ -13,6 +13,7 @@ from domain.ports.broker import Broker
 from domain.ports.clock import Clock, MarketCalendar
 from domain.ports.discovery_api import DiscoveryApi
 from domain.ports.market_data import MarketData
+from domain.ports.queue import EvalRequests
 from domain.ports.uow import UnitOfWorkFactory
 from domain.risk.config import BreakerSettings
 from entrypoints.api.metrics import ApiMetrics
@@ -42,6 +43,7 @@ class ApiServices:
         scope: the scope the API reports on and acts in.
         market: quotes for valuing positions (optional).
         discovery: the discovery service; None answers 503 "discovery not configured".
+        evals: takes eval runs asked for by POST /api/evals/run; None answers 503 "evals not configured".
         readiness: checks of /ready (database, Redis, broker).
         metrics: the Prometheus registry and its feeds (built from the rest when None).
         open_reads_on_loopback: whether GET endpoints answer loopback clients without the key.
@@ -57,6 +59,7 @@ class ApiServices:
     scope: str = DEFAULT_SCOPE
     market: MarketData | None = None
     discovery: DiscoveryApi | None = None
+    evals: EvalRequests | None = None
     readiness: Sequence[ReadinessCheck] = ()
     metrics: ApiMetrics | None = None
     open_reads_on_loopback: bool = True

@@ -8,7 +8,7 @@ from datetime import timedelta
 from application.cycle.breaker_book import BREAKER_DOC
 from application.cycle_requests import CycleRequestService
 from domain.ports.broker import Broker
-from domain.ports.queue import CycleQueue
+from domain.ports.queue import CycleQueue, EvalRequests
 from domain.ports.uow import UnitOfWorkFactory
 from entrypoints.api.services import ApiServices, ReadinessCheck
 from entrypoints.container import Container
@@ -54,13 +54,15 @@ def broker_probe(broker: Broker) -> Callable[[], Awaitable[object]]:
 
 
 def build_api_services(container: Container, queue: CycleQueue, *,
-                       cooldown: timedelta = EVENT_COOLDOWN) -> ApiServices:
+                       cooldown: timedelta = EVENT_COOLDOWN, evals: EvalRequests | None = None) -> ApiServices:
     """The API's services on the container's system.
 
     Args:
         container: the composition root: settings, unit of work, broker, market, calendar, clock, discovery.
         queue: where requested cycles go.
         cooldown: how long an event cycle for a symbol is de-duplicated.
+        evals: where POST /api/evals/run sends eval runs (default: `queue` when it takes them, as the Redis queue
+            does; `quorum serve` without Redis passes its in-process jobs).
 
     Returns:
         Services with readiness checks for the database, Redis (when REDIS_URL is set) and the broker.
@@ -85,5 +87,6 @@ def build_api_services(container: Container, queue: CycleQueue, *,
         scope=scope,
         market=container.market(),
         discovery=container.discovery(),
+        evals=evals if evals is not None else queue if isinstance(queue, EvalRequests) else None,
         readiness=checks,
     )

@@ -21,7 +21,7 @@ import structlog
 import typer
 
 from adapters.queue import InProcessJobs
-from domain.ports.queue import CycleQueue
+from domain.ports.queue import CycleQueue, EvalRequests
 from entrypoints.bootstrap import run, start
 from entrypoints.commands.worker import startup_reconcile
 from entrypoints.container import Container, close_container
@@ -29,12 +29,13 @@ from entrypoints.container import Container, close_container
 log = structlog.get_logger(__name__)
 
 
-def build_app(container: Container, queue: CycleQueue) -> Any:
-    """The Litestar API app on the container's system, its cycles sent to `queue`."""
+def build_app(container: Container, queue: CycleQueue, evals: EvalRequests | None = None) -> Any:
+    """The Litestar API app on the container's system, its cycles sent to `queue` (eval runs to `evals`, or to
+    `queue` when it takes them)."""
     from entrypoints.api.app import create_app
     from entrypoints.api.wiring import build_api_services
 
-    return create_app(build_api_services(container, queue))
+    return create_app(build_api_services(container, queue, evals=evals))
 
 
 def _server(config: Any) -> Any:
@@ -79,7 +80,7 @@ async def _serve(container: Container, host: str, port: int, tick: float) -> Non
         background.append(asyncio.create_task(in_process.scheduler_loop(tick), name="scheduler"))
         log.info("serve_mode", mode="all in one: API, scheduler and jobs in this process",
                  cycle_minutes=settings.schedule.cycle_minutes)
-    server = _server(uvicorn.Config(build_app(container, queue), host=host, port=port,
+    server = _server(uvicorn.Config(build_app(container, queue, in_process), host=host, port=port,
                                     log_config=None, lifespan="on"))
     try:
         await server.serve()

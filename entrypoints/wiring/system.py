@@ -16,6 +16,7 @@ from adapters.inmemory.market_data import SyntheticMarket
 from adapters.llm.offline_policy import OfflinePolicyLLM
 from adapters.postgres.backup import backup_database
 from adapters.queue import ArqCycleQueue
+from adapters.tracing import TracedLLM
 from application.alerts import AlertService
 from application.discovery.service import DiscoveryService
 from application.discovery.watchlist import watchlist_universe
@@ -25,6 +26,7 @@ from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
 from application.monitor_symbols import watchlist_and_positions
 from application.schedule import ScheduleConfig
+from application.tracing import NULL_TRACER
 from domain.errors import ConfigurationError, DataError
 from domain.events import Event
 from domain.ports.broker import Broker
@@ -32,9 +34,10 @@ from domain.ports.clock import Clock, MarketCalendar
 from domain.ports.embedder import Embedder
 from domain.ports.llm import LLM
 from domain.ports.market_data import Fundamentals, MarketData
+from domain.ports.tracer import Tracer
 from domain.ports.trigger import CycleTrigger
 from domain.ports.uow import UnitOfWorkFactory
-from entrypoints.logging_setup import redact
+from entrypoints.logging_setup import redact, register_secret
 from entrypoints.settings import Settings
 from entrypoints.wiring.alerts import build_alert_service, build_routes
 from entrypoints.wiring.closing import Closing
@@ -63,10 +66,12 @@ def llms(settings: Settings) -> dict[str, LLM]:
                        max_retries=s.max_retries)
         llm: LLM = lite
         if s.replay_dir is not None:
+            from adapters.llm.failure_cassette import FailureCassette
             from adapters.llm.replay import ReplayLLM
 
-            llm = ReplayLLM(s.replay_dir, real, mode="record" if s.record else "replay",
-                            inner=lite if s.record else None)
+            llm = FailureCassette(ReplayLLM(s.replay_dir, real, mode="record" if s.record else "replay",
+                                            inner=lite if s.record else None,
+                                            report_original_cost=s.replay_reports_cost))
         for agent in real:
             out[agent] = llm
     return out
@@ -83,9 +88,38 @@ def llm_probe(settings: Settings, agent: str, model: str, timeout_s: float) -> L
                    timeout_s=min(s.timeout_seconds, timeout_s), max_retries=0)
 
 
-def gateway(settings: Settings, models: dict[str, LLM], scope: str, calendar: MarketCalendar) -> LLMGateway:
+def gateway(settings: Settings, models: dict[str, LLM], scope: str, calendar: MarketCalendar,
+            tracer: Tracer = NULL_TRACER) -> LLMGateway:
     """The process's one LLM gateway: one spend ledger for every agent and the discovery picker."""
-    return LLMGateway(models, settings.llm.daily_cap_usd, scope, calendar.tz)
+    return LLMGateway(models, settings.llm.daily_cap_usd, scope, calendar.tz, tracer=tracer)
+
+
+def tracer(settings: Settings, closing: Closing) -> Tracer:
+    """LangSmith when LANGSMITH_TRACING=true (its API key registered for redaction, unsent runs flushed at close);
+    else the null tracer, and langsmith is not even imported."""
+    t = settings.tracing
+    if not t.enabled:
+        return NULL_TRACER
+    from adapters.tracing.langsmith_tracer import LangSmithTracer
+
+    key = t.api_key.get_secret_value() if t.api_key is not None else None
+    register_secret(key)
+    traced = LangSmithTracer.connect(endpoint=t.endpoint, api_key=key, project=t.project)
+    closing.add(traced.aclose)
+    log.info("tracing_on", backend="langsmith", endpoint=t.endpoint or "LangSmith cloud", project=t.project)
+    return traced
+
+
+def traced_llms(models: dict[str, LLM], chosen: Tracer) -> dict[str, LLM]:
+    """The agents' LLMs, each call an "llm" span when tracing is on (the same objects when it is off)."""
+    if not chosen.enabled:
+        return models
+    return {agent: TracedLLM(llm, chosen) for agent, llm in models.items()}
+
+
+def exit_rules(chosen: Tracer) -> LLM:
+    """The free policy the agents fall back on for exits (traced like the agents' LLMs)."""
+    return traced_llms({"rules": OfflinePolicyLLM()}, chosen)["rules"]
 
 
 def schedule(settings: Settings) -> ScheduleConfig:

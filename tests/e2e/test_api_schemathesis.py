@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.e2e.test_api import API_KEY, FakeDiscovery, build_api
+from tests.e2e.test_api_evals import RecordingEvals
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (dev extra)")
 from schemathesis.checks import not_a_server_error  # noqa: E402 - only once schemathesis is known to be there
@@ -24,8 +25,9 @@ MAX_EXAMPLES = 25
 
 @pytest.fixture
 async def api_schema() -> Any:
-    """The schema of an app with every feature configured (discovery too), loaded from the app itself."""
+    """The schema of an app with every feature configured (discovery and eval runs too), loaded from the app itself."""
     api = await build_api(discovery=FakeDiscovery())
+    api.services.evals = RecordingEvals()
     return schemathesis.openapi.from_asgi("/schema/openapi.json", api.app)
 
 

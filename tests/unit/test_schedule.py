@@ -110,6 +110,37 @@ def test_backup_runs_nightly_at_two_new_york_time_every_day() -> None:
     assert latest_slot("backup", ny(SAT, 4, 0), CAL, later) == ny(SAT, 3, 30)
 
 
+def test_nightly_evals_run_at_two_new_york_time_in_winter_and_summer() -> None:
+    summer = date(2024, 7, 10)
+    assert due_slot("evals", ny(TUE, 2, 0, 30), CAL, None) == datetime(2024, 3, 5, 7, 0, tzinfo=UTC)      # EST
+    assert due_slot("evals", ny(summer, 2, 0, 30), CAL, None) == datetime(2024, 7, 10, 6, 0, tzinfo=UTC)  # EDT
+    assert due_slot("evals", ny(SAT, 2, 1), CAL, None) == ny(SAT, 2)                  # weekends too
+    assert not should_run("evals", ny(SAT, 9, 0), CAL, ny(SAT, 2))
+    assert not should_run("evals", ny(SAT, 15, 0), CAL, ny(SAT - timedelta(days=1), 2))   # past its grace
+    assert next_slot("evals", ny(TUE, 2, 0), CAL, ScheduleConfig(evals_time=time(4, 30))) == ny(TUE, 4, 30)
+
+
+@pytest.mark.parametrize(("night", "expected"), [
+    # spring forward: 02:00-02:59 do not exist on 10 March 2024; the run is at 03:00 EDT = 07:00 UTC
+    (date(2024, 3, 10), datetime(2024, 3, 10, 7, 0, tzinfo=UTC)),
+    (date(2024, 3, 11), datetime(2024, 3, 11, 6, 0, tzinfo=UTC)),
+    # fall back: 01:00-01:59 happen twice on 3 November 2024, 02:00 once (EST) = 07:00 UTC
+    (date(2024, 11, 2), datetime(2024, 11, 2, 6, 0, tzinfo=UTC)),
+    (date(2024, 11, 3), datetime(2024, 11, 3, 7, 0, tzinfo=UTC)),
+])
+def test_nightly_evals_fire_once_a_night_across_the_dst_changes(night: date, expected: datetime) -> None:
+    fired, last = [], None
+    now = datetime.combine(night, time(0), UTC)
+    while now < datetime.combine(night + timedelta(days=1), time(0), UTC):   # tick every minute for a UTC day
+        slot = due_slot("evals", now, CAL, last)
+        if slot is not None:
+            fired.append(slot)
+            last = slot
+        now += timedelta(minutes=1)
+    assert fired == [expected]
+    assert expected.astimezone(NY).hour in (2, 3) and expected.astimezone(NY).minute == 0
+
+
 def test_next_cycle_after_friday_close_is_monday_open_plus_five() -> None:
     assert next_slot("cycle", ny(date(2024, 3, 8), 16, 1), CAL) == ny(date(2024, 3, 11), 9, 35)
 
@@ -123,7 +154,7 @@ def test_due_jobs_lists_every_kind_due_with_its_slot() -> None:
     assert due_jobs(ny(TUE, 2, 0, 5), CAL, {"forward_returns": ny(TUE - timedelta(days=1), 16, 15),
                                             "alerts": ny(TUE, 2)}) == [
         ("market_conditions", ny(TUE - timedelta(days=1), 16, 15)),
-        ("daily_summary", ny(TUE - timedelta(days=1), 16, 15)), ("backup", ny(TUE, 2))]
+        ("daily_summary", ny(TUE - timedelta(days=1), 16, 15)), ("backup", ny(TUE, 2)), ("evals", ny(TUE, 2))]
 
 
 def test_ticking_through_two_days_fires_every_slot_exactly_once() -> None:
