@@ -34,6 +34,10 @@ class DimensionMismatchError(EmbeddingError):
         self.got = got
 
 
+class UnsafeQueryError(QuorumError, ValueError):
+    """A query written for the chat's SQL executor was refused by a guard; the message names what."""
+
+
 class DatabaseError(QuorumError):
     """The database is unreachable or not at the expected schema."""
 
