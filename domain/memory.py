@@ -12,9 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
 
 from domain.errors import DimensionMismatchError, EmptyTextError
+
+if TYPE_CHECKING:
+    from domain.ports.embedder import Embedder
 
 DEFAULT_SCOPE = "live"
 
@@ -110,3 +116,31 @@ def cosine_distance(a: Sequence[float], b: Sequence[float]) -> float:
     if na == 0.0 or nb == 0.0:
         return 1.0
     return 1.0 - dot / (na * nb)
+
+
+def query_vectors(queries: Sequence[str | Sequence[float]], embedder: Embedder, dimension: int
+                  ) -> list[npt.NDArray[np.float32]]:
+    """The vectors of memory queries, in order: given vectors checked against `dimension`, texts embedded in one
+    batch.
+
+    Raises:
+        TypeError: `queries` is one text rather than a sequence of queries.
+        DimensionMismatchError: a given vector has the wrong length.
+    """
+    if isinstance(queries, str):
+        raise TypeError("queries must be a sequence of queries, not one text")
+    vectors: list[npt.NDArray[np.float32] | None] = []
+    texts: list[tuple[int, str]] = []
+    for i, query in enumerate(queries):
+        if isinstance(query, str):
+            texts.append((i, query))
+            vectors.append(None)
+            continue
+        vec = [float(x) for x in query]
+        check_dimension(vec, dimension, what="query vector")
+        vectors.append(np.asarray(vec, dtype=np.float32))
+    if texts:
+        embedded = embedder.embed([t for _, t in texts])
+        for (i, _), emb in zip(texts, embedded, strict=True):
+            vectors[i] = np.asarray([float(x) for x in emb], dtype=np.float32)
+    return [v for v in vectors if v is not None]

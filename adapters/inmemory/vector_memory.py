@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from adapters.inmemory.journal import Journal
-from domain.memory import MemoryFilters, MemoryKind, MemoryRecord, SimilarItem, check_dimension
+from domain.memory import MemoryFilters, MemoryKind, MemoryRecord, SimilarItem, check_dimension, query_vectors
 from domain.ports.embedder import Embedder
 from domain.ports.memory import ConditionMemory, Query, SymbolContextMemory, TradeMemory
 
@@ -75,24 +75,7 @@ class InMemoryVectorMemory:
         self._matrix = self._matrix[:n]
 
     def _query_vectors(self, queries: Sequence[Query]) -> list[npt.NDArray[np.float32]]:
-        """Vectors of `queries`: given vectors checked, texts embedded in one batch."""
-        if isinstance(queries, str):
-            raise TypeError("queries must be a sequence of queries, not one text")
-        vectors: list[npt.NDArray[np.float32] | None] = []
-        texts: list[tuple[int, str]] = []
-        for i, query in enumerate(queries):
-            if isinstance(query, str):
-                texts.append((i, query))
-                vectors.append(None)
-                continue
-            vec = [float(x) for x in query]
-            check_dimension(vec, self._dimension, what="query vector")
-            vectors.append(np.asarray(vec, dtype=np.float32))
-        if texts:
-            embedded = self._embedder.embed([t for _, t in texts])
-            for (i, _), vec in zip(texts, embedded, strict=True):
-                vectors[i] = np.asarray(vec, dtype=np.float32)
-        return [v for v in vectors if v is not None]
+        return query_vectors(queries, self._embedder, self._dimension)
 
     def _eligible(self, as_of: datetime, f: MemoryFilters) -> list[int]:
         return [

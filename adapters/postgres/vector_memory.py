@@ -20,7 +20,7 @@ from adapters.postgres.tables import (
     symbol_context_embeddings,
     trade_embeddings,
 )
-from domain.memory import MemoryFilters, MemoryKind, MemoryRecord, SimilarItem, check_dimension
+from domain.memory import MemoryFilters, MemoryKind, MemoryRecord, SimilarItem, check_dimension, query_vectors
 from domain.ports.embedder import Embedder
 from domain.ports.memory import ConditionMemory, Query, SymbolContextMemory, TradeMemory
 
@@ -108,24 +108,7 @@ class PgVectorMemory:
         return [replace(r, id=i) for r, i in zip(done, ids, strict=True)]
 
     def _query_vectors(self, queries: Sequence[Query]) -> list[npt.NDArray[np.float32]]:
-        """Vectors of `queries`: given vectors checked, texts embedded in one batch."""
-        if isinstance(queries, str):
-            raise TypeError("queries must be a sequence of queries, not one text")
-        vectors: list[npt.NDArray[np.float32] | None] = []
-        texts: list[tuple[int, str]] = []
-        for i, query in enumerate(queries):
-            if isinstance(query, str):
-                texts.append((i, query))
-                vectors.append(None)
-                continue
-            vec = [float(x) for x in query]
-            check_dimension(vec, EMBEDDING_DIM, what="query vector")
-            vectors.append(np.asarray(vec, dtype=np.float32))
-        if texts:
-            embedded = self._embedder.embed([t for _, t in texts])
-            for (i, _), emb in zip(texts, embedded, strict=True):
-                vectors[i] = np.asarray([float(x) for x in emb], dtype=np.float32)
-        return [v for v in vectors if v is not None]
+        return query_vectors(queries, self._embedder, EMBEDDING_DIM)
 
     def _candidates(self, distance: Any, as_of: datetime, f: MemoryFilters, limit: int) -> Select[Any]:
         """The `limit` nearest rows visible at `as_of` under `f`, by `distance` (the part the HNSW index serves)."""
