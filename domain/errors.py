@@ -38,6 +38,16 @@ class UnsafeQueryError(QuorumError, ValueError):
     """A query written for the chat's SQL executor was refused by a guard; the message names what."""
 
 
+class QueryFailedError(QuorumError):
+    """A chat query passed the parser guard but the database refused or cancelled it (timeout, permission,
+    unknown column); the message says which."""
+
+
+class ActionConfirmationError(QuorumError):
+    """A chat control action was confirmed with an id that is unknown, expired, already used or not the one
+    sent."""
+
+
 class DatabaseError(QuorumError):
     """The database is unreachable or not at the expected schema."""
 

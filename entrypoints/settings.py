@@ -190,6 +190,38 @@ class EvalSettings(BaseModel):
         raise ValueError(f"use 'offline', 'settings' or a litellm model string with a provider prefix, got {v!r}")
 
 
+class ChatSettings(BaseModel):
+    """The chat assistant (`quorum chat`, docs/chat.md): its model, its users and the guards of its SQL tool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("offline", description="offline (the deterministic router, no LLM) or a litellm model "
+                       "string with tool calling; its spend counts against llm.daily_cap_usd")
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=1, le=65535)
+    auth_secret: SecretStr | None = Field(None, description="signs the chat's login tokens (CHAINLIT_AUTH_SECRET); "
+                                          "generated into data_dir when unset")
+    users: dict[str, SecretStr] = Field(default_factory=dict, description="browser logins: user name -> password "
+                                        "(the API key is always accepted as the password of user 'admin')")
+    sql_role: str = Field("quorum_chat", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+                          description="the login role with SELECT on the chat views only")
+    sql_password: SecretStr | None = Field(None, description="the chat role's password (generated into data_dir "
+                                           "when unset)")
+    sql_timeout_ms: int = Field(3000, ge=100, le=60_000)
+    sql_max_rows: int = Field(200, ge=1, le=5000)
+    sql_max_cell_chars: int = Field(2000, ge=16, le=100_000)
+    confirm_timeout_s: int = Field(60, ge=5, le=600)
+    max_tool_rounds: int = Field(6, ge=1, le=20)
+    index_events: bool = Field(True, description="embed events for the chat's event search as cycles write them")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        if v == "offline" or v.startswith(KNOWN_LLM_PROVIDERS[1:]):
+            return v
+        raise ValueError(f"use 'offline' or a litellm model string with a provider prefix, got {v!r}")
+
+
 class TracingSettings(BaseModel):
     """LangSmith tracing of the cycles (off by default: then nothing is imported or sent).
 
@@ -231,6 +263,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     evals: EvalSettings = EvalSettings()
+    chat: ChatSettings = ChatSettings()
     langsmith_tracing: bool = Field(False, validation_alias=_langsmith("TRACING"))
     langsmith_endpoint: str | None = Field(None, validation_alias=_langsmith("ENDPOINT"))
     langsmith_api_key: SecretStr | None = Field(None, validation_alias=_langsmith("API_KEY"))
