@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from application.chat.event_index import EventIndexer
 from application.cycle.trading_cycle import CycleResult, TradingCycle
 from domain.ports.clock import Clock
 from domain.ports.jobs import CycleRunner, Reconciler
@@ -19,10 +20,14 @@ class TradingService(CycleRunner, Reconciler):
         clock: "now" of a cycle asked for without a time.
         venue: the `sim` provider's replayed venue, moved to the cycle's time before it runs (None on Alpaca,
             in rehearsals, whose driver moves the emulator, and in backtests, whose runner moves the venue).
+        event_index: indexes the events each cycle (or reconciliation) committed for the chat's event search,
+            after it; a failure there is logged and never fails the cycle (None: off, as in backtests).
     """
 
-    def __init__(self, cycle: TradingCycle, clock: Clock, venue: SimulatedVenue | None = None) -> None:
+    def __init__(self, cycle: TradingCycle, clock: Clock, venue: SimulatedVenue | None = None,
+                 event_index: EventIndexer | None = None) -> None:
         self.cycle, self.clock, self.venue = cycle, clock, venue
+        self.event_index = event_index
 
     @property
     def scope(self) -> str:
@@ -38,10 +43,18 @@ class TradingService(CycleRunner, Reconciler):
         """Run one trading cycle at `as_of` (now when None), under `cycle_id` when given."""
         at = as_of or self.clock.now()
         self._catch_up(at)
-        return await self.cycle.run(as_of=at, kind=kind, symbol=symbol, cycle_id=cycle_id)
+        result = await self.cycle.run(as_of=at, kind=kind, symbol=symbol, cycle_id=cycle_id)
+        await self._index_events()
+        return result
 
     async def reconcile_now(self) -> int:
         """Reconcile with the broker now, in a transaction of its own; returns the number of differences."""
         at = self.clock.now()
         self._catch_up(at)
-        return await self.cycle.reconcile(as_of=at)
+        differences = await self.cycle.reconcile(as_of=at)
+        await self._index_events()
+        return differences
+
+    async def _index_events(self) -> None:
+        if self.event_index is not None:
+            await self.event_index.catch_up_quietly()

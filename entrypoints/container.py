@@ -33,6 +33,7 @@ from adapters.postgres.uow import PgUnitOfWork
 from adapters.queue import InProcessJobs, WorkerDeps
 from application.agents import Agents
 from application.backtest import BacktestRunner
+from application.chat.event_index import EventSearch
 from application.cycle.trading_cycle import CycleSettings, TradingCycle
 from application.jobs import JobPolicy
 from application.market_conditions import MarketConditionService
@@ -41,6 +42,7 @@ from domain.memory import DEFAULT_SCOPE
 from domain.ports.embedder import Embedder
 from entrypoints.settings import Settings
 from entrypoints.wiring import evals as eval_wiring
+from entrypoints.wiring import event_search as event_search_wiring
 from entrypoints.wiring import system, venue
 from entrypoints.wiring.closing import Closing
 
@@ -107,6 +109,10 @@ class Container(containers.DeclarativeContainer):
         storage, postgres=providers.Factory(partial, PgUnitOfWork, sessionmaker, embedder),
         memory=providers.Factory(partial, InMemoryUnitOfWork, memory_db))
     scope = providers.Callable(_scope, run)
+    event_memory = providers.Selector(
+        storage, postgres=providers.Singleton(event_search_wiring.pg_event_memory, sessionmaker, embedder),
+        memory=providers.Singleton(event_search_wiring.in_memory_event_memory, embedder, memory_db))
+    event_search = providers.Singleton(EventSearch, event_memory, uow_factory, scope)
 
     # ---------------------------------------------------------------- venue
     listed_history = providers.Singleton(venue.listed_history, run, calendar, system_clock)
@@ -157,10 +163,15 @@ class Container(containers.DeclarativeContainer):
         TradingCycle, uow_factory=uow_factory, broker=broker, market=market, calendar=calendar,
         embedder=embedder, agents=agents, gateway=gateway, conditions=conditions, risk=settings.provided.risk,
         universe=universe, settings=providers.Callable(_cycle_settings, settings, scope, run), tracer=tracer)
+    running_event_indexer = providers.Singleton(event_search_wiring.event_indexer, settings, event_memory,
+                                                uow_factory, scope)
+    event_indexer = providers.Selector(venue_kind, alpaca=running_event_indexer, sim=running_event_indexer,
+                                       rehearsal=running_event_indexer, backtest=providers.Object(None))
     runner = providers.Singleton(TradingService, cycle, clock,
                                  providers.Selector(venue_kind, sim=in_memory_venue, alpaca=providers.Object(None),
                                                     backtest=providers.Object(None),
-                                                    rehearsal=providers.Object(None)))
+                                                    rehearsal=providers.Object(None)),
+                                 event_index=event_indexer)
     backtest_runner = providers.Singleton(
         BacktestRunner, uow_factory=uow_factory, market=market, calendar=calendar, venue=simulated_venue,
         broker=broker, cycle=cycle, conditions=conditions, discovery=backtest_discovery,

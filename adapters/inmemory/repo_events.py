@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from adapters.inmemory.journal import Journal
 from domain.events import Event, EventType, Severity
-from domain.ports.repositories import EventQuery, EventRepository
+from domain.ports.repositories import EventQuery, EventRepository, check_after
 from domain.storage import json_document, utc, utc_or_none
 
 _RANK = {s: i for i, s in enumerate(Severity)}
@@ -77,3 +77,14 @@ class InMemoryEventRepository(EventRepository):
     async def count(self, q: EventQuery) -> int:
         """How many events match `q`, ignoring limit and offset."""
         return len(self._matching(q))
+
+    async def after(self, scope: str, after_id: int, *, limit: int) -> list[Event]:
+        """Events of `scope` whose id is above `after_id`, in id order, at most `limit`."""
+        check_after(after_id, limit)
+        found = [e for e in self._by_scope.get(scope, ()) if (e.id or 0) > after_id]
+        return [replace(e, payload=copy.deepcopy(e.payload)) for e in found[:limit]]
+
+    def exists(self, scope: str, event_ids: Iterable[int]) -> set[int]:
+        """Which of `event_ids` are events of `scope` (what a foreign key to the event log checks)."""
+        known = {e.id for e in self._by_scope.get(scope, ())}
+        return {i for i in event_ids if i in known}

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.tables import events as events_table
 from domain.events import Event, EventType, Severity
-from domain.ports.repositories import EventQuery, EventRepository
+from domain.ports.repositories import EventQuery, EventRepository, check_after
 from domain.storage import json_document, utc, utc_or_none
 
 _SEVERITIES = list(Severity)
@@ -55,6 +55,14 @@ class PgEventRepository(EventRepository):
         """How many events match `q`, ignoring limit and offset."""
         stmt = select(func.count()).select_from(events_table).where(*self._conditions(q))
         return int((await self._session.execute(stmt)).scalar_one())
+
+    async def after(self, scope: str, after_id: int, *, limit: int) -> list[Event]:
+        """Events of `scope` whose id is above `after_id`, in id order, at most `limit` (the primary key's index)."""
+        check_after(after_id, limit)
+        c = events_table.c
+        stmt = select(events_table).where(c.scope == scope, c.id > after_id).order_by(c.id).limit(limit)
+        rows = (await self._session.execute(stmt)).mappings().all()
+        return [self._event(row) for row in rows]
 
     @staticmethod
     def _row(e: Event) -> dict[str, Any]:

@@ -383,3 +383,24 @@ eval_runs = Table(
     Index("ix_eval_runs_scope_at", "scope", "at"),
     Index("ix_eval_runs_scope_key_kind_at", "scope", "baseline_key", "kind", "at"),
 )
+
+# Event embeddings (migration 0009): the event-log entries the chat's event search finds by meaning, one row per
+# indexed event, removed with its event.
+event_embeddings = Table(
+    "event_embeddings",
+    metadata,
+    Column("event_id", BigInteger, ForeignKey("events.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False),
+    Column("scope", String(80), nullable=False),
+    _ts("at", nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("cycle_id", Text),
+    Column("symbol", String(16)),
+    Column("text", Text, nullable=False),
+    Column("embedding", Vector(EMBEDDING_DIM), nullable=False),
+    Column("model", String(120), nullable=False),
+    _ts("created_at", nullable=False, server_default=func.now()),
+    CheckConstraint("length(btrim(text)) > 0", name="event_embeddings_text_not_empty"),
+    Index("ix_event_embeddings_scope_at", "scope", "at"),
+    Index("ix_event_embeddings_scope_event_id", "scope", "event_id"),
+)

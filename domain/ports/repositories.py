@@ -29,6 +29,12 @@ class EventQuery:
     offset: int = 0
 
 
+def check_after(after_id: int, limit: int) -> None:
+    """Raise `ValueError` unless `after_id` is not negative and `limit` is positive (`EventRepository.after`)."""
+    if after_id < 0 or limit <= 0:
+        raise ValueError(f"after_id must not be negative and limit must be positive, got {after_id} and {limit}")
+
+
 class EventRepository(Protocol):
     """The append-only event log."""
 
@@ -42,6 +48,14 @@ class EventRepository(Protocol):
 
     async def count(self, q: EventQuery) -> int:
         """How many events match `q` (ignoring limit and offset)."""
+        ...
+
+    async def after(self, scope: str, after_id: int, *, limit: int) -> list[Event]:
+        """Events of `scope` whose id is above `after_id`, in id order (oldest first), at most `limit`.
+
+        Raises:
+            ValueError: `limit` is not positive or `after_id` is negative.
+        """
         ...
 
 

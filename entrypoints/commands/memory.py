@@ -1,4 +1,4 @@
-"""`quorum memory ...`: search and add vector memory items."""
+"""`quorum memory ...`: search and add vector memory items; backfill the chat's event search."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import typer
+from rich.console import Console
 
+from application.chat.event_index import index_new_events
 from domain.memory import DEFAULT_SCOPE, MemoryFilters, MemoryKind, MemoryRecord
 from domain.ports.memory import VectorMemory
 from domain.ports.uow import UnitOfWork
 from entrypoints.bootstrap import fail, run, start
-from entrypoints.container import Container
+from entrypoints.commands.progress import count_progress
+from entrypoints.container import Container, close_container
 
-app = typer.Typer(help="Vector memory: search and add items.", no_args_is_help=True)
+app = typer.Typer(help="Vector memory: search and add items; backfill the event search.", no_args_is_help=True)
 
 
 def _memory(uow: UnitOfWork, kind: MemoryKind) -> VectorMemory:
@@ -104,3 +107,25 @@ def add(
         return stored[0].id
 
     typer.echo(f"stored {kind.value} memory #{run(go())}")
+
+
+@app.command("backfill-events")
+def backfill_events(
+    batch: int = typer.Option(256, "--batch", min=1, max=10_000, help="events read and embedded per batch"),
+    scope: str = typer.Option(DEFAULT_SCOPE, help="live, or backtest:<run id>"),
+    from_start: bool = typer.Option(False, "--from-start", help="re-read the whole event log (fills any gap; "
+                                    "events already indexed are not embedded again)"),
+) -> None:
+    """Index the event log for the chat's event search: every event not indexed yet, resumably (run it again
+    after an interruption: nothing is indexed twice)."""
+    _, container = start()
+
+    async def go() -> int:
+        try:
+            with count_progress(Console(stderr=True), f"indexing events of {scope}") as progress:
+                return await index_new_events(container.uow_factory(), container.event_memory(), scope, batch=batch,
+                                              from_start=from_start, progress=progress)
+        finally:
+            await close_container(container)
+
+    typer.echo(f"indexed {run(go())} events of scope {scope} for the event search")

@@ -1,4 +1,5 @@
-"""The session progress bar shared by `quorum backtest` and `quorum rehearse` (on stderr)."""
+"""The session progress bar shared by `quorum backtest` and `quorum rehearse`, and the running count of
+`quorum memory backfill-events` (on stderr)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from datetime import date
 from decimal import Decimal
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 SessionProgress = Callable[[int, int, date, Decimal], None]
 
@@ -23,5 +32,19 @@ def session_progress(console: Console) -> Iterator[SessionProgress]:
 
         def progress(i: int, total: int, day: date, equity: Decimal) -> None:
             bar.update(task, completed=i, total=total, day=day.isoformat(), equity=str(equity))
+
+        yield progress
+
+
+@contextmanager
+def count_progress(console: Console, description: str) -> Iterator[Callable[[int, int], None]]:
+    """A running count of items read and stored (no known total); yields the callback taking (read, stored)."""
+    with Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"),
+                  TextColumn("{task.completed} read, {task.fields[stored]} stored"), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task(description, total=None, stored=0)
+
+        def progress(read: int, stored: int) -> None:
+            bar.update(task, completed=read, stored=stored)
 
         yield progress
