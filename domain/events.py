@@ -56,6 +56,7 @@ class EventType(StrEnum):
     LARGE_POSITION_CHANGE = "large_position_change"
     KILL_SWITCH = "kill_switch"
     EVAL_REGRESSION = "eval_regression"
+    CHAT_ACTION = "chat_action"
 
 
 @dataclass(frozen=True, slots=True)

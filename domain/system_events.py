@@ -1,5 +1,6 @@
 """Keyword constructors of the events written around the cycle: jobs, start-up, the operator's switches (pause,
-resume, kill switch, breaker approval), the daily summary and undeliverable alerts."""
+resume, kill switch, breaker approval), control actions asked for in the chat, the daily summary and undeliverable
+alerts."""
 
 from __future__ import annotations
 
@@ -59,6 +60,30 @@ def trading_switched(*, at: datetime, scope: str, paused: bool, by: str, reason:
                  message=f"trading {'paused' if paused else 'resumed'} by {by}" + (f": {reason}" if reason else ""),
                  severity=Severity.WARNING, cycle_id=None, symbol=None,
                  payload={"paused": paused, "by": by, "reason": reason, "at": at.isoformat()}, scope=scope)
+
+
+def chat_action(*, at: datetime, scope: str, action: str, outcome: str, by: str, requested_by: str, reason: str,
+                detail: str, action_ref: str) -> Event:
+    """A control action asked for in the chat was done, failed, cancelled or refused (WARNING when it failed, else
+    INFO: the action's own event, e.g. TRADING_PAUSED or KILL_SWITCH, is what alerts).
+
+    Args:
+        action: pause, resume, run_cycle, run_evals or flatten.
+        outcome: "done", "failed", "cancelled" or "refused".
+        by: who confirmed, cancelled or sent the refused confirmation.
+        requested_by: who proposed it.
+        reason: why, in the requester's words.
+        detail: what happened (the cycle id, the job id, the kill switch's summary, why it was refused).
+        action_ref: the first characters of the action id (enough to match the chat's step, too few to use).
+    """
+    acted = {"cancelled": "cancelled by", "refused": "confirmation sent by"}.get(outcome, "confirmed by")
+    said = f": {reason}" if reason else ""
+    return Event(type=EventType.CHAT_ACTION, at=at,
+                 message=f"chat action {action} {outcome} (asked by {requested_by}, {acted} {by}){said}"
+                 + (f" — {detail}" if detail else ""),
+                 severity=Severity.WARNING if outcome == "failed" else Severity.INFO, cycle_id=None, symbol=None,
+                 payload={"action": action, "outcome": outcome, "by": by, "requested_by": requested_by,
+                          "reason": reason, "detail": detail, "action_ref": action_ref}, scope=scope)
 
 
 def alert_undeliverable(*, at: datetime, scope: str, alert_id: int, channel: str, attempts: int, error: str,

@@ -72,9 +72,10 @@ async def performance(services: ApiServices,
                       window: Annotated[Literal["today", "week", "month", "all"],
                                         Parameter(description="today, week (5 sessions), month (21) or all")] = "all",
                       ) -> dict[str, Any]:
-    """Time-weighted return, Sharpe, Sortino, drawdown, win rate and more over the window (null: not enough data)."""
+    """Time-weighted return, Sharpe, Sortino, drawdown, win rate, alpha and beta against SPY and more over the window
+    (null: not enough data)."""
     report = await performance_report(services.uow_factory, services.scope, services.calendar, window=window,
-                                      as_of=services.clock.now())
+                                      as_of=services.clock.now(), market=services.market)
     return performance_report_json(report)
 
 
