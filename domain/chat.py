@@ -38,6 +38,11 @@ class ToolCall:
     arguments: dict[str, Any]
 
 
+UNPARSED_ARGUMENTS = "_unparsed_arguments"
+"""The one key of `ToolCall.arguments` when the model's argument text was not a JSON object: it holds that text.
+Such a call is never run; the assistant answers it as bad arguments so the model can try again."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChatTurn:
     """One message of a conversation as sent to a tool-calling model.

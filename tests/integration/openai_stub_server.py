@@ -33,12 +33,15 @@ class Behaviour:
             "schema_violation", the bad text to send (a generic one when None).
         delay_s: server-side sleep before answering ("slow").
         retry_after_s: Retry-After header of a 429.
+        tool_calls: for "ok", tool calls to answer with, each `(id, name, arguments as sent)`; the content is
+            then `content` (None: no content) and the finish reason "tool_calls".
     """
 
     kind: BehaviourKind
     content: str | None = None
     delay_s: float = 0.0
     retry_after_s: float | None = None
+    tool_calls: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,16 +125,21 @@ def estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-def completion_body(model: str, content: str, *, prompt_tokens: int, finish_reason: str = "stop") -> dict[str, Any]:
-    """An OpenAI `chat.completion` object with realistic usage counts."""
-    completion_tokens = estimate_tokens(content)
+def completion_body(model: str, content: str | None, *, prompt_tokens: int, finish_reason: str = "stop",
+                    tool_calls: tuple[tuple[str, str, str], ...] = ()) -> dict[str, Any]:
+    """An OpenAI `chat.completion` object with realistic usage counts (and tool calls, when given)."""
+    completion_tokens = estimate_tokens((content or "") + "".join(a for _, _, a in tool_calls))
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = [{"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+                                 for i, n, a in tool_calls]
     return {
         "id": "chatcmpl-stub",
         "object": "chat.completion",
         "created": 1_700_000_000,
         "model": model,
         "system_fingerprint": "fp_stub",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
     }
@@ -199,6 +207,10 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             model = str(body.get("model", "unknown"))
             prompt_tokens = estimate_tokens("".join(str(m.get("content", "")) for m in body.get("messages", [])))
+            if b.tool_calls:
+                self._send(200, completion_body(model, b.content, prompt_tokens=prompt_tokens,
+                                                finish_reason="tool_calls", tool_calls=b.tool_calls))
+                return
             text, finish_reason = _completion_text(b, self.stub.default_content)
             self._send(200, completion_body(model, text, prompt_tokens=prompt_tokens, finish_reason=finish_reason))
 
