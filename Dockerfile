@@ -4,7 +4,7 @@
 #   quorum worker                 arq worker: cycles, discovery, forward returns, summaries, backups
 #   quorum monitor                event monitor (price moves -> event cycles)
 #   quorum db upgrade | preflight | backtest ...   one-off commands (`docker compose run --rm api db upgrade`)
-# The chat UI will be one more command of this image.
+#   quorum chat --host 0.0.0.0    the Chainlit chat UI on port 8001 (its own process, docs/chat.md)
 FROM python:3.11-slim
 
 # torch comes from the CPU wheel index (no CUDA: ~200 MB instead of several GB).
@@ -51,7 +51,7 @@ RUN pip install --no-deps -e . \
     && chown -R quorum:quorum /app/.quorum /backups
 
 USER quorum
-EXPOSE 8000
+EXPOSE 8000 8001
 VOLUME ["/backups"]
 
 ENTRYPOINT ["quorum"]

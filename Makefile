@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv demo test check lint typecheck imports unit bench evals evals-gate evals-baseline clean redis
+.PHONY: venv demo test check lint typecheck imports unit bench evals evals-gate evals-baseline clean redis chromium
 
 venv: $(STAMP)
 
@@ -31,7 +31,17 @@ redis:
 	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
 	  --dir /tmp --logfile /tmp/quorum-redis.log && sleep 0.5; } || echo "redis not available: tests needing it will skip"
 
-test: venv redis
+# Debian's chromium for the chat's browser test (tests/e2e/test_chat_browser.py): installed when missing and this
+# user may (root, or password-less sudo); otherwise that test skips, and fails under CI=true.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "chromium is missing and this user cannot install it: the chat's browser test will skip"; exit 0; fi; \
+	  $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq >/dev/null 2>&1 && $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1; }; \
+	} || echo "chromium could not be installed: the chat's browser test will skip (and fail under CI=true)"
+
+test: venv redis chromium
 	$(BIN)/pytest -q -p no:cacheprovider --timeout=600
 
 lint:

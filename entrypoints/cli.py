@@ -7,6 +7,7 @@ import typer
 from entrypoints.commands import (
     backtest,
     breaker,
+    chat,
     db,
     discover,
     evals,
@@ -29,6 +30,7 @@ app.add_typer(breaker.app, name="breaker")
 app.command("monitor")(monitor.monitor)
 app.command("preflight")(preflight.preflight)
 app.command("serve")(serve.serve)
+app.command("chat")(chat.chat)
 app.command("worker")(worker.worker)
 app.command("discover")(discover.discover)
 app.add_typer(discover.watchlist_app, name="watchlist")

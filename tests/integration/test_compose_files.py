@@ -88,7 +88,7 @@ def test_the_schema_check_catches_a_broken_file() -> None:
 @pytest.mark.parametrize("name", COMPOSE_FILES)
 def test_every_container_command_exists_in_the_cli(name: str) -> None:
     commands = image_commands(load(name))
-    assert {"api", "worker", "monitor"} <= commands.keys()
+    assert {"api", "worker", "monitor", "chat"} <= commands.keys()
     problems = {svc: err for svc, argv in commands.items() if (err := check_cli(argv)) is not None}
     assert problems == {}
 
@@ -110,7 +110,7 @@ def test_the_cli_check_refuses_unknown_commands_and_options() -> None:
 def test_production_services_restart_check_health_and_keep_data_in_named_volumes() -> None:
     doc = load("docker-compose.prod.yml")
     services = doc["services"]
-    assert {"postgres", "redis", "api", "worker", "monitor", "prometheus", "grafana"} <= services.keys()
+    assert {"postgres", "redis", "api", "worker", "monitor", "chat", "prometheus", "grafana"} <= services.keys()
     assert services["postgres"]["image"].startswith("pgvector/pgvector:")
     for name, svc in services.items():
         assert svc.get("restart") == "unless-stopped", name
@@ -126,6 +126,17 @@ def test_production_services_restart_check_health_and_keep_data_in_named_volumes
             if re.search(r"PASSWORD|API_KEY|SECRET|TOKEN", key):
                 assert re.fullmatch(r"\$\{[A-Z_]+(:?[?-][^}]*)?\}", str(value)), f"{name}: {key} is written here"
             assert not re.search(r"://[^:/@]+:(?!\$\{)[^@]+@", str(value)), f"{name}: {key} has a password"
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_the_chat_runs_from_the_app_image_on_loopback_beside_the_api(name: str) -> None:
+    services = load(name)["services"]
+    chat, api = services["chat"], services["api"]
+    assert chat["command"] == ["chat", "--host", "0.0.0.0", "--port", "8001"]  # noqa: S104 - inside the container
+    assert chat["ports"] == ["127.0.0.1:8001:8001"]
+    assert (chat["image"], chat["build"], chat["environment"]) == (api["image"], api["build"], api["environment"])
+    assert chat.get("profiles") == api.get("profiles") and chat.get("env_file") == api.get("env_file")
+    assert "8001/health" in " ".join(chat["healthcheck"]["test"])
 
 
 def test_prometheus_scrapes_the_api_and_grafana_is_provisioned() -> None:

@@ -36,8 +36,12 @@ pytestmark = pytest.mark.integration
 EMBEDDING_TABLES = {"trade_embeddings", "condition_embeddings", "symbol_context_embeddings"}
 DISCOVERY_TABLES = {"discovered_symbols", "watchlist", "watchlist_changes", "discovery_runs", "picker_suggestions"}
 TRADING_STATE_TABLES = {"trading_state", "open_trades", "pending_entries", "reentry_cooldowns"}
+CHAINLIT_TABLES = {"User", "Thread", "Step", "Element", "Feedback"}  # the chat's history (chainlit==2.12.0)
+CHAT_VIEWS = {f"chat.{v}" for v in ("trades", "fills", "decisions", "events", "positions_history", "discovery",
+                                    "llm_calls", "evals")}  # the chat's SQL executor reads these (schema chat)
 # What each known revision must have created (other revisions are checked by the generic round trip only).
-CREATED_BY = {"0001": set(), "0002": EMBEDDING_TABLES, "0003": DISCOVERY_TABLES, "0006": TRADING_STATE_TABLES}
+CREATED_BY = {"0001": set(), "0002": EMBEDDING_TABLES, "0003": DISCOVERY_TABLES, "0006": TRADING_STATE_TABLES,
+              "0008": CHAT_VIEWS, "0010": CHAINLIT_TABLES}
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,10 @@ def snapshot(url: str) -> Schema:
         with engine.connect() as conn:
             extensions = conn.execute(text("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'")).scalars()
             columns = conn.execute(text(
-                "SELECT table_name, column_name, data_type || coalesce('(' || udt_name || ')', ''), is_nullable "
-                "FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'alembic_version'"
+                "SELECT CASE WHEN table_schema = 'public' THEN table_name ELSE table_schema || '.' || table_name END, "
+                "column_name, data_type || coalesce('(' || udt_name || ')', ''), is_nullable "
+                "FROM information_schema.columns WHERE table_schema IN ('public', 'chat') "
+                "AND table_name <> 'alembic_version'"
             )).all()
             indexes = conn.execute(text(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
