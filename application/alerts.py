@@ -22,11 +22,13 @@ from domain.events import Event, Severity
 from domain.ports.alerts import Alert, AlertChannel, AlertStatus
 from domain.ports.clock import Clock
 from domain.ports.repositories import EventQuery
-from domain.ports.uow import UnitOfWorkFactory
+from domain.ports.uow import UnitOfWork, UnitOfWorkFactory
 from domain.system_events import alert_undeliverable
 
 log = structlog.get_logger(__name__)
 CURSOR_DOC = "alerts_cursor"
+LOOKBACK_IDS = 1000
+"""Event ids below the highest one read that each forwarding run reads again (late commits)."""
 _ERROR_LIMIT = 500
 
 
@@ -71,7 +73,7 @@ class AlertService:
         max_backoff: longest single wait, in seconds.
         sleep: the coroutine used to wait (injected in tests).
         redact: scrubs secrets from every text stored or sent.
-        forward_grace: how far before the cursor `dispatch_new_events` looks again (late-committed events).
+        forward_grace: how far back the first `dispatch_new_events` looks (later ones follow event ids).
         give_up_after: `retry_undelivered` leaves alerts tried this many times alone.
     """
 
@@ -209,33 +211,61 @@ class AlertService:
         return results
 
     async def dispatch_new_events(self, *, page: int = 500, max_events: int = 5000) -> list[DeliveryResult]:
-        """Forward the alert-worthy events added to the log since the last call (cursor `alerts_cursor`).
+        """Forward the alert-worthy events added to the log since the last call, in commit order.
 
-        The cursor holds the time of the newest event forwarded (at least `forward_grace` ago); each call looks
-        again from `forward_grace` before it, so an event committed up to `forward_grace` after its own time is
-        still forwarded, and alerts already stored for an event are never sent twice. On the first call only
-        events of the last `forward_grace` are forwarded; at most `max_events` per query (newest first).
+        The cursor (`alerts_cursor`) holds the highest event id read and the ids forwarded in the `LOOKBACK_IDS`
+        below it. Ids are handed out when a transaction inserts, not when it commits, so each call re-reads that
+        window: an event committed after a newer one (a long cycle's breaker or error event) is forwarded
+        whatever its own time, and an event forwarded once is never sent again (nor is an alert already stored
+        for it). The first call (no cursor, or a time cursor of an older version) forwards the events of the
+        last `forward_grace` before taking up the ids; at most `max_events` are read per call.
         """
         now = self._clock.now()
         async with self._uow_factory() as uow:
-            doc = await uow.state.load(self.scope, CURSOR_DOC)
-            cursor = datetime.fromisoformat(doc["since"]) if doc and doc.get("since") else None
-            since = (cursor or now) - self._grace
-            found: dict[int, Event] = {}
-            for q in (EventQuery(self.scope, types=TEMPLATED_TYPES, since=since, limit=page),
-                      EventQuery(self.scope, min_severity=Severity.WARNING, since=since, limit=page)):
-                offset = 0
-                while offset < max_events:
-                    batch = await uow.events.query(replace(q, offset=offset))
-                    found.update({e.id: e for e in batch if e.id is not None})
-                    if len(batch) < page:
-                        break
-                    offset += page
-        events = sorted((e for e in found.values() if is_alert_worthy(e)), key=lambda e: (e.at, e.id or 0))
-        results = await self.dispatch(events)
-        advanced = max([now - self._grace, *(e.at for e in events), *([cursor] if cursor else [])])
+            doc = await uow.state.load(self.scope, CURSOR_DOC) or {}
+            if isinstance(doc.get("after_id"), int):
+                after_id, seen = int(doc["after_id"]), {int(i) for i in doc.get("seen") or ()}
+                events, last_id = await self._read_after(uow, max(0, after_id - LOOKBACK_IDS), page, max_events)
+                last_id = max(last_id, after_id)
+            else:
+                since = datetime.fromisoformat(doc["since"]) if doc.get("since") else now
+                events, last_id = await self._read_recent(uow, since - self._grace, page, max_events)
+                window, _ = await self._read_after(uow, max(0, last_id - LOOKBACK_IDS), page, LOOKBACK_IDS)
+                seen = {e.id for e in window if e.id is not None and is_alert_worthy(e)} - {e.id for e in events}
+        new = sorted((e for e in events if is_alert_worthy(e) and e.id not in seen), key=lambda e: e.id or 0)
+        results = await self.dispatch(new)
+        seen = {i for i in seen | {e.id for e in new if e.id is not None} if i > last_id - LOOKBACK_IDS}
         async with self._uow_factory() as uow:
-            await uow.state.save(self.scope, CURSOR_DOC, {"since": advanced.isoformat()}, at=now)
+            await uow.state.save(self.scope, CURSOR_DOC, {"after_id": last_id, "seen": sorted(seen)}, at=now)
             await uow.commit()
         return results
 
+    async def _read_after(self, uow: UnitOfWork, after_id: int, page: int,
+                          max_events: int) -> tuple[list[Event], int]:
+        """Events with an id above `after_id` in id order (at most `max_events`), and the highest id read."""
+        events: list[Event] = []
+        while len(events) < max_events:
+            batch = await uow.events.after(self.scope, after_id, limit=min(page, max_events - len(events)))
+            events += batch
+            if not batch:
+                break
+            after_id = max(e.id or 0 for e in batch)
+        return events, after_id
+
+    async def _read_recent(self, uow: UnitOfWork, since: datetime, page: int,
+                           max_events: int) -> tuple[list[Event], int]:
+        """The alert-worthy candidates at or after `since`, and the highest id in the log (where ids start)."""
+        found: dict[int, Event] = {}
+        for q in (EventQuery(self.scope, types=TEMPLATED_TYPES, since=since, limit=page),
+                  EventQuery(self.scope, min_severity=Severity.WARNING, since=since, limit=page)):
+            offset = 0
+            while offset < max_events:
+                batch = await uow.events.query(replace(q, offset=offset))
+                found.update({e.id: e for e in batch if e.id is not None})
+                if len(batch) < page:
+                    break
+                offset += page
+        newest = await uow.events.query(EventQuery(self.scope, limit=1))
+        rest, last_id = await self._read_after(uow, max([0, *found, *(e.id or 0 for e in newest)]), page, max_events)
+        found.update({e.id: e for e in rest if e.id is not None})
+        return list(found.values()), last_id

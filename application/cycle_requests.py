@@ -3,7 +3,9 @@
 The API, the scheduler and the event monitor ask for cycles through `CycleRequestService`. A
 request gets a deterministic cycle id (scope, kind, symbol and the request minute), so the same
 request twice in one minute is one cycle. An event cycle for a symbol that already had one within
-the cooldown is not queued again: the earlier cycle id is returned instead.
+the cooldown is not queued again: the earlier cycle id is returned instead. A cycle that failed is not a
+duplicate: asked for again, the same cycle id is queued again as its next rerun (`CycleJob.rerun`, counted in
+state document `cycle_reruns`), which the queue takes as a new job.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from domain.ports.uow import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
 EVENT_REQUESTS_DOC = "event_requests"
+RERUNS_DOC = "cycle_reruns"
+RERUNS_KEPT = timedelta(days=2)
 CYCLE_KINDS: tuple[str, ...] = get_args(CycleKind)
 _SYMBOL = re.compile(r"[A-Z][A-Z.]{0,9}")
 
@@ -117,12 +121,13 @@ class CycleRequestService:
                 if earlier is not None:
                     log.info("cycle_request_deduplicated", cycle_id=earlier, kind=cycle_kind, symbol=sym)
                     return CycleRequested(earlier, True)
+                rerun = await self._next_rerun(uow, cycle_id, now)
                 await uow.cycles.upsert(CycleRecord(cycle_id, self.scope, cycle_kind, minute, "queued", sym,
                                                     {"requested_at": now.isoformat()}))
                 if cycle_kind == "event" and sym is not None:
                     await self._remember_event(uow, sym, now, cycle_id)
                 await uow.commit()
-            queued = await self._enqueue(CycleJob(cycle_id, cycle_kind, sym, now), now)
+            queued = await self._enqueue(CycleJob(cycle_id, cycle_kind, sym, now, rerun=rerun), now)
         log.info("cycle_requested", cycle_id=cycle_id, kind=cycle_kind, symbol=sym, queued=queued)
         return CycleRequested(cycle_id, not queued)
 
@@ -141,6 +146,21 @@ class CycleRequestService:
         if timedelta(0) <= now - at < self.cooldown:
             return str(last["cycle_id"])
         return None
+
+    async def _next_rerun(self, uow: UnitOfWork, cycle_id: str, now: datetime) -> int:
+        """0 for a cycle never asked for; else (it failed) the next rerun number, remembered."""
+        if await uow.cycles.get(cycle_id) is None:
+            return 0
+        doc = await uow.state.load(self.scope, RERUNS_DOC) or {}
+        keep: dict[str, Any] = {  # cycle id -> {"rerun": n, "at": when asked}
+            c: v for c, v in doc.items()
+            if isinstance(v, dict) and now - datetime.fromisoformat(str(v.get("at"))) < RERUNS_KEPT
+        }
+        rerun = int((keep.get(cycle_id) or {}).get("rerun", 0)) + 1
+        keep[cycle_id] = {"rerun": rerun, "at": now.isoformat()}
+        await uow.state.save(self.scope, RERUNS_DOC, keep, at=now)
+        log.info("cycle_rerun_requested", cycle_id=cycle_id, rerun=rerun)
+        return rerun
 
     async def _remember_event(self, uow: UnitOfWork, symbol: str, now: datetime, cycle_id: str) -> None:
         doc = await uow.state.load(self.scope, EVENT_REQUESTS_DOC) or {}

@@ -1,25 +1,30 @@
 """LLMGateway: every agent call goes through here — daily spending cap, usage records, failures as None.
 
-There is one gateway per process, so one spend ledger for the cycle's agents and the discovery picker. Calls
-may run concurrently; usage records and events are buffered per cycle (discovery's under no cycle) and written
-by `flush` in that cycle's transaction (one database session must not be used by several tasks at once).
+The cap is kept by a `SpendLedger` shared by every gateway of the process and by the chat (one ledger for the
+cycle's agents, the discovery picker and the chat): before a paid call its worst case (the model's price for the
+prompt's size and the completion limit, or a configured estimate) is reserved, and settled with the real cost
+after, so concurrent calls cannot overshoot the cap. Calls may run concurrently; usage records and events are
+buffered per cycle (discovery's under no cycle) and written by `flush` in that cycle's transaction (one database
+session must not be used by several tasks at once).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from application.llm_spend import Reservation, SpendLedger
 from application.tracing import NULL_SPAN, NULL_TRACER
 from domain.errors import LLMBudgetExceededError, LLMError
 from domain.event_factories import llm_budget_exhausted, llm_failed
 from domain.events import Event
-from domain.ports.llm import LLM, Decision, LLMRequest, LLMUsage, OutputT
+from domain.ports.llm import LLM, CostEstimating, Decision, LLMRequest, LLMUsage, OutputT
 from domain.ports.repositories import LLMCallRecord
 from domain.ports.tracer import Span, Tracer
 from domain.ports.uow import UnitOfWork
@@ -46,6 +51,10 @@ class LLMGateway:
         scope: the scope calls are recorded under.
         tz: timezone whose midnight starts a new budget day.
         tracer: where each call's "agent" span goes (none recorded by default).
+        ledger: the process's spend ledger (shared with other gateways and the chat); by default one of its own
+            on `daily_cap_usd` and `scope`.
+        call_estimate_usd: what a paid call reserves when its model cannot estimate its worst case, or always
+            when set; None: the model's estimate, else nothing.
     """
 
     llms: Mapping[str, LLM]
@@ -53,11 +62,25 @@ class LLMGateway:
     scope: str
     tz: tzinfo
     tracer: Tracer = NULL_TRACER
+    ledger: SpendLedger | None = None
+    call_estimate_usd: float | None = None
     _pending: list[LLMCallRecord] = field(default_factory=list)
     _events: list[Event] = field(default_factory=list)
-    _spent_today: float = 0.0
-    _budget_day: str | None = None
     _budget_alerted: set[str] = field(default_factory=set)
+    _own_ledger: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ledger is None:
+            self.ledger, self._own_ledger = SpendLedger(self.daily_cap_usd, (self.scope,), self.tz), True
+
+    @property
+    def spend(self) -> SpendLedger:
+        """The spend ledger (its cap follows `daily_cap_usd` when it is the gateway's own)."""
+        if self.ledger is None:
+            raise RuntimeError("the gateway has no spend ledger")
+        if self._own_ledger:
+            self.ledger.cap_usd = self.daily_cap_usd
+        return self.ledger
 
     def _llm(self, agent: str) -> LLM:
         return self.llms.get(agent) or self.llms["default"]
@@ -66,13 +89,20 @@ class LLMGateway:
         return getattr(llm, "provider", "") in ("offline", "replay")
 
     async def load_spend(self, uow: UnitOfWork, as_of: datetime) -> float:
-        """Read today's spend from the database (call once per cycle, before the agents run)."""
-        local = as_of.astimezone(self.tz)
-        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        stored = await uow.llm_calls.spend(self.scope, since=start, until=start + timedelta(days=1))
-        self._spent_today = stored + sum(r.cost_usd for r in self._pending)  # others' calls, not written yet
-        self._budget_day = start.date().isoformat()
-        return self._spent_today
+        """Read today's spend from the database (call once per cycle, before the agents run); calls made in this
+        process and not written yet count too."""
+        return await self.spend.load(uow, as_of)
+
+    def worst_case_usd(self, llm: LLM, request: LLMRequest[OutputT]) -> float:
+        """What a call reserves: `call_estimate_usd` when set, else the model's worst case for the prompt's size
+        (the schema counted twice: in the prompt and as the response format), else 0."""
+        if self.call_estimate_usd is not None:
+            return self.call_estimate_usd
+        if not isinstance(llm, CostEstimating):
+            return 0.0
+        schema = len(json.dumps(request.output_schema.model_json_schema()))
+        chars = sum(len(m.content) for m in request.messages) + 2 * schema
+        return llm.worst_case_cost_usd(request.agent, chars) or 0.0
 
     async def ask(self, request: LLMRequest[OutputT]) -> Decision[OutputT] | None:
         """Call the agent's LLM; None (and a recorded reason) when over budget or when the call failed.
@@ -89,19 +119,26 @@ class LLMGateway:
 
     async def _ask(self, request: LLMRequest[OutputT], span: Span) -> Decision[OutputT] | None:
         llm = self._llm(request.agent)
-        if not self._is_free(llm) and self._spent_today >= self.daily_cap_usd:
-            self._refuse(request)
-            span.set_outputs({"answered": False, "refused": "daily LLM spend cap reached",
-                              "spent_usd": self._spent_today, "cap_usd": self.daily_cap_usd})
-            return None
-        started = time.perf_counter()
+        ledger = self.spend
+        reservation: Reservation | None = None
+        if not self._is_free(llm):
+            reservation = await ledger.reserve(self.worst_case_usd(llm, request))
+            if reservation is None:
+                self._refuse(request)
+                span.set_outputs({"answered": False, "refused": "daily LLM spend cap reached",
+                                  "spent_usd": ledger.spent, "cap_usd": ledger.cap_usd})
+                return None
+        started, cost = time.perf_counter(), 0.0
         try:
             decision = await llm.complete(request)
+            cost = decision.usage.cost_usd
         except (LLMError, ValidationError, ValueError, TypeError) as exc:
-            span.set_error(self._failed(request, llm, exc, started))
+            reason, cost = self._failed(request, llm, exc, started)
+            span.set_error(reason)
             return None
+        finally:
+            await self._settle(reservation, cost)
         u = decision.usage
-        self._spent_today += u.cost_usd
         self._pending.append(LLMCallRecord(
             at=request.as_of, scope=self.scope, agent=request.agent, provider=u.provider, model=u.model,
             prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens, cost_usd=u.cost_usd,
@@ -110,24 +147,31 @@ class LLMGateway:
         span.set_outputs({"answered": True, "provider": u.provider, "model": u.model, "cost_usd": u.cost_usd})
         return decision
 
+    async def _settle(self, reservation: Reservation | None, cost: float) -> None:
+        if reservation is not None:
+            await self.spend.settle(reservation, cost)
+        elif cost:
+            self.spend.charge(cost)
+
     def _refuse(self, request: LLMRequest[OutputT]) -> None:
         """Over the daily cap: one alert event per budget day, a warning per refused call."""
-        day = self._budget_day or request.as_of.date().isoformat()
+        ledger = self.spend
+        day = ledger.day or request.as_of.astimezone(self.tz).date().isoformat()
         if day not in self._budget_alerted:
             self._budget_alerted.add(day)
             self._events.append(llm_budget_exhausted(at=request.as_of, scope=self.scope,
-                                                     cycle_id=request.cycle_id, cap_usd=self.daily_cap_usd,
-                                                     spent_usd=self._spent_today))
-        log.warning("llm_budget_exhausted", agent=request.agent, spent=self._spent_today, cap=self.daily_cap_usd)
+                                                     cycle_id=request.cycle_id, cap_usd=ledger.cap_usd,
+                                                     spent_usd=ledger.spent))
+        log.warning("llm_budget_exhausted", agent=request.agent, spent=ledger.spent, reserved=ledger.reserved,
+                    cap=ledger.cap_usd)
 
-    def _failed(self, request: LLMRequest[OutputT], llm: LLM, exc: Exception, started: float) -> str:
-        """Record a failed call (what it cost, if anything) and return the reason."""
+    def _failed(self, request: LLMRequest[OutputT], llm: LLM, exc: Exception, started: float) -> tuple[str, float]:
+        """Record a failed call; the reason and what its attempts cost."""
         if isinstance(exc, LLMBudgetExceededError):
-            self._spent_today = max(self._spent_today, self.daily_cap_usd)
+            self.spend.exhaust()
         reason = f"{type(exc).__name__}: {str(exc)[:500]}"
         paid = getattr(exc, "usage", None)
         cost = paid.cost_usd if isinstance(paid, LLMUsage) else 0.0
-        self._spent_today += cost
         self._pending.append(LLMCallRecord(
             at=request.as_of, scope=self.scope, agent=request.agent,
             provider=getattr(llm, "provider", type(llm).__name__), model=str(getattr(exc, "model", "?")),
@@ -138,7 +182,7 @@ class LLMGateway:
         self._events.append(llm_failed(at=request.as_of, scope=self.scope, cycle_id=request.cycle_id,
                                        agent=request.agent, error=reason))
         log.warning("llm_failed", agent=request.agent, error=reason)
-        return reason
+        return reason, cost
 
     def calls(self, cycle_id: str) -> tuple[LLMCallRecord, ...]:
         """The usage records of `cycle_id`'s calls not flushed yet, in the order they were made."""
@@ -152,12 +196,13 @@ class LLMGateway:
         self._events = [e for e in self._events if e.cycle_id != cycle_id]
         for record in pending:
             await uow.llm_calls.add(record)
+        self.spend.written(sum(r.cost_usd for r in pending))
         if events:
             await uow.events.add(events)
 
     def discard(self, cycle_id: str | None) -> None:
         """Forget the buffered records and events of `cycle_id` (the transaction they belonged to rolled back)."""
-        self._take(cycle_id)
+        self.spend.dropped(sum(r.cost_usd for r in self._take(cycle_id)))
         self._events = [e for e in self._events if e.cycle_id != cycle_id]
 
     def _take(self, cycle_id: str | None) -> list[LLMCallRecord]:

@@ -49,6 +49,7 @@ def register_secrets(settings: Settings) -> None:
         settings.llm.gemini_api_key,
         settings.alerts.discord_webhook_url,
         settings.langsmith_api_key,
+        settings.grafana_db_password,
     ):
         if secret is not None:
             register_secret(secret.get_secret_value())

@@ -10,28 +10,16 @@ from typing import Any
 
 import structlog
 
+from domain.redaction import has_secrets, redact, register_secret
+
 _SECRET_KEYS = re.compile(r"(^|_)(api[_-]?key|secret|secret[_-]key|password|token|authorization|webhook[_-]?url)$",
                           re.I)
-_registered_secrets: set[str] = set()
-
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret value so that it is masked wherever it appears in a log line."""
-    if value and len(value) >= 4:
-        _registered_secrets.add(value)
-
-
-def redact(text: str) -> str:
-    """Replace every registered secret in `text` with `***` (longest first, so no part of one is left)."""
-    for secret in sorted(_registered_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+__all__ = ["configure_logging", "redact", "register_secret", "scrub_record"]
 
 
 def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     """Mask registered secrets in a stdlib log record: its message, arguments, traceback and stack."""
-    if not _registered_secrets:
+    if not has_secrets():
         return record
     try:
         message = record.getMessage()

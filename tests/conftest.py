@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,33 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DEVELOPER_VARIABLES = ("QUORUM_", "ALPACA", "APCA_", "LANGSMITH_", "LANGCHAIN_", "DATABASE_URL", "REDIS_URL",
+                       "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+"""Variables (or prefixes) of the developer's environment that no test may see: a configured Alpaca key, database,
+model key or tracing would otherwise be used by a test that builds its settings from the environment."""
+TEST_VARIABLES = ("QUORUM_TEST_", "QUORUM_NO_DOTENV")
+"""The suite's own variables, kept."""
+
+
+def developer_variables(environ: Mapping[str, str]) -> list[str]:
+    """The names in `environ` a test must not inherit (see `DEVELOPER_VARIABLES`)."""
+    return [name for name in environ if name.upper().startswith(DEVELOPER_VARIABLES)
+            and not name.upper().startswith(TEST_VARIABLES)]
+
+
+for _name in developer_variables(os.environ):  # before any fixture or subprocess reads them
+    del os.environ[_name]
+os.environ["QUORUM_NO_DOTENV"] = "1"  # Settings never read a .env, here or in the subprocesses the tests start
+
+
+@pytest.fixture(autouse=True)
+def _no_developer_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without the developer's QUORUM_*/ALPACA*/DATABASE_URL/REDIS_URL/LANGSMITH_*/model-key
+    variables and with `.env` files ignored; a test sets what it needs with `monkeypatch`."""
+    for name in developer_variables(os.environ):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("QUORUM_NO_DOTENV", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

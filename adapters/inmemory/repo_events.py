@@ -9,6 +9,7 @@ from dataclasses import replace
 from adapters.inmemory.journal import Journal
 from domain.events import Event, EventType, Severity
 from domain.ports.repositories import EventQuery, EventRepository, check_after
+from domain.redaction import scrub_event
 from domain.storage import json_document, utc, utc_or_none
 
 _RANK = {s: i for i, s in enumerate(Severity)}
@@ -27,7 +28,7 @@ class InMemoryEventRepository(EventRepository):
         self._next_id = 1
 
     async def add(self, events: Sequence[Event]) -> None:
-        """Append events."""
+        """Append events, registered secrets masked in their text."""
         normalised = [
             replace(
                 e,
@@ -36,7 +37,7 @@ class InMemoryEventRepository(EventRepository):
                 severity=Severity(e.severity),
                 payload=json_document(e.payload, what="event payload"),
             )
-            for e in events
+            for e in map(scrub_event, events)
         ]
         sizes: dict[str, int] = {}
         for e in normalised:

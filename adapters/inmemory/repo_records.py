@@ -15,6 +15,7 @@ from domain.ports.repositories import (
     CycleRepository,
     LLMCallRecord,
     LLMCallRepository,
+    StateDocument,
     StateRepository,
 )
 from domain.storage import json_document, utc
@@ -68,6 +69,7 @@ class InMemoryStateRepository(StateRepository):
     def __init__(self, journal: Journal | None = None) -> None:
         self._journal = journal or Journal()
         self._docs: dict[tuple[str, str], dict[str, Any]] = {}
+        self._saved_at: dict[tuple[str, str], datetime] = {}
 
     async def load(self, scope: str, name: str) -> dict[str, Any] | None:
         """The stored document, or None."""
@@ -77,11 +79,21 @@ class InMemoryStateRepository(StateRepository):
     async def save(self, scope: str, name: str, value: dict[str, Any], *, at: datetime) -> None:
         """Store (replace) a document."""
         doc = json_document(value, what=f"state document {name!r}")
-        utc(at, what="at")
+        saved_at = utc(at, what="at")
         key = (scope, name)
-        old = self._docs.get(key, MISSING)
-        self._docs[key] = doc
+        old, old_at = self._docs.get(key, MISSING), self._saved_at.get(key, MISSING)
+        self._docs[key], self._saved_at[key] = doc, saved_at
         self._journal.record(lambda: restore(self._docs, key, old))
+        self._journal.record(lambda: restore(self._saved_at, key, old_at))
+
+    async def latest(self, name: str, *, scope_prefix: str = "") -> StateDocument | None:
+        """The document called `name` saved last among the scopes starting with `scope_prefix` (tie: greatest
+        scope), or None."""
+        keys = [k for k in self._docs if k[1] == name and k[0].startswith(scope_prefix)]
+        if not keys:
+            return None
+        key = max(keys, key=lambda k: (self._saved_at[k], k[0]))
+        return StateDocument(key[0], name, copy.deepcopy(self._docs[key]), self._saved_at[key])
 
 
 class InMemoryLLMCallRepository(LLMCallRepository):

@@ -7,8 +7,9 @@ or schema-violating JSON, re-asked with the error) are retried with exponential 
 the model, the attempts and the last error; the application turns it into a HOLD.
 
 Usage sums every attempt that got an answer: provider is the model string's prefix, cost
-comes from litellm's cost map (0.0 and a `llm.cost_unknown` warning for a model it cannot
-price), latency is time spent waiting on the provider (back-off sleeps excluded).
+comes from the configured price of the model (`prices`, per million tokens) or litellm's cost
+map (0.0 and a `llm.cost_unknown` warning for a model neither prices; start-up refuses such a
+paid model), latency is time spent waiting on the provider (back-off sleeps excluded).
 litellm is imported on the first call (it takes seconds) with its packaged cost map. API
 keys are passed per call, never logged and masked in error messages.
 """
@@ -34,6 +35,7 @@ from adapters.llm.json_output import (
     response_format,
     with_schema_instructions,
 )
+from adapters.llm.price_table import token_prices
 from domain.errors import ConfigurationError, LLMError
 from domain.ports.llm import LLM, AgentName, Decision, LLMRequest, LLMUsage, OutputT
 
@@ -48,6 +50,10 @@ _CONFIGURATION_HINTS = ("missing credentials", "api_key client option must be se
 _USAGE_FIELDS = frozenset(f.name for f in dataclasses.fields(LLMUsage))
 _MAX_RAW_IN_REPAIR = 4000
 _UNPRICED_WARNED: set[str] = set()
+CHARS_PER_TOKEN_WORST = 3
+PROMPT_OVERHEAD_TOKENS = 64
+WORST_CASE_OUTPUT_TOKENS = 4096
+"""The completion reserved for a call without `max_tokens`."""
 
 
 def _litellm() -> Any:
@@ -91,6 +97,7 @@ class _Tally:
     cost_known: bool = True
     latency_ms: float = 0.0
     last_error: str = ""
+    price: tuple[float, float] | None = None  # configured USD per input and output token
 
     def add(self, response: Any) -> None:
         usage = getattr(response, "usage", None)
@@ -98,7 +105,8 @@ class _Tally:
         completion = int(getattr(usage, "completion_tokens", 0) or 0)
         self.prompt_tokens += prompt
         self.completion_tokens += completion
-        cost = cost_usd(self.model, prompt, completion, usage)
+        cost = (prompt * self.price[0] + completion * self.price[1] if self.price is not None
+                else cost_usd(self.model, prompt, completion, usage))
         self.cost_known = self.cost_known and cost is not None
         self.cost_usd += cost or 0.0
 
@@ -134,6 +142,8 @@ class LiteLLM(LLM):
             else json_object where the provider accepts `response_format`), "json_schema",
             "json_object" or "none".
         completion_kwargs: extra arguments for `litellm.acompletion` (e.g. `mock_response`).
+        prices: model string -> (USD per million input tokens, per million output tokens), winning over
+            litellm's cost map.
     """
 
     def __init__(
@@ -151,6 +161,7 @@ class LiteLLM(LLM):
         max_tokens: int | None = None,
         response_format: ResponseFormatChoice = "auto",
         completion_kwargs: Mapping[str, Any] | None = None,
+        prices: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         bad = {agent: m for agent, m in models.items() if "/" not in m}
         if not models or bad:
@@ -170,6 +181,8 @@ class LiteLLM(LLM):
         self._response_format = response_format
         self._completion_kwargs = dict(completion_kwargs or {})
         self._format_modes: dict[str, ResponseFormatMode] = {}
+        self._prices = dict(prices or {})
+        self._token_prices: dict[str, tuple[float, float] | None] = {}
 
     @property
     def provider(self) -> str:
@@ -191,6 +204,18 @@ class LiteLLM(LLM):
             delay = max(delay, retry_after_s)
         return min(delay, self.backoff_cap_s)
 
+    def configured_price(self, model: str) -> tuple[float, float] | None:
+        """The configured USD per input and output token of `model`, if any."""
+        per_million = self._prices.get(model)
+        return None if per_million is None else (per_million[0] / 1e6, per_million[1] / 1e6)
+
+    def worst_case_cost_usd(self, agent: str, prompt_chars: int) -> float | None:
+        """The most one attempt of `agent` may cost: a prompt of `prompt_chars` characters (at 3 characters a token,
+        an overestimate for English and JSON) and `max_tokens` (else `WORST_CASE_OUTPUT_TOKENS`) of completion, at
+        the model's price; None when the model has no price."""
+        return worst_case_cost(self.model_for(agent), prompt_chars, self.max_tokens, self._prices,
+                               self._token_prices)
+
     def redact(self, text: str) -> str:
         """`text` with every API key this adapter holds masked."""
         for key in self._api_keys.values():
@@ -206,7 +231,7 @@ class LiteLLM(LLM):
         """
         model = self.model_for(request.agent)
         base_messages = messages = with_schema_instructions(request.messages, request.output_schema)
-        tally = _Tally(model)
+        tally = _Tally(model, price=self.configured_price(model))
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()
@@ -284,6 +309,20 @@ class LiteLLM(LLM):
         log.error("llm.failed", agent=agent, model=tally.model, attempts=attempts, retryable=retryable)
         return LLMCallFailedError(self.redact(message), agent=agent, model=tally.model, attempts=attempts,
                                   retryable=retryable, usage=tally.usage(attempts))
+
+
+def worst_case_cost(model: str, prompt_chars: int, max_tokens: int | None,
+                    prices: Mapping[str, tuple[float, float]],
+                    cache: dict[str, tuple[float, float] | None]) -> float | None:
+    """The most one attempt on `model` may cost (see `LiteLLM.worst_case_cost_usd`); `cache` keeps each model's
+    per-token prices."""
+    if model not in cache:
+        cache[model] = token_prices(model, prices)
+    per_token = cache[model]
+    if per_token is None:
+        return None
+    prompt_tokens = prompt_chars // CHARS_PER_TOKEN_WORST + PROMPT_OVERHEAD_TOKENS
+    return prompt_tokens * per_token[0] + (max_tokens or WORST_CASE_OUTPUT_TOKENS) * per_token[1]
 
 
 def provider_of(model: str) -> str:

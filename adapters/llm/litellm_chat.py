@@ -8,7 +8,8 @@ assistant answers as bad arguments without running the tool, so the model can co
 Retries follow `LiteLLM`: timeouts, connection failures, 408/409/425/429 and 5xx are retried with exponential
 back-off (Retry-After honoured, capped), as is an empty answer (no text and no tool calls); 400, 401 and a missing
 key fail at once. A call that fails for good raises `LLMCallFailedError` with what the attempts cost. Cost comes
-from litellm's packaged cost map; a model it cannot price costs 0.0 with `usage.cost_known` False.
+from the configured price (`prices`) or litellm's packaged cost map; a model neither prices costs 0.0 with
+`usage.cost_known` False (start-up refuses such a paid chat model).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from adapters.llm.litellm_adapter import (
     is_retryable,
     provider_of,
     retry_after_seconds,
+    worst_case_cost,
 )
 from domain.chat import UNPARSED_ARGUMENTS, ChatTurn, ToolCall, ToolSpec
 from domain.errors import ConfigurationError
@@ -58,6 +60,8 @@ class LiteLLMChat(ToolCallingLLM):
         temperature: sampling temperature.
         max_tokens: completion token limit (None: the provider's default).
         completion_kwargs: extra arguments for `litellm.acompletion` (e.g. `mock_response`).
+        prices: model string -> (USD per million input tokens, per million output tokens), winning over
+            litellm's cost map.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class LiteLLMChat(ToolCallingLLM):
         temperature: float = 0.0,
         max_tokens: int | None = None,
         completion_kwargs: Mapping[str, Any] | None = None,
+        prices: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         if "/" not in model:
             raise ConfigurationError(f"the chat model needs a provider prefix ('openai/gpt-4o-mini'), got {model!r}")
@@ -90,6 +95,8 @@ class LiteLLMChat(ToolCallingLLM):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self._completion_kwargs = dict(completion_kwargs or {})
+        self._prices = dict(prices or {})
+        self._token_prices: dict[str, tuple[float, float] | None] = {}
 
     @property
     def provider(self) -> str:
@@ -103,6 +110,11 @@ class LiteLLMChat(ToolCallingLLM):
             delay = max(delay, retry_after_s)
         return min(delay, self.backoff_cap_s)
 
+    def worst_case_cost_usd(self, agent: str, prompt_chars: int) -> float | None:
+        """The most one attempt may cost for a prompt (turns and tools) of `prompt_chars` characters; None when the
+        model has no price (see `LiteLLM.worst_case_cost_usd`)."""
+        return worst_case_cost(self.model, prompt_chars, self.max_tokens, self._prices, self._token_prices)
+
     def redact(self, text: str) -> str:
         """`text` with the API key masked."""
         return text.replace(self._api_key, "***") if self._api_key else text
@@ -115,7 +127,8 @@ class LiteLLMChat(ToolCallingLLM):
         """
         messages = to_messages(turns)
         specs = to_tools(tools)
-        tally = _Tally(self.model)
+        configured = self._prices.get(self.model)
+        tally = _Tally(self.model, price=None if configured is None else (configured[0] / 1e6, configured[1] / 1e6))
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()

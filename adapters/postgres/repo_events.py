@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.postgres.tables import events as events_table
 from domain.events import Event, EventType, Severity
 from domain.ports.repositories import EventQuery, EventRepository, check_after
+from domain.redaction import scrub_event
 from domain.storage import json_document, utc, utc_or_none
 
 _SEVERITIES = list(Severity)
@@ -32,8 +33,8 @@ class PgEventRepository(EventRepository):
         self._session = session
 
     async def add(self, events: Sequence[Event]) -> None:
-        """Append events in one statement."""
-        rows = [self._row(e) for e in events]
+        """Append events in one statement, registered secrets masked in their text."""
+        rows = [self._row(scrub_event(e)) for e in events]
         if rows:
             await self._session.execute(insert(events_table), rows)
 

@@ -16,6 +16,7 @@ from domain.ports.repositories import (
     CycleRepository,
     LLMCallRecord,
     LLMCallRepository,
+    StateDocument,
     StateRepository,
 )
 from domain.storage import json_document, utc
@@ -110,6 +111,16 @@ class PgStateRepository(StateRepository):
             set_={"value": ins.excluded.value, "updated_at": ins.excluded.updated_at},
         )
         await self._session.execute(stmt)
+
+    async def latest(self, name: str, *, scope_prefix: str = "") -> StateDocument | None:
+        """The document called `name` saved last among the scopes starting with `scope_prefix` (tie: greatest
+        scope), or None."""
+        t = state_documents
+        stmt = (select(t.c.scope, t.c.value, t.c.updated_at)
+                .where(t.c.name == name, t.c.scope.startswith(scope_prefix, autoescape=True))
+                .order_by(t.c.updated_at.desc(), t.c.scope.collate("C").desc()).limit(1))
+        row = (await self._session.execute(stmt)).one_or_none()
+        return None if row is None else StateDocument(row.scope, name, dict(row.value), row.updated_at)
 
 
 class PgLLMCallRepository(LLMCallRepository):

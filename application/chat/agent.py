@@ -3,16 +3,19 @@
 With a model: a system prompt, then up to `max_rounds` model calls; the tool calls of each answer run through the
 tool box (each reported to the step sink before and after) and go back as tool turns, until the model answers in
 text. Before every model call today's LLM spend (all agents, read from `llm_calls`, the day starting at midnight
-in `tz`) is checked against the daily cap shared with the trading agents, and every call, failed ones included,
-is recorded there under agent "chat". Over the cap, or when the model fails, the router answers (or, when tools
-already ran, their results are shown) with a plain note. Without a model the router answers everything.
+in `tz`) is read into the spend ledger shared with the process's agents, and the call's worst-case cost is
+reserved against the daily cap (so concurrent conversations cannot overshoot it); every call, failed ones
+included, is recorded there under agent "chat" and settles its reservation with what it cost. Over the cap, or
+when the model fails, the router answers (or, when tools already ran, their results are shown) with a plain note.
+Without a model the router answers everything.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 import structlog
@@ -20,10 +23,11 @@ import structlog
 from application.chat.contracts import ChatAnswer, StepSink, ToolBox
 from application.chat.markdown import results_markdown, tool_message
 from application.chat.router import DeterministicRouter
-from domain.chat import UNPARSED_ARGUMENTS, ChatTurn, ControlAction, PendingAction, ToolCall, ToolResult
+from application.llm_spend import Reservation, SpendLedger
+from domain.chat import UNPARSED_ARGUMENTS, ChatTurn, ControlAction, PendingAction, ToolCall, ToolResult, ToolSpec
 from domain.errors import LLMError
 from domain.ports.chat import ToolCallingLLM
-from domain.ports.llm import LLMUsage
+from domain.ports.llm import CostEstimating, LLMUsage
 from domain.ports.repositories import LLMCallRecord
 from domain.ports.uow import UnitOfWorkFactory
 
@@ -63,11 +67,15 @@ class ChatAssistant:
         llm: the chat model; None: the router answers every message.
         max_rounds: most model calls for one message.
         router: the router (default: one built on the tool box's specs).
+        ledger: the process's spend ledger, shared with its LLM gateway (default: one of the chat's own on
+            `daily_cap_usd` and `scope`).
+        call_estimate_usd: what a call reserves instead of the model's worst case (None: the model's estimate).
     """
 
     def __init__(self, tools: ToolBox, *, uow_factory: UnitOfWorkFactory, scope: str, daily_cap_usd: float,
                  tz: tzinfo, llm: ToolCallingLLM | None = None, max_rounds: int = 6,
-                 router: DeterministicRouter | None = None) -> None:
+                 router: DeterministicRouter | None = None, ledger: SpendLedger | None = None,
+                 call_estimate_usd: float | None = None) -> None:
         if max_rounds < 1:
             raise ValueError("max_rounds must be at least 1")
         self.tools = tools
@@ -78,6 +86,8 @@ class ChatAssistant:
         self.llm = llm
         self.max_rounds = max_rounds
         self.router = router or DeterministicRouter(tools.specs())
+        self.ledger = ledger or SpendLedger(daily_cap_usd, (scope,), tz)
+        self.call_estimate_usd = call_estimate_usd
 
     async def answer(self, history: Sequence[ChatTurn], text: str, *, who: str, as_of: datetime,
                      steps: StepSink) -> ChatAnswer:
@@ -106,17 +116,22 @@ class ChatAssistant:
         cost, model = 0.0, ROUTER
         specs = self.tools.specs()
         for round_ in range(1, self.max_rounds + 1):
-            refusal = await self._over_budget(llm, as_of)
-            if refusal is not None:
-                return await self._fall_back(refusal, history, new_turns, results, cost, model, who, as_of, steps)
-            started = time.perf_counter()
+            reservation = await self._reserve(llm, turns, specs, as_of)
+            if isinstance(reservation, str):
+                return await self._fall_back(reservation, history, new_turns, results, cost, model, who, as_of,
+                                             steps)
+            started, spent = time.perf_counter(), 0.0
             try:
                 reply = await llm.chat(turns, specs, as_of=as_of)
+                spent = reply.usage.cost_usd
+                await self._record(reply.usage, as_of)
             except (LLMError, ValueError, TypeError) as exc:
-                cost += await self._record_failure(llm, exc, as_of, started)
+                spent = await self._record_failure(llm, exc, as_of, started)
                 note = f"The chat model failed ({type(exc).__name__}), so the built-in router answers."
-                return await self._fall_back(note, history, new_turns, results, cost, model, who, as_of, steps)
-            await self._record(reply.usage, as_of)
+                return await self._fall_back(note, history, new_turns, results, cost + spent, model, who, as_of,
+                                             steps)
+            finally:
+                await self._settle(reservation, spent)
             cost, model = cost + reply.usage.cost_usd, reply.usage.model
             if not reply.tool_calls:
                 final = reply.content.strip() or results_markdown(results) or "The model gave no answer."
@@ -189,18 +204,36 @@ class ChatAssistant:
         await steps.tool_finished(call, result)
         return result
 
-    async def _over_budget(self, llm: ToolCallingLLM, as_of: datetime) -> str | None:
-        """None when the model may be called; else the note saying the budget is spent."""
+    async def _reserve(self, llm: ToolCallingLLM, turns: Sequence[ChatTurn], specs: Sequence[ToolSpec],
+                       as_of: datetime) -> Reservation | str | None:
+        """The call's reservation (None for a free model); else the note saying the budget is spent."""
         if llm.provider in FREE_PROVIDERS:
             return None
-        start = as_of.astimezone(self.tz).replace(hour=0, minute=0, second=0, microsecond=0)
         async with self.uow_factory() as uow:
-            spent = await uow.llm_calls.spend(self.scope, since=start, until=start + timedelta(days=1))
-        if spent < self.daily_cap_usd:
-            return None
-        log.warning("chat.llm_budget_exhausted", spent=spent, cap=self.daily_cap_usd)
-        return (f"The chat model's daily budget is spent (${spent:.2f} of the ${self.daily_cap_usd:.2f} daily LLM "
+            await self.ledger.load(uow, as_of)
+        reservation = await self.ledger.reserve(self.worst_case_usd(llm, turns, specs))
+        if reservation is not None:
+            return reservation
+        spent, cap = self.ledger.spent, self.ledger.cap_usd
+        log.warning("chat.llm_budget_exhausted", spent=spent, cap=cap)
+        return (f"The chat model's daily budget is spent (${spent:.2f} of the ${cap:.2f} daily LLM "
                 f"cap, shared with the trading agents), so the built-in router answers until midnight ({self.tz}).")
+
+    def worst_case_usd(self, llm: ToolCallingLLM, turns: Sequence[ChatTurn], specs: Sequence[ToolSpec]) -> float:
+        """What one model call reserves: `call_estimate_usd`, else the model's worst case for the turns and tools
+        sent, else 0."""
+        if self.call_estimate_usd is not None:
+            return self.call_estimate_usd
+        if not isinstance(llm, CostEstimating):
+            return 0.0
+        chars = sum(len(t.content) + sum(len(c.name) + len(json.dumps(c.arguments, default=str))
+                                         for c in t.tool_calls) for t in turns)
+        chars += sum(len(s.name) + len(s.description) + len(json.dumps(s.parameters)) for s in specs)
+        return llm.worst_case_cost_usd(AGENT, chars) or 0.0
+
+    async def _settle(self, reservation: Reservation | None, cost: float) -> None:
+        if reservation is not None:
+            await self.ledger.settle(reservation, cost, written=True)
 
     async def _record(self, usage: LLMUsage, as_of: datetime) -> None:
         await self._store(LLMCallRecord(

@@ -94,3 +94,12 @@ class LLM(Protocol):
             LLMBudgetExceededError: the daily spending cap is reached.
         """
         ...
+
+
+@runtime_checkable
+class CostEstimating(Protocol):
+    """An LLM that can say what a call may cost at most (its price for the prompt and the completion limit)."""
+
+    def worst_case_cost_usd(self, agent: str, prompt_chars: int) -> float | None:
+        """The most a call of `agent` with a prompt of `prompt_chars` characters may cost; None when unknown."""
+        ...

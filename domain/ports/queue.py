@@ -14,16 +14,24 @@ class CycleJob:
     """A request to run one trading cycle.
 
     Attributes:
-        cycle_id: deterministic id; a job whose id is already queued, running or done is not run again.
+        cycle_id: deterministic id; a job whose `queue_key` is already queued, running or done is not run again.
         kind: why the cycle runs.
         symbol: for event cycles, the symbol that moved.
         requested_at: when it was asked for (timezone-aware).
+        rerun: 0 for the first run; n for the n-th run asked for after the cycle failed (the same cycle id
+            runs again: its orders keep their client order ids, so the broker refuses a double).
     """
 
     cycle_id: str
     kind: CycleKind
     symbol: str | None
     requested_at: datetime
+    rerun: int = 0
+
+    @property
+    def queue_key(self) -> str:
+        """What a queue de-duplicates on: the cycle id, with the rerun number after a failure."""
+        return self.cycle_id if self.rerun == 0 else f"{self.cycle_id}#rerun-{self.rerun}"
 
 
 @runtime_checkable
@@ -34,7 +42,7 @@ class CycleQueue(Protocol):
         """Queue `job`.
 
         Returns:
-            True when queued, False when a job with the same cycle id was already queued, running or done.
+            True when queued, False when a job with the same `queue_key` was already queued, running or done.
         """
         ...
 

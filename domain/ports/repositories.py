@@ -180,6 +180,16 @@ class CycleRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class StateDocument:
+    """A stored state document with its key and when it was last saved."""
+
+    scope: str
+    name: str
+    value: dict[str, Any]
+    saved_at: datetime
+
+
 class StateRepository(Protocol):
     """Small JSON documents keyed by (scope, name): breaker state, trading pause, settings snapshots.
 
@@ -188,6 +198,12 @@ class StateRepository(Protocol):
 
     async def load(self, scope: str, name: str) -> dict[str, Any] | None:
         """The stored document, or None."""
+        ...
+
+    async def latest(self, name: str, *, scope_prefix: str = "") -> StateDocument | None:
+        """The document called `name` saved last (the `at` of its latest save) among the scopes starting with
+        `scope_prefix` (literally: no wildcards); on a tie, the one of the greatest scope. None when there is none.
+        """
         ...
 
     async def save(self, scope: str, name: str, value: dict[str, Any], *, at: datetime) -> None:

@@ -23,6 +23,7 @@ from application.discovery.watchlist import watchlist_universe
 from application.event_monitor import EventMonitor
 from application.liquidity import Universe, fixed_universe, liquid_universe
 from application.llm_gateway import LLMGateway
+from application.llm_spend import SpendLedger
 from application.market_conditions import MarketConditionService
 from application.monitor_symbols import watchlist_and_positions
 from application.schedule import ScheduleConfig
@@ -45,11 +46,22 @@ from entrypoints.wiring.venue import NOT_STOCKS
 
 log = structlog.get_logger(__name__)
 LIVE_FALLBACK_SYMBOLS = 20
+EVALS_SCOPE = "evals"
+"""The scope eval runs record their LLM calls under (counted in the daily cap too)."""
 """The live universe while discovery has not filled the watchlist: the most liquid stocks."""
 
 
+def model_prices(settings: Settings) -> dict[str, tuple[float, float]]:
+    """QUORUM_LLM__PRICES as model -> (USD per million input tokens, per million output tokens)."""
+    return {m: (p.input_per_million, p.output_per_million) for m, p in settings.llm.prices.items()}
+
+
 def llms(settings: Settings) -> dict[str, LLM]:
-    """agent -> LLM from settings: the offline policy unless a model string is configured."""
+    """agent -> LLM from settings: the offline policy unless a model string is configured.
+
+    Raises:
+        ConfigurationError: a paid model that neither litellm's cost map nor QUORUM_LLM__PRICES prices.
+    """
     offline = OfflinePolicyLLM()
     out: dict[str, LLM] = {"default": offline}
     s = settings.llm
@@ -58,12 +70,15 @@ def llms(settings: Settings) -> dict[str, LLM]:
     real = {agent: model for agent, model in configured.items() if model != "offline"}
     if real:
         from adapters.llm.litellm_adapter import LiteLLM
+        from adapters.llm.price_table import require_prices
 
+        for agent, model in real.items():
+            require_prices([model], model_prices(settings), setting=f"QUORUM_LLM__{agent.upper()}_MODEL")
         keys = {name: k.get_secret_value() for name, k in (("anthropic", s.anthropic_api_key),
                                                            ("openai", s.openai_api_key),
                                                            ("gemini", s.gemini_api_key)) if k is not None}
         lite = LiteLLM(models=real, api_keys=keys, api_base=s.api_base, timeout_s=s.timeout_seconds,
-                       max_retries=s.max_retries)
+                       max_retries=s.max_retries, max_tokens=s.max_output_tokens, prices=model_prices(settings))
         llm: LLM = lite
         if s.replay_dir is not None:
             from adapters.llm.failure_cassette import FailureCassette
@@ -88,10 +103,17 @@ def llm_probe(settings: Settings, agent: str, model: str, timeout_s: float) -> L
                    timeout_s=min(s.timeout_seconds, timeout_s), max_retries=0)
 
 
+def spend_ledger(settings: Settings, scope: str, calendar: MarketCalendar) -> SpendLedger:
+    """The process's one spend ledger on QUORUM_LLM__DAILY_CAP_USD: the agents, the discovery picker and the chat
+    reserve against it; the calls recorded under the scope and the evals' count."""
+    return SpendLedger(settings.llm.daily_cap_usd, tuple(dict.fromkeys((scope, EVALS_SCOPE))), calendar.tz)
+
+
 def gateway(settings: Settings, models: dict[str, LLM], scope: str, calendar: MarketCalendar,
-            tracer: Tracer = NULL_TRACER) -> LLMGateway:
-    """The process's one LLM gateway: one spend ledger for every agent and the discovery picker."""
-    return LLMGateway(models, settings.llm.daily_cap_usd, scope, calendar.tz, tracer=tracer)
+            tracer: Tracer = NULL_TRACER, ledger: SpendLedger | None = None) -> LLMGateway:
+    """The process's one LLM gateway (every agent and the discovery picker) on the process's spend ledger."""
+    return LLMGateway(models, settings.llm.daily_cap_usd, scope, calendar.tz, tracer=tracer, ledger=ledger,
+                      call_estimate_usd=settings.llm.call_estimate_usd)
 
 
 def tracer(settings: Settings, closing: Closing) -> Tracer:

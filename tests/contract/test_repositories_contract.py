@@ -477,6 +477,30 @@ async def test_state_documents_save_load_replace(uow_factory: UnitOfWorkFactory,
         assert await uow.state.load(scope, "bad") is None
 
 
+async def test_the_latest_state_document_of_a_name_among_scopes_with_a_prefix(
+    uow_factory: UnitOfWorkFactory, scope: str
+) -> None:
+    prefix = f"{scope}:run:"
+    async with uow_factory() as uow:
+        assert await uow.state.latest("summary", scope_prefix=prefix) is None
+        await uow.state.save(f"{prefix}b", "summary", {"run": "b"}, at=T0 + 2 * MIN)
+        await uow.state.save(f"{prefix}a", "summary", {"run": "a"}, at=T0 + MIN)
+        await uow.state.save(f"{prefix}c", "other", {"run": "c"}, at=T0 + 5 * MIN)
+        await uow.state.save(f"{scope}:runx", "summary", {"run": "x"}, at=T0 + 9 * MIN)
+        await uow.state.save(f"{scope}:run_z", "summary", {"run": "wildcard"}, at=T0 + 9 * MIN)
+        got = await uow.state.latest("summary", scope_prefix=prefix)
+        assert got is not None and (got.scope, got.name, got.value) == (f"{prefix}b", "summary", {"run": "b"})
+        assert got.saved_at == T0 + 2 * MIN
+        await uow.state.save(f"{prefix}a", "summary", {"run": "a2"}, at=T0 + 3 * MIN)
+        got = await uow.state.latest("summary", scope_prefix=prefix)
+        assert got is not None and got.value == {"run": "a2"}
+        await uow.state.save(f"{prefix}d", "summary", {"run": "d"}, at=T0 + 3 * MIN)
+        got = await uow.state.latest("summary", scope_prefix=prefix)
+        assert got is not None and got.scope == f"{prefix}d"          # a tie goes to the greatest scope
+        got = await uow.state.latest("summary", scope_prefix=f"{scope}:run_")
+        assert got is not None and got.value == {"run": "wildcard"}    # "_" is a character, not a wildcard
+
+
 # --- llm calls ----------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """Soak: 200 cycle requests (and duplicates) through the HTTP API onto Redis, run by two arq workers.
 
 The API is the real Litestar app (`create_app(build_api_services(...))`, called over ASGI on the
-test's event loop) with an `ArqCycleQueue` on Redis database 5; the workers run the test container's
+test's event loop) with an `ArqCycleQueue` on Redis database 5, the settings spelled out by the test (the
+simulated broker whatever the environment or a `.env` says); the workers run the test container's
 `TradingService` (the real `TradingCycle` on the simulated venue, brought up to each cycle's time),
 each cycle at its own market minute. Checked afterwards: every accepted request has
 exactly one completed cycle, nothing ran twice, the broker has no two orders with the same client
@@ -27,8 +28,8 @@ from domain.events import EventType
 from domain.models.trading import OrderStatus
 from domain.ports.repositories import EventQuery
 from entrypoints.container import build_container
-from entrypoints.settings import load_settings
 from tests.conftest import TEST_REDIS_URL as REDIS_URL
+from tests.support.explicit_settings import explicit_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -63,7 +64,9 @@ async def test_200_cycles_through_api_and_workers_nothing_lost_or_duplicated(red
     from entrypoints.api.app import create_app
     from entrypoints.api.wiring import build_api_services
 
-    settings = load_settings(env="test", api_key=API_KEY)
+    settings = explicit_settings(env="test", api_key=API_KEY)  # nothing from the environment or .env
+    assert settings.broker.provider == "sim" and settings.broker.alpaca_api_key is None
+    assert settings.effective_database_url is None and settings.redis_url is None
     container = build_container(settings, "test")
     open_ = CAL.session_open(DAY)
     clock = SimClock(open_)
@@ -76,7 +79,7 @@ async def test_200_cycles_through_api_and_workers_nothing_lost_or_duplicated(red
     accepted: list[str] = []
     duplicates = 0
     transport = httpx.ASGITransport(app=app)  # the app runs on this event loop, like under uvicorn
-    async with httpx.AsyncClient(transport=transport, base_url="http://quorum.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         for i in range(CYCLES):
             clock.reset(open_ + timedelta(minutes=5 + i, seconds=7))
             tries = 2 if i % DUPLICATE_EVERY == 0 else 1

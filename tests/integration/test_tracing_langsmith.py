@@ -207,7 +207,7 @@ def test_with_tracing_off_langsmith_is_not_even_imported() -> None:
     with LangSmithStubServer() as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_", "QUORUM_"))}
         env.update(LANGSMITH_TRACING="false", LANGSMITH_ENDPOINT=server.url, LANGSMITH_API_KEY=API_KEY,
-                   PYTHONPATH=REPO)
+                   PYTHONPATH=REPO, QUORUM_NO_DOTENV="1")
         done = subprocess.run([sys.executable, "-c", OFF_SCRIPT], cwd=REPO, env=env, capture_output=True,
                               text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr[-3000:]
