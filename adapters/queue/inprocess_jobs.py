@@ -30,6 +30,7 @@ class InProcessJobs(EvalRequests):
     (the nightly evals among them; `request_evals` starts a manual eval run the same way).
 
     The alerts job runs under a lock of its own: a run due while the previous one is still going is skipped.
+    `shutdown(grace)` drains: nothing new starts, the running cycle and jobs finish (within `grace` seconds).
 
     Args:
         deps: what the jobs run on (the same as the arq worker's).
@@ -43,6 +44,7 @@ class InProcessJobs(EvalRequests):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._dispatched: dict[str, None] = {}      # insertion-ordered, the oldest forgotten first
         self.alerts_lock = asyncio.Lock()
+        self._closing = False
 
     def _hook(self, name: str, cycle_id: str | None = None) -> jobs.FinalFailureHook:
         record = jobs.job_failure_recorder(self.deps.uow_factory, self.deps.scope, name, self.deps.clock.now,
@@ -97,7 +99,7 @@ class InProcessJobs(EvalRequests):
 
     def _start(self, key: str, job: Callable[[], Awaitable[Any]]) -> bool:
         """Run `job` as a task once per `key` (the oldest keys are forgotten after `REMEMBER_DISPATCHED`)."""
-        if key in self._dispatched:
+        if self._closing or key in self._dispatched:
             return False
         self._dispatched[key] = None
         while len(self._dispatched) > REMEMBER_DISPATCHED:
@@ -152,6 +154,24 @@ class InProcessJobs(EvalRequests):
         await self.queue.join()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    @property
+    def closing(self) -> bool:
+        """Whether `shutdown` has begun (nothing new starts)."""
+        return self._closing
+
+    async def shutdown(self, grace: float) -> None:
+        """Drain before exit: start nothing new, let the running cycle and jobs finish for at most `grace`
+        seconds, then cancel what still runs (a cancelled cycle rolls back)."""
+        self._closing = True
+        running = list(self._tasks)
+        log.info("jobs_draining", running_jobs=len(running), grace_s=grace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        await self.queue.close(grace)
+        if running:
+            await asyncio.wait(running, timeout=max(0.0, deadline - loop.time()))
+        await self.stop()
 
     async def stop(self) -> None:
         """Cancel what still runs."""

@@ -9,6 +9,9 @@ derived from the slot, so nothing is enqueued twice. A failing job raises `arq.R
 exponential back-off until `policy.max_tries`, then the final-failure hook writes a SYSTEM_ERROR
 event. Every cycle runs under a Redis lock (renewed while held), so two cycles never run at once, even across
 workers; the alerts job (every minute) runs under a lock of its own and is skipped while another worker holds it.
+Jobs are stored as JSON, never pickled (`arq_queue.job_serializer`). On SIGTERM/SIGINT a worker takes no new job
+and lets the running ones finish for up to `WorkerDeps.shutdown_wait` (long enough for a cycle) before cancelling
+them (a cancelled job is run again by the next worker).
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ from arq import Retry, cron
 from arq.constants import default_queue_name
 from arq.worker import func
 
-from adapters.queue.arq_queue import EVALS, RUN_CYCLE, ArqCycleQueue, evals_job_id, payload_to_job
+from adapters.queue.arq_queue import (
+    EVALS,
+    RUN_CYCLE,
+    ArqCycleQueue,
+    evals_job_id,
+    job_deserializer,
+    job_serializer,
+    payload_to_job,
+)
 from adapters.queue.redis_lock import LockNotAcquiredError, RedisLock
 from application import jobs
 from application.market_conditions import MarketConditionService
@@ -107,6 +118,14 @@ class WorkerDeps:
         """The lock every run of the alerts job of this scope runs under (one dispatcher at a time)."""
         return RedisLock(redis, f"quorum:lock:alerts:{self.scope}", ttl=self.alerts_timeout + LOCK_MARGIN,
                          poll_interval=self.lock_poll)
+
+    @property
+    def shutdown_wait(self) -> timedelta:
+        """How long a stopping worker lets its running jobs finish: a whole cycle (`cycle_timeout`) and a margin.
+
+        The container's stop grace period must be longer (docker-compose*.yml `stop_grace_period`).
+        """
+        return self.cycle_timeout + LOCK_MARGIN
 
     @property
     def kinds(self) -> tuple[JobKind, ...]:
@@ -254,7 +273,7 @@ def worker_settings(deps: WorkerDeps, *, redis_settings: Any = None, redis_pool:
     Args:
         deps: what the jobs run on.
         redis_settings: arq `RedisSettings` (or give `redis_pool`).
-        redis_pool: an existing `ArqRedis` pool.
+        redis_pool: an existing `ArqRedis` pool; it must serialise jobs as JSON (`create_json_pool`).
         queue_name: the arq queue.
         schedule: whether this worker runs the every-minute schedule tick (arq keeps each tick unique across
             workers, so every worker may run it).
@@ -271,6 +290,9 @@ def worker_settings(deps: WorkerDeps, *, redis_settings: Any = None, redis_pool:
         "keep_result": 24 * 3600,
         "redis_settings": redis_settings,
         "redis_pool": redis_pool,
+        "job_serializer": job_serializer,
+        "job_deserializer": job_deserializer,
+        "job_completion_wait": int(deps.shutdown_wait.total_seconds()),
     }
     settings.update(worker_kwargs)
     return settings

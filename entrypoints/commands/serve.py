@@ -6,6 +6,10 @@
   SYSTEM_ERROR event after the last try. Nothing else has to run.
 - REDIS_URL set: the API queues cycles on Redis and `quorum worker` processes run them and the
   schedule; this process serves the API only (that is how docker-compose runs it).
+
+On SIGTERM/SIGINT it drains: the HTTP server stops accepting connections and gives open requests
+`GRACEFUL_HTTP_S` seconds; then, without Redis, the scheduler stops, nothing new starts, and the running
+cycle and jobs finish (for up to the jobs' `shutdown_wait`, long enough for a cycle) before the process exits.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from entrypoints.commands.worker import startup_reconcile
 from entrypoints.container import Container, close_container
 
 log = structlog.get_logger(__name__)
+GRACEFUL_HTTP_S = 30
+"""How long open HTTP requests may take to finish once the server is told to stop."""
 
 
 def build_app(container: Container, queue: CycleQueue, evals: EvalRequests | None = None) -> Any:
@@ -81,7 +87,7 @@ async def _serve(container: Container, host: str, port: int, tick: float) -> Non
         log.info("serve_mode", mode="all in one: API, scheduler and jobs in this process",
                  cycle_minutes=settings.schedule.cycle_minutes)
     server = _server(uvicorn.Config(build_app(container, queue, in_process), host=host, port=port,
-                                    log_config=None, lifespan="on"))
+                                    log_config=None, lifespan="on", timeout_graceful_shutdown=GRACEFUL_HTTP_S))
     try:
         await server.serve()
     finally:
@@ -89,7 +95,7 @@ async def _serve(container: Container, host: str, port: int, tick: float) -> Non
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         if in_process is not None:
-            await in_process.stop()
+            await in_process.shutdown(in_process.deps.shutdown_wait.total_seconds())
         await close_container(container)
         log.info("serve_stopped")
 

@@ -1,6 +1,7 @@
 """`quorum worker`: the arq worker on Redis. Runs queued cycles and the scheduled jobs; several may run at once.
 Everything it runs comes from the container (`container.job_deps()`); it reconciles with the broker at start-up
-(`startup_reconcile`, shared with `quorum serve`).
+(`startup_reconcile`, shared with `quorum serve`). Jobs in Redis are JSON, never pickle. On SIGTERM/SIGINT
+(`docker stop`) it takes no new job and lets running ones finish, for up to `WorkerDeps.shutdown_wait`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import structlog
 import typer
 from arq.constants import default_queue_name
 
-from adapters.queue import redis_settings, worker_settings
+from adapters.queue import create_json_pool, redis_settings, worker_settings
 from application.startup import reconcile_at_startup
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.container import Container, close_container
@@ -50,20 +51,20 @@ async def _check(redis_url: str) -> int:
 
 async def _run_worker(settings: Settings, container: Container, redis_url: str, *, burst: bool,
                       max_jobs: int) -> None:
-    from arq.connections import create_pool
     from arq.worker import Worker
 
     rs = redis_settings(redis_url)
     rs.conn_retries = 2
     try:
-        pool = await create_pool(rs)
+        pool = await create_json_pool(rs)
     except Exception as exc:  # noqa: BLE001 - any connection failure gets the same clear message
         fail(f"cannot reach Redis at {rs.host}:{rs.port} (REDIS_URL): {type(exc).__name__}; is it running?", 1)
     await startup_reconcile(container)
     deps = container.job_deps()
     worker = Worker(**worker_settings(deps, redis_pool=pool, burst=burst, max_jobs=max_jobs,
                                       health_check_key=health_key(), health_check_interval=HEALTH_INTERVAL_S))
-    log.info("worker_started", burst=burst, max_jobs=max_jobs, cycle_minutes=deps.schedule.cycle_minutes)
+    log.info("worker_started", burst=burst, max_jobs=max_jobs, cycle_minutes=deps.schedule.cycle_minutes,
+             shutdown_wait_s=int(deps.shutdown_wait.total_seconds()))
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await worker.async_run()

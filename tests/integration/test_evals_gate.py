@@ -102,15 +102,14 @@ def test_ci_runs_the_evals_gate_and_the_deploy_waits_for_it_on_main() -> None:
     test = workflow("test.yml")
     steps = [s.get("run", "") for s in test["jobs"]["test"]["steps"]]
     assert "make evals-gate" in steps and "make check" in steps and "make test" in steps
-    assert {"pull_request", "push"} <= set(test["on"])
+    assert {"pull_request", "workflow_call"} <= set(test["on"])
     deploy = workflow("deploy.yml")
-    assert set(deploy["on"]) == {"workflow_run", "workflow_dispatch"}                 # no bare push
-    assert deploy["on"]["workflow_run"] == {"workflows": [test["name"]], "types": ["completed"], "branches": ["main"]}
-    build = deploy["jobs"]["build-and-push"]
-    assert "github.event.workflow_run.conclusion == 'success'" in build["if"]
-    assert "github.event.workflow_run.event == 'push'" in build["if"]
-    assert deploy["env"]["DEPLOY_SHA"] == "${{ github.event.workflow_run.head_sha || github.sha }}"
-    checkouts = [s for job in deploy["jobs"].values() for s in job["steps"] if s.get("uses", "").startswith(
+    assert set(deploy["on"]) == {"push", "workflow_dispatch"} and deploy["on"]["push"]["branches"] == ["main"]
+    assert deploy["jobs"]["tests"]["uses"] == "./.github/workflows/test.yml"     # the deploy runs the tests itself
+    assert deploy["jobs"]["build-and-push"]["needs"] == "tests"
+    assert {"tests", "build-and-push"} <= set(deploy["jobs"]["deploy"]["needs"])
+    assert deploy["env"]["DEPLOY_SHA"] == "${{ github.sha }}"
+    checkouts = [s for job in deploy["jobs"].values() for s in job.get("steps", []) if s.get("uses", "").startswith(
         "actions/checkout")]
     assert checkouts and all(s["with"]["ref"] == "${{ env.DEPLOY_SHA }}" for s in checkouts)
     makefile = (ROOT / "Makefile").read_text()

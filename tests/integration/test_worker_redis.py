@@ -279,7 +279,7 @@ class FakeAlerts:
 async def result_of(queue: ArqCycleQueue, job: str) -> Any:
     from arq.jobs import Job
 
-    info = await Job(job, queue.pool).result_info()
+    info = await Job(job, queue.pool, _deserializer=queue.pool.job_deserializer).result_info()
     return None if info is None else info.result
 
 
