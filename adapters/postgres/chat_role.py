@@ -4,6 +4,7 @@ Migration 0008 creates the role NOLOGIN with SELECT on the chat views only. `ens
 owner when the chat starts) refuses a role that could do more (superuser, CREATEROLE, member of another role...),
 grants SELECT on the views again (a restore made with --no-privileges drops grants) and sets LOGIN with the
 password sent as a SCRAM-SHA-256 verifier, so the clear password never reaches the server's logs.
+`ensure_view_reader_login` does the same for any such role (Grafana's, adapters/postgres/reporting_role.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -40,7 +42,7 @@ def chat_reader_url(owner_url: str, role: str, password: str) -> str:
 def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = _SCRAM_ITERATIONS) -> str:
     """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (printable ASCII, so SASLprep changes nothing)."""
     if not password or not all(" " <= ch <= "~" for ch in password):
-        raise ValueError("the chat SQL password must be non-empty printable ASCII")
+        raise ValueError("a database role's password must be non-empty printable ASCII")
     salt = salt if salt is not None else secrets.token_bytes(16)
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
@@ -62,7 +64,30 @@ async def ensure_chat_login(owner_url: str, role: str, password: str) -> None:
         DatabaseError: the role does not exist (migrations not applied), could do more than read (superuser,
             CREATEROLE, CREATEDB, REPLICATION, BYPASSRLS, member of another role), or the owner may not alter it.
     """
+    await ensure_view_reader_login(owner_url, role, password, schema=CHAT_SCHEMA,
+                                   views=[v.name for v in CHAT_VIEWS], what="chat", migration="0008")
+
+
+async def ensure_view_reader_login(owner_url: str, role: str, password: str, *, schema: str, views: Sequence[str],
+                                   what: str, migration: str) -> None:
+    """Let `role` log in with `password`, after checking it can do no more than read the views of `schema`.
+
+    Args:
+        owner_url: the database URL of the schema's owner (the one migrations run with).
+        role: a role a migration created NOLOGIN.
+        password: its password (printable ASCII).
+        schema: the schema of the views it reads.
+        views: the views it reads (SELECT is granted on them again).
+        what: who uses the role, for messages ("chat", "Grafana").
+        migration: the migration that creates the role, for messages.
+
+    Raises:
+        DatabaseError: the role does not exist (migrations not applied), could do more than read (superuser,
+            CREATEROLE, CREATEDB, REPLICATION, BYPASSRLS, member of another role), or the owner may not alter it.
+    """
     _check_role_name(role)
+    for name in (schema, *views):
+        _check_role_name(name)
     verifier = scram_verifier(password)
     conn = await asyncpg.connect(asyncpg_dsn(owner_url), timeout=10)
     try:
@@ -71,18 +96,18 @@ async def ensure_chat_login(owner_url: str, role: str, password: str) -> None:
             "(SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid) AS memberships "
             "FROM pg_roles r WHERE r.rolname = $1", role)
         if row is None:
-            raise DatabaseError(f"the chat role {role!r} does not exist: run `quorum db upgrade` (migration 0008)")
+            raise DatabaseError(f"the {what} role {role!r} does not exist: run `quorum db upgrade` "
+                                f"(migration {migration})")
         powers = [name for name in ("rolsuper", "rolcreaterole", "rolcreatedb", "rolreplication", "rolbypassrls")
                   if row[name]] + (["member of other roles"] if row["memberships"] else [])
         if powers:
-            raise DatabaseError(f"refusing to let the chat role {role!r} log in: it has {', '.join(powers)}")
+            raise DatabaseError(f"refusing to let the {what} role {role!r} log in: it has {', '.join(powers)}")
         async with conn.transaction():
-            await conn.execute(f"GRANT USAGE ON SCHEMA {CHAT_SCHEMA} TO {role}")
-            views = ", ".join(f"{CHAT_SCHEMA}.{v.name}" for v in CHAT_VIEWS)
-            await conn.execute(f"GRANT SELECT ON {views} TO {role}")
+            await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+            await conn.execute(f"GRANT SELECT ON {', '.join(f'{schema}.{v}' for v in views)} TO {role}")
             await conn.execute(f"ALTER ROLE {role} LOGIN PASSWORD '{verifier}'")
     except asyncpg.PostgresError as exc:
-        raise DatabaseError(f"could not enable the chat role {role!r}: {exc.__class__.__name__}: "
+        raise DatabaseError(f"could not enable the {what} role {role!r}: {exc.__class__.__name__}: "
                             f"{str(exc).splitlines()[0][:200]}") from None
     finally:
         await conn.close()
@@ -90,4 +115,4 @@ async def ensure_chat_login(owner_url: str, role: str, password: str) -> None:
 
 def _check_role_name(role: str) -> None:
     if not _ROLE_NAME.fullmatch(role):
-        raise ValueError(f"the chat role must be a lower-case SQL name, got {role!r}")
+        raise ValueError(f"a role, schema or view name must be a lower-case SQL name, got {role!r}")

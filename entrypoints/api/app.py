@@ -13,6 +13,7 @@ from entrypoints.api import routes_cycles, routes_discovery, routes_evals, route
 from entrypoints.api.auth import API_KEY_HEADER, ApiKeyGuard
 from entrypoints.api.common import API_KEY_SCHEME
 from entrypoints.api.errors import EXCEPTION_HANDLERS
+from entrypoints.api.hosts import AllowedHosts, AllowedHostsMiddleware
 from entrypoints.api.metrics import HttpMetricsMiddleware
 from entrypoints.api.routes_health import health, metrics, ready
 from entrypoints.api.services import ApiServices, ReadinessCheck
@@ -27,7 +28,8 @@ def openapi_config() -> OpenAPIConfig:
         title="Quorum API",
         version=API_VERSION,
         description="Control and observe the Quorum trading agent. Mutating endpoints need the "
-                    f"{API_KEY_HEADER} header (QUORUM_API_KEY); reads are open to loopback clients only. "
+                    f"{API_KEY_HEADER} header (QUORUM_API_KEY); reads are open to loopback clients only (when "
+                    "configured, never through a proxy). "
                     'Errors are {"error": "...", "detail": ...}; money is a decimal string, times are ISO 8601.',
         path="/schema",
         render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(), YamlRenderPlugin()],
@@ -45,7 +47,8 @@ def create_app(services: ApiServices) -> Litestar:
         services: what the handlers use (see `ApiServices`).
 
     Returns:
-        A Litestar app: /api/* and /metrics behind the API key guard, /health and /ready open.
+        A Litestar app: /api/* and /metrics behind the API key guard, /health and /ready open, every request
+        refused (400) unless its Host header names an allowed host.
     """
     guard = ApiKeyGuard(services.api_key, open_reads_on_loopback=services.open_reads_on_loopback)
 
@@ -56,12 +59,15 @@ def create_app(services: ApiServices) -> Litestar:
                                                                *routes_portfolio.ROUTES, *routes_discovery.ROUTES,
                                                                *routes_evals.ROUTES])
     scrape = Router(path="/", guards=[guard], route_handlers=[metrics])
-    return Litestar(
+    http_metrics = HttpMetricsMiddleware(services.prometheus)
+    app = Litestar(
         route_handlers=[api, scrape, health, ready],
         dependencies={"services": Provide(provide_services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[HttpMetricsMiddleware(services.prometheus)],
+        middleware=[AllowedHostsMiddleware(AllowedHosts(services.allowed_hosts)), http_metrics],
         openapi_config=openapi_config(),
         logging_config=None,
         debug=False,
     )
+    http_metrics.route_templates = frozenset(route.path_format for route in app.routes)
+    return app

@@ -6,11 +6,12 @@
   Without QUORUM_API_KEY every mutating request is refused with 503 and a message
   saying to set it.
 - Reads (GET, HEAD) are open to loopback clients (127.0.0.0/8, ::1, ::ffff:127.0.0.1)
-  and need the key from anywhere else. The client address is the TCP peer of the
-  connection (ASGI scope "client"), which uvicorn rewrites from X-Forwarded-For only
-  for proxies listed in --forwarded-allow-ips (default 127.0.0.1): behind a reverse
-  proxy on the same host, run uvicorn with proxy headers on (its default) so remote
-  clients do not all look like loopback.
+  when `open_reads_on_loopback` is on (QUORUM_API__OPEN_READS_ON_LOOPBACK, off in the
+  production compose) and need the key from anywhere else. The client address is the
+  TCP peer of the connection (ASGI scope "client"). A request that carries a proxy
+  header (Forwarded, X-Forwarded-For, X-Real-IP) is never taken as loopback, whatever
+  its peer: a reverse proxy on the same host cannot make its remote clients look local,
+  whether or not uvicorn rewrote the address from the header.
 - A key that is sent is always checked, also on reads from loopback: a wrong key is 401.
 - The key is never logged; refusals log the client address, method and path only.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+from collections.abc import Mapping
 
 import structlog
 from litestar.connection import ASGIConnection
@@ -29,6 +31,7 @@ from litestar.handlers.base import BaseRouteHandler
 log = structlog.get_logger(__name__)
 API_KEY_HEADER = "X-API-Key"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 _CHALLENGE = {"WWW-Authenticate": f'ApiKey header="{API_KEY_HEADER}"'}
 
 
@@ -43,6 +46,11 @@ def is_loopback(host: str | None) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped.is_loopback
     return ip.is_loopback
+
+
+def is_proxied(headers: Mapping[str, str]) -> bool:
+    """Whether the request says it was forwarded by a proxy (Forwarded, X-Forwarded-For or X-Real-IP)."""
+    return any(name in headers for name in PROXY_HEADERS)
 
 
 def key_matches(expected: str, given: str) -> bool:
@@ -69,12 +77,11 @@ class ApiKeyGuard:
         given = connection.headers.get(API_KEY_HEADER)
         path = connection.scope.get("path", "")
         if method in SAFE_METHODS:
-            if given is None and self._open_reads and is_loopback(host):
+            if given is None and self._open_reads and is_loopback(host) and not is_proxied(connection.headers):
                 return
             if given is None:
                 log.info("api_read_refused", client=host, method=method, path=path)
-                raise NotAuthorizedException(
-                    detail=f"reads from a non-loopback client need the {API_KEY_HEADER} header", headers=_CHALLENGE)
+                raise NotAuthorizedException(detail=self._read_refusal(host, connection.headers), headers=_CHALLENGE)
         elif self._key is None:
             log.warning("api_write_refused_no_key_configured", client=host, method=method, path=path)
             raise ServiceUnavailableException(
@@ -87,3 +94,10 @@ class ApiKeyGuard:
             log.info("api_request_refused", client=host, method=method, path=path, why="wrong key")
             unset = "" if self._key is not None else " (QUORUM_API_KEY is not set on the server)"
             raise NotAuthorizedException(detail=f"invalid {API_KEY_HEADER}{unset}", headers=_CHALLENGE)
+
+    def _read_refusal(self, host: str | None, headers: Mapping[str, str]) -> str:
+        if not self._open_reads or not is_loopback(host):
+            why = "reads from a non-loopback client" if self._open_reads else "reads"
+        else:
+            why = "reads through a proxy (Forwarded, X-Forwarded-For or X-Real-IP) are not loopback and"
+        return f"{why} need the {API_KEY_HEADER} header"

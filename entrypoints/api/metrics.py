@@ -11,6 +11,8 @@ How the figures are fed:
 - The breaker state and the pause switch are gauges read from their state documents.
 - Job durations come from whoever runs jobs in this process (`observe_job`); HTTP request
   durations from `HttpMetricsMiddleware`.
+- Every label value comes from a fixed set (`metric_labels`): routes are the app's route
+  templates, never a request's path; anything else is "other".
 """
 
 from __future__ import annotations
@@ -33,6 +35,15 @@ from domain.events import Event, EventType
 from domain.ports.clock import Clock
 from domain.ports.repositories import EventQuery, LLMCallRecord
 from domain.ports.uow import UnitOfWork, UnitOfWorkFactory
+from entrypoints.api.metric_labels import (
+    CYCLE_KINDS,
+    HTTP_METHODS,
+    HTTP_STATUSES,
+    OTHER,
+    SIDES,
+    BoundedLabel,
+    one_of,
+)
 
 log = structlog.get_logger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -67,6 +78,7 @@ class ApiMetrics:
         self._last_refresh: datetime | None = None
         self._seen_events: dict[int, datetime] = {}
         self._seen_calls: dict[tuple[Any, ...], datetime] = {}
+        self._provider, self._limit, self._job = BoundedLabel(), BoundedLabel(), BoundedLabel()
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.cycles = Counter("quorum_cycles", "Trading cycles by kind and outcome (completed, skipped, failed)",
                               ["kind", "outcome"], registry=r)
@@ -97,7 +109,7 @@ class ApiMetrics:
 
     def observe_job(self, job: str, seconds: float) -> None:
         """Record the duration of one job (a cycle, a discovery run, a back-fill)."""
-        self.job_duration.labels(job).observe(max(seconds, 0.0))
+        self.job_duration.labels(self._job(job)).observe(max(seconds, 0.0))
 
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""
@@ -159,7 +171,7 @@ class ApiMetrics:
                 raise ValueError(f"event {e.type} at {e.at.isoformat()} was not read from the log (no id)")
             self._seen_events[e.id] = e.at
             if e.type is EventType.CYCLE_STARTED and e.cycle_id:
-                started[e.cycle_id] = str(e.payload.get("kind", "unknown"))
+                started[e.cycle_id] = one_of(e.payload.get("kind"), CYCLE_KINDS)
             elif e.type is EventType.CYCLE_SKIPPED and e.cycle_id:
                 skipped.add(e.cycle_id)
             else:
@@ -171,15 +183,15 @@ class ApiMetrics:
         """Count an event that is neither the start nor the skip of a cycle."""
         p = event.payload
         if event.type is EventType.SYSTEM_ERROR and event.cycle_id:
-            self.cycles.labels(str(p.get("kind", "unknown")), "failed").inc()
+            self.cycles.labels(one_of(p.get("kind"), CYCLE_KINDS), "failed").inc()
         elif event.type is EventType.ORDER_SUBMITTED:
-            self.orders.labels(str(p.get("side", "unknown"))).inc()
+            self.orders.labels(one_of(p.get("side"), SIDES)).inc()
         elif event.type in (EventType.ORDER_FILLED, EventType.SHADOW_FILL):
             self.fills.labels("real" if event.type is EventType.ORDER_FILLED else "shadow").inc()
         elif event.type is EventType.ORDER_REJECTED:
             self.rejects.labels("broker").inc()
         elif event.type is EventType.PROPOSAL_REJECTED:
-            self.rejects.labels(str(p.get("limit") or "other")).inc()
+            self.rejects.labels(self._limit(p.get("limit") or OTHER)).inc()
 
     def _count_calls(self, calls: Iterable[LLMCallRecord]) -> None:
         for c in calls:
@@ -187,11 +199,12 @@ class ApiMetrics:
             if key in self._seen_calls:
                 continue
             self._seen_calls[key] = c.at
-            self.llm_latency.labels(c.provider).observe(c.latency_ms / 1000.0)
-            self.llm_cost.labels(c.provider).inc(c.cost_usd)
-            self.llm_tokens.labels(c.provider, "prompt").inc(c.prompt_tokens)
-            self.llm_tokens.labels(c.provider, "completion").inc(c.completion_tokens)
-            self.llm_calls.labels(c.provider, "true" if c.ok else "false").inc()
+            provider = self._provider(c.provider)
+            self.llm_latency.labels(provider).observe(c.latency_ms / 1000.0)
+            self.llm_cost.labels(provider).inc(c.cost_usd)
+            self.llm_tokens.labels(provider, "prompt").inc(c.prompt_tokens)
+            self.llm_tokens.labels(provider, "completion").inc(c.completion_tokens)
+            self.llm_calls.labels(provider, "true" if c.ok else "false").inc()
 
     def tally(self) -> dict[str, float]:
         """Current values of every sample, by name and labels (for tests and debugging)."""
@@ -205,12 +218,19 @@ class ApiMetrics:
 
 
 class HttpMetricsMiddleware(ASGIMiddleware):
-    """Times every HTTP request into quorum_http_request_duration_seconds, labelled by route template."""
+    """Times every HTTP request into quorum_http_request_duration_seconds, labelled by route template.
+
+    Args:
+        metrics: where the durations go.
+        route_templates: the app's route templates (set once the app is built): a request matched to none of them
+            (unknown path, a mount's sub-path) is labelled "other", never with its own path.
+    """
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, metrics: ApiMetrics) -> None:
+    def __init__(self, metrics: ApiMetrics, route_templates: frozenset[str] = frozenset()) -> None:
         self._metrics = metrics
+        self.route_templates = route_templates
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Run the request and observe its duration with its status code."""
@@ -226,6 +246,7 @@ class HttpMetricsMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_wrapper)
         finally:
-            route = str(scope.get("path_template") or "unmatched")
-            self._metrics.http_duration.labels(scope.get("method", "GET"), route, str(status)).observe(
+            route = one_of(scope.get("path_template"), self.route_templates)
+            method = one_of(str(scope.get("method", "GET")).upper(), HTTP_METHODS)
+            self._metrics.http_duration.labels(method, route, one_of(status, HTTP_STATUSES)).observe(
                 time.perf_counter() - start)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from application.cycle_requests import CycleRequestService
@@ -17,15 +17,9 @@ from domain.ports.queue import EvalRequests
 from domain.ports.uow import UnitOfWorkFactory
 from domain.risk.config import BreakerSettings
 from entrypoints.api.metrics import ApiMetrics
+from entrypoints.api.readiness import ReadinessCheck
 
-
-@dataclass(frozen=True)
-class ReadinessCheck:
-    """One dependency /ready checks: `probe` returns when healthy and raises otherwise."""
-
-    name: str
-    probe: Callable[[], Awaitable[object]]
-    timeout_s: float = 3.0
+__all__ = ["ApiServices", "ReadinessCheck"]
 
 
 @dataclass
@@ -46,7 +40,8 @@ class ApiServices:
         evals: takes eval runs asked for by POST /api/evals/run; None answers 503 "evals not configured".
         readiness: checks of /ready (database, Redis, broker).
         metrics: the Prometheus registry and its feeds (built from the rest when None).
-        open_reads_on_loopback: whether GET endpoints answer loopback clients without the key.
+        open_reads_on_loopback: whether GET endpoints answer loopback clients (not through a proxy) without the key.
+        allowed_hosts: Host header names answered besides localhost, 127.0.0.1 and [::1] ('*': any).
     """
 
     uow_factory: UnitOfWorkFactory
@@ -63,6 +58,7 @@ class ApiServices:
     readiness: Sequence[ReadinessCheck] = ()
     metrics: ApiMetrics | None = None
     open_reads_on_loopback: bool = True
+    allowed_hosts: Sequence[str] = ()
     read_models: ReadModels = field(init=False)
 
     def __post_init__(self) -> None:

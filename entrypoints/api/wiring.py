@@ -65,7 +65,8 @@ def build_api_services(container: Container, queue: CycleQueue, *,
             does; `quorum serve` without Redis passes its in-process jobs).
 
     Returns:
-        Services with readiness checks for the database, Redis (when REDIS_URL is set) and the broker.
+        Services with readiness checks for the database, Redis (when REDIS_URL is set) and the broker (its answer
+        cached for settings.api.ready_broker_cache_s).
     """
     settings = container.settings()
     uow_factory = container.uow_factory()
@@ -74,7 +75,8 @@ def build_api_services(container: Container, queue: CycleQueue, *,
     checks = [ReadinessCheck("database", database_probe(uow_factory, scope))]
     if settings.redis_url:
         checks.append(ReadinessCheck("redis", redis_probe(settings.redis_url, queue)))
-    checks.append(ReadinessCheck("broker", broker_probe(broker), timeout_s=5.0))
+    checks.append(ReadinessCheck("broker", broker_probe(broker), timeout_s=5.0,
+                                 cache_s=settings.api.ready_broker_cache_s))
     return ApiServices(
         uow_factory=uow_factory,
         cycle_requests=CycleRequestService(uow_factory, queue, scope=scope, tz=container.calendar().tz,
@@ -89,4 +91,6 @@ def build_api_services(container: Container, queue: CycleQueue, *,
         discovery=container.discovery(),
         evals=evals if evals is not None else queue if isinstance(queue, EvalRequests) else None,
         readiness=checks,
+        open_reads_on_loopback=settings.api.open_reads_on_loopback,
+        allowed_hosts=tuple(settings.api.allowed_hosts),
     )

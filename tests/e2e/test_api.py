@@ -129,7 +129,8 @@ class Api:
 async def build_api(*, api_key: str | None = API_KEY, discovery: Any = None, at: datetime = OPEN,
                     market: MarketData | None = None) -> Api:
     """The API wired by `build_api_services` on the test container, a SimClock and the simulated venue."""
-    settings = Settings(_env_file=None, env="test", api_key=api_key)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, env="test", api_key=api_key,  # type: ignore[call-arg]
+                        api={"allowed_hosts": ["testserver.local", "testserver"]})  # test clients
     container = build_container(settings, "test")
     clock = SimClock(at)
     container.system_clock.override(providers.Object(clock))
