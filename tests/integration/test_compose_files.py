@@ -25,6 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec.json"
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.prod.yml"]
+HOST_MOUNTS = {"alloy": ("/var/run/docker.sock:/var/run/docker.sock:ro",)}  # the log shipper reads the containers
 
 
 def load(name: str) -> dict[str, Any]:
@@ -117,7 +118,8 @@ def test_production_services_restart_check_health_and_keep_data_in_named_volumes
         assert "healthcheck" in svc, name
         for volume in svc.get("volumes", []):
             source = volume.split(":", 1)[0]
-            assert source.startswith("./") or source in doc["volumes"], f"{name}: undeclared volume {source}"
+            assert source.startswith("./") or source in doc["volumes"] or volume in HOST_MOUNTS.get(name, ()), \
+                f"{name}: undeclared volume {source}"
         for port in svc.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond this host"
     assert all(svc.get("env_file") == [".env.prod"] for n, svc in services.items() if "build" in svc)
@@ -126,6 +128,39 @@ def test_production_services_restart_check_health_and_keep_data_in_named_volumes
             if re.search(r"PASSWORD|API_KEY|SECRET|TOKEN", key):
                 assert re.fullmatch(r"\$\{[A-Z_]+(:?[?-][^}]*)?\}", str(value)), f"{name}: {key} is written here"
             assert not re.search(r"://[^:/@]+:(?!\$\{)[^@]+@", str(value)), f"{name}: {key} has a password"
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_redis_requires_a_password_that_every_service_uses(name: str) -> None:
+    """The password comes from REDIS_PASSWORD (required in production, a dev-only default otherwise); the Redis
+    server, its health check and every service's REDIS_URL use it. (tests/integration/test_redis_json_jobs.py
+    starts redis-server with this very command and checks that it refuses clients without the password.)"""
+    doc = load(name)
+    ref = r"\$\{REDIS_PASSWORD:\?[^}]+\}" if name.endswith(".prod.yml") else r"\$\{REDIS_PASSWORD:-[^}]+\}"
+    redis = doc["services"]["redis"]
+    command = redis["command"]
+    assert re.fullmatch(ref, command[command.index("--requirepass") + 1])
+    assert re.fullmatch(ref, redis["environment"]["REDISCLI_AUTH"])
+    assert "PONG" in " ".join(redis["healthcheck"]["test"])
+    apps = {n: svc for n, svc in doc["services"].items() if "build" in svc}
+    assert apps and all(re.fullmatch(rf"redis://:{ref}@redis:6379/\d+", svc["environment"]["REDIS_URL"])
+                        for svc in apps.values())
+
+
+def _seconds(duration: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration))
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_docker_stop_gives_the_worker_and_the_api_longer_than_they_drain(name: str) -> None:
+    from adapters.queue import WorkerDeps
+    from entrypoints.commands.serve import GRACEFUL_HTTP_S
+
+    services = load(name)["services"]
+    deps = WorkerDeps(runner=None, uow_factory=None, calendar=None, clock=None)  # type: ignore[arg-type]
+    assert _seconds(services["worker"]["stop_grace_period"]) > deps.shutdown_wait.total_seconds()
+    assert _seconds(services["api"]["stop_grace_period"]) > GRACEFUL_HTTP_S
 
 
 @pytest.mark.parametrize("name", COMPOSE_FILES)
@@ -172,6 +207,29 @@ def _metric_names() -> set[str]:
     return {m.name for m in metrics.registry.collect()}
 
 
+def test_grafana_reads_the_database_as_its_read_only_role_through_the_reporting_views() -> None:
+    sources = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/quorum.yml").read_text())
+    [db] = [d for d in sources["datasources"] if d["uid"] == "quorum-postgres"]
+    assert db["user"] == "quorum_grafana"
+    assert db["secureJsonData"]["password"] == "$QUORUM_GRAFANA_DB_PASSWORD"
+    grafana = load("docker-compose.prod.yml")["services"]["grafana"]
+    assert "QUORUM_GRAFANA_DB_PASSWORD" in grafana["environment"]
+    assert not any("POSTGRES_PASSWORD" in str(v) for v in grafana["environment"].values())  # not the owner's
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/quorum.json").read_text())
+    sql = [t["rawSql"] for p in dashboard["panels"] if p["datasource"]["uid"] == "quorum-postgres"
+           for t in p["targets"]]
+    read = {name for q in sql for name in re.findall(r"\b(?:FROM|JOIN)\s+([\w.\"]+)", q, re.I)}
+    assert sql and read <= {"reporting.equity", "reporting.trades"}
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_the_api_answers_the_service_host_name_and_production_reads_need_the_key(name: str) -> None:
+    env = load(name)["services"]["api"]["environment"]
+    assert "api" in str(env["QUORUM_API__ALLOWED_HOSTS"]).split(",")  # the monitor and Prometheus call http://api:8000
+    if name == "docker-compose.prod.yml":
+        assert env["QUORUM_API__OPEN_READS_ON_LOOPBACK"] == "false"
+
+
 def _compose_binary() -> list[str] | None:
     for argv in (["docker", "compose"], ["docker-compose"], ["podman-compose"]):
         if shutil.which(argv[0]) is None:
@@ -192,14 +250,16 @@ def test_docker_compose_config_accepts_the_file(name: str, tmp_path: Path) -> No
     (tmp_path / ".env.prod").write_text("")
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "quorum_api_key").write_text("x")
-    env = {**os.environ, "POSTGRES_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "y"}
+    env = {**os.environ, "POSTGRES_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "y", "QUORUM_GRAFANA_DB_PASSWORD": "z",
+           "REDIS_PASSWORD": "z"}
     result = subprocess.run([*compose, "-f", name, "--profile", "app", "config", "--quiet"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
 
 
 WORKFLOW_SCHEMA = ROOT / "tests" / "fixtures" / "github-workflow.schema.json"  # SchemaStore, Apache-2.0
-DEPLOY_SECRETS = {"REGISTRY_USERNAME", "REGISTRY_TOKEN", "DEPLOY_HOST", "DEPLOY_USER", "DEPLOY_SSH_KEY"}
+DEPLOY_SECRETS = {"REGISTRY_USERNAME", "REGISTRY_TOKEN", "DEPLOY_HOST", "DEPLOY_USER", "DEPLOY_SSH_KEY",
+                  "DEPLOY_KNOWN_HOSTS"}
 
 
 @pytest.mark.parametrize("name", ["test.yml", "deploy.yml"])

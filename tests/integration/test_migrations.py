@@ -39,9 +39,10 @@ TRADING_STATE_TABLES = {"trading_state", "open_trades", "pending_entries", "reen
 CHAINLIT_TABLES = {"User", "Thread", "Step", "Element", "Feedback"}  # the chat's history (chainlit==2.12.0)
 CHAT_VIEWS = {f"chat.{v}" for v in ("trades", "fills", "decisions", "events", "positions_history", "discovery",
                                     "llm_calls", "evals")}  # the chat's SQL executor reads these (schema chat)
+REPORTING_VIEWS = {"reporting.equity", "reporting.trades"}  # Grafana reads these as quorum_grafana (schema reporting)
 # What each known revision must have created (other revisions are checked by the generic round trip only).
 CREATED_BY = {"0001": set(), "0002": EMBEDDING_TABLES, "0003": DISCOVERY_TABLES, "0006": TRADING_STATE_TABLES,
-              "0008": CHAT_VIEWS, "0010": CHAINLIT_TABLES}
+              "0008": CHAT_VIEWS, "0010": CHAINLIT_TABLES, "0011": REPORTING_VIEWS}
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def snapshot(url: str) -> Schema:
             columns = conn.execute(text(
                 "SELECT CASE WHEN table_schema = 'public' THEN table_name ELSE table_schema || '.' || table_name END, "
                 "column_name, data_type || coalesce('(' || udt_name || ')', ''), is_nullable "
-                "FROM information_schema.columns WHERE table_schema IN ('public', 'chat') "
+                "FROM information_schema.columns WHERE table_schema IN ('public', 'chat', 'reporting') "
                 "AND table_name <> 'alembic_version'"
             )).all()
             indexes = conn.execute(text(
