@@ -12,6 +12,7 @@ from entrypoints.commands import (
     discover,
     evals,
     flatten,
+    market,
     memory,
     monitor,
     preflight,
@@ -29,6 +30,7 @@ app.command("backtest")(backtest.backtest)
 app.add_typer(breaker.app, name="breaker")
 app.command("monitor")(monitor.monitor)
 app.command("preflight")(preflight.preflight)
+app.command("market-closed")(market.market_closed)
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
 app.command("worker")(worker.worker)

@@ -144,8 +144,9 @@ class Container(containers.DeclarativeContainer):
     tracer = providers.Singleton(system.tracer, settings, closing)
     llms = providers.Singleton(system.llms, settings)
     llm_probe = providers.Factory(system.llm_probe, settings)
+    spend_ledger = providers.Singleton(system.spend_ledger, settings, scope, calendar)
     gateway = providers.Singleton(system.gateway, settings, providers.Singleton(system.traced_llms, llms, tracer),
-                                  scope, calendar, tracer)
+                                  scope, calendar, tracer, spend_ledger)
     agents = providers.Singleton(Agents, gateway, concurrency=settings.provided.llm.concurrency,
                                  exit_rules=providers.Singleton(system.exit_rules, tracer))
     conditions = providers.Singleton(MarketConditionService, market, scope=scope)

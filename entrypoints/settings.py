@@ -8,11 +8,21 @@ A wrong value stops start-up with a message naming the setting
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from domain.discovery.config import DiscoverySettings
 from domain.errors import ConfigurationError
@@ -30,15 +40,18 @@ PACKAGED_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 KNOWN_LLM_PROVIDERS = ("offline", "anthropic/", "openai/", "gemini/", "ollama/", "azure/", "bedrock/", "groq/",
                        "mistral/", "openrouter/", "together_ai/", "deepseek/", "hosted_vllm/", "vertex_ai/")
 LIVE_TRADING_ACK = "I_UNDERSTAND"
+NO_DOTENV = "QUORUM_NO_DOTENV"
+"""Set (to anything) to keep `.env` out of the settings: the test suite sets it for itself and its subprocesses."""
 
 
 class DatabaseSettings(BaseModel):
-    """Where Postgres is. No URL: the embedded server under `embedded_dir`."""
+    """Where Postgres is. No URL: the embedded server under `embedded_dir` (default `<data_dir>/pgdata`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     url: SecretStr | None = None
-    embedded_dir: Path = Path(".quorum/pgdata")
+    embedded_dir: Path = Field(Path(".quorum/pgdata"), description="the embedded server's data directory; "
+                               "default <data_dir>/pgdata, made absolute when the settings load")
     echo: bool = False
 
 
@@ -91,6 +104,15 @@ class BrokerSettings(BaseModel):
     timeout_seconds: float = Field(10, gt=0)
 
 
+class ModelPrice(BaseModel):
+    """A model's list price in USD per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+
+
 class LLMSettings(BaseModel):
     """Which model each agent uses; `offline` is the deterministic policy."""
 
@@ -105,6 +127,14 @@ class LLMSettings(BaseModel):
     openai_api_key: SecretStr | None = None
     gemini_api_key: SecretStr | None = None
     daily_cap_usd: float = Field(0.50, ge=0)
+    prices: dict[str, ModelPrice] = Field(default_factory=dict, description="model string -> price per million "
+                                          "tokens, e.g. {\"openai/my-model\": {\"input_per_million\": 0.15, "
+                                          "\"output_per_million\": 0.6}}; wins over litellm's cost map. A paid model "
+                                          "priced by neither is refused at start-up")
+    max_output_tokens: int = Field(4096, ge=16, le=200_000, description="completion token limit of one call; "
+                                   "with the prompt's size and the price, the worst case reserved against the cap")
+    call_estimate_usd: float | None = Field(None, ge=0, description="reserve this much per paid call against the "
+                                            "daily cap instead of the worst case computed from prices")
     timeout_seconds: float = Field(30, gt=0)
     max_retries: int = Field(3, ge=0, le=10)
     concurrency: int = Field(4, ge=1, le=64)
@@ -130,7 +160,8 @@ class ScheduleSettings(BaseModel):
     cycle_minutes: int = Field(30, ge=1, le=390)
     discovery_hours: int = Field(4, ge=1, le=24)
     backup_keep_days: int = Field(7, ge=1, le=3650)
-    backup_dir: Path = Path(".quorum/backups")
+    backup_dir: Path = Field(Path(".quorum/backups"), description="where backups go; default <data_dir>/backups, "
+                             "made absolute when the settings load")
 
 
 class AlertSettings(BaseModel):
@@ -213,6 +244,9 @@ class ChatSettings(BaseModel):
     confirm_timeout_s: int = Field(60, ge=5, le=600)
     max_tool_rounds: int = Field(6, ge=1, le=20)
     index_events: bool = Field(True, description="embed events for the chat's event search as cycles write them")
+    backtest_run: str | None = Field(None, min_length=1, max_length=80, description="read this recorded backtest "
+                                     "run (a run id, or 'latest') instead of the live account; set by "
+                                     "`quorum chat --backtest`")
 
     @field_validator("model")
     @classmethod
@@ -236,6 +270,37 @@ class TracingSettings(BaseModel):
     project: str = "quorum"
 
 
+class ApiSettings(BaseModel):
+    """The HTTP API (`quorum serve`): who may read without the key, which Host headers it answers, /ready's cache."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    open_reads_on_loopback: bool = Field(True, description="GET endpoints answer loopback clients without the API "
+                                         "key (never when the request came through a proxy)")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Host names the API answers besides localhost, 127.0.0.1 and [::1], "
+        "comma-separated or a JSON list (e.g. api,quorum.example.com,*.example.com; '*' turns the check off)")
+    ready_broker_cache_s: float = Field(30.0, ge=0, le=3600, description="how long /ready reuses the broker "
+                                        "check's last answer")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: object) -> object:
+        if isinstance(v, str):
+            if v.lstrip().startswith("["):
+                return json.loads(v)
+            return [h.strip() for h in v.split(",") if h.strip()]
+        return v
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, v: list[str]) -> list[str]:
+        for host in v:
+            if not host or ("*" in host and host != "*" and not (host.startswith("*.") and "*" not in host[2:])):
+                raise ValueError(f"an allowed host is a name, '*.domain' or '*', got {host!r}")
+        return v
+
+
 def _langsmith(name: str) -> AliasChoices:
     return AliasChoices(f"LANGSMITH_{name}", f"QUORUM_LANGSMITH_{name}")
 
@@ -247,9 +312,21 @@ class Settings(BaseSettings):
         env_prefix="QUORUM_", env_nested_delimiter="__", env_file=".env", extra="ignore"
     )
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then `.env` (not read when QUORUM_NO_DOTENV is set: the tests)."""
+        if os.environ.get(NO_DOTENV):
+            return init_settings, env_settings, file_secret_settings
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
     env: Literal["live", "backtest", "test"] = "live"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    data_dir: Path = Path(".quorum")
+    data_dir: Path = Field(Path(".quorum"), description="Quorum's own files (the embedded database, backups, chat "
+                           "files, reports): relative to the working directory at start-up, then kept absolute")
     database_url: SecretStr | None = Field(None, validation_alias=AliasChoices("DATABASE_URL", "QUORUM_DATABASE_URL"))
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "QUORUM_REDIS_URL"))
     live_trading: str | None = None
@@ -264,10 +341,26 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     evals: EvalSettings = EvalSettings()
     chat: ChatSettings = ChatSettings()
+    api: ApiSettings = ApiSettings()
+    grafana_db_password: SecretStr | None = Field(None, description="the password `quorum db upgrade` gives the "
+                                                  "Grafana role (quorum_grafana); unset: the role cannot log in")
     langsmith_tracing: bool = Field(False, validation_alias=_langsmith("TRACING"))
     langsmith_endpoint: str | None = Field(None, validation_alias=_langsmith("ENDPOINT"))
     langsmith_api_key: SecretStr | None = Field(None, validation_alias=_langsmith("API_KEY"))
     langsmith_project: str = Field("quorum", validation_alias=_langsmith("PROJECT"))
+
+    @model_validator(mode="after")
+    def _absolute_data_paths(self) -> Settings:
+        """data_dir, the embedded database and the backups as absolute paths (a later chdir moves none of them);
+        the database and the backups default to <data_dir>/pgdata and <data_dir>/backups."""
+        self.data_dir = self.data_dir.expanduser().resolve()
+        pgdata = self.database.embedded_dir if "embedded_dir" in self.database.model_fields_set else None
+        backups = self.schedule.backup_dir if "backup_dir" in self.schedule.model_fields_set else None
+        self.database = self.database.model_copy(
+            update={"embedded_dir": (pgdata or self.data_dir / "pgdata").expanduser().resolve()})
+        self.schedule = self.schedule.model_copy(
+            update={"backup_dir": (backups or self.data_dir / "backups").expanduser().resolve()})
+        return self
 
     @property
     def tracing(self) -> TracingSettings:
