@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv demo test check lint typecheck imports unit bench evals evals-gate evals-baseline clean redis chromium
+.PHONY: venv demo chat test check lint typecheck imports unit bench evals evals-gate evals-baseline clean redis chromium
 
 venv: $(STAMP)
 
@@ -25,6 +25,10 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/quorum db upgrade
 	$(BIN)/quorum backtest --months 6
+
+# The chat over the latest recorded backtest run (after `make demo`): http://127.0.0.1:8001, login printed at start.
+chat: venv
+	$(BIN)/quorum chat --backtest latest
 
 redis:
 	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || { command -v redis-server >/dev/null && \
@@ -86,5 +90,7 @@ evals-gate: venv
 evals-baseline: venv
 	$(BIN)/quorum evals run --llm offline --json --out evals/baseline.json > /dev/null
 
+# Tools and caches only: Quorum's data (QUORUM_DATA_DIR, default .quorum/: the embedded database, backups, chat
+# files, reports) is never deleted by make. To start over: `quorum db stop`, then remove that directory by hand.
 clean:
-	rm -rf $(VENV) .quorum .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -29,6 +29,9 @@ from domain.ports.chat import SqlReader
 log = structlog.get_logger(__name__)
 MAX_DAYS = 3650
 EXCERPT_CHARS = 300
+SEARCH_DEPTH = 8
+"""A search reads this many times `search_k` events, so that after dropping repeats (the same decision written
+every session: "HOLD — position still trending") `search_k` different ones are left."""
 Handler = Callable[[dict[str, Any], str, datetime], Awaitable[ToolResult]]
 
 
@@ -146,8 +149,9 @@ class ChatTools:
     async def _search_events(self, args: dict[str, Any], who: str, as_of: datetime) -> ToolResult:
         days = args.get("days")
         since = None if days is None else as_of - timedelta(days=days)
-        hits = await self.events.search(args["query"], as_of=as_of, k=self.search_k, symbol=args.get("symbol"),
-                                        since=since)
+        found = await self.events.search(args["query"], as_of=as_of, k=self.search_k * SEARCH_DEPTH,
+                                         symbol=args.get("symbol"), since=since)
+        hits = distinct_hits(found)[: self.search_k]
         rows = tuple((h.document.at.isoformat(), h.document.type, h.document.symbol, h.document.cycle_id,
                       h.document.event_id, h.document.text[:EXCERPT_CHARS]) for h in hits)
         if not hits:
@@ -187,6 +191,18 @@ class ChatTools:
         return ToolResult("patterns", args, True, report.text, report.to_json(),
                           columns=("section", "group", "trades", "wins", "win_rate", "avg_return", "pnl", "enough"),
                           rows=rows)
+
+
+def distinct_hits(hits: list[EventHit]) -> list[EventHit]:
+    """`hits` in order without repeats: a hit whose type, symbol and text an earlier (closer) hit had is dropped."""
+    seen: set[tuple[str, str | None, str]] = set()
+    out = []
+    for h in hits:
+        key = (h.document.type, h.document.symbol, h.document.text)
+        if key not in seen:
+            seen.add(key)
+            out.append(h)
+    return out
 
 
 def _hit_line(h: EventHit) -> str:

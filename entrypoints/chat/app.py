@@ -9,6 +9,8 @@
   mismatch. A queued cycle is then followed in a background step (bounded), never in the message handler.
 - The conversation (`ChatTurn`s) lives in the user session and in the metadata of the assistant messages, so a
   resumed thread gets it back from its steps.
+- Over a recorded backtest run (`quorum chat --backtest`) the runtime's tools read the run and refuse every
+  control action; the app itself only offers other starters.
 """
 
 from __future__ import annotations
@@ -91,9 +93,11 @@ async def password_auth(username: str, password: str) -> cl.User | None:
 
 @cl.set_starters
 async def starters(user: cl.User | None = None) -> list[cl.Starter]:
-    """The questions offered on an empty chat."""
-    return [cl.Starter(label=text, message=text) for text in (
-        "Show me the portfolio", "How did we do this week?", "What happened today?", "Pause trading")]
+    """The questions offered on an empty chat (over a recorded backtest run: no order, whole-run questions)."""
+    live = ("Show me the portfolio", "How did we do this week?", "What happened today?", "Pause trading")
+    recorded = ("Show me the portfolio", "How did we do overall?", "What happened this week?",
+                "Which concerns preceded losses?")
+    return [cl.Starter(label=text, message=text) for text in (live if runtime().recorded is None else recorded)]
 
 
 @cl.on_chat_start

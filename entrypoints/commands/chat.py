@@ -1,13 +1,16 @@
 """`quorum chat`: the chat UI (Chainlit) in its own process, on the database the other programs use (docs/chat.md).
 
-Before Chainlit starts: a login must be possible (QUORUM_API_KEY or QUORUM_CHAT__USERS; there is no anonymous
-chat), the database must be migrated to head (its history tables come from migration 0010), and Chainlit's files
-go under `<data_dir>/chat` (its config.toml written by Quorum, uploads, translations) rather than into the
-checkout. The token secret is QUORUM_CHAT__AUTH_SECRET, or one generated once into `<data_dir>/chat/auth_secret`.
+Before Chainlit starts: the database must be migrated to head (its history tables come from migration 0010), and
+Chainlit's files go under `<data_dir>/chat` (its config.toml written by Quorum, uploads, translations) rather than
+into the checkout. There is no anonymous chat: with neither QUORUM_API_KEY nor QUORUM_CHAT__USERS, an admin
+password is generated once into `<data_dir>/chat/admin_password` and printed. The token secret is
+QUORUM_CHAT__AUTH_SECRET, or one generated once into `<data_dir>/chat/auth_secret`. `--backtest latest|RUN_ID`
+makes the chat read a recorded backtest run instead of the live account (QUORUM_CHAT__BACKTEST_RUN).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -15,8 +18,11 @@ from pathlib import Path
 import typer
 
 from adapters.postgres import migrate
+from application.chat.recorded_portfolio import RecordedRun, find_run
 from domain.errors import DatabaseError
-from entrypoints.bootstrap import fail, start
+from entrypoints.bootstrap import fail, run, start
+from entrypoints.container import Container, close_container
+from entrypoints.logging_setup import register_secret
 from entrypoints.settings import Settings
 
 APP = Path(__file__).resolve().parents[1] / "chat" / "app.py"
@@ -87,18 +93,22 @@ def prepare_app_root(root: Path) -> Path:
     return root
 
 
-def auth_secret(settings: Settings, root: Path) -> str:
-    """QUORUM_CHAT__AUTH_SECRET, or the secret generated once into `root/auth_secret` (mode 0600)."""
-    if settings.chat.auth_secret is not None:
-        return settings.chat.auth_secret.get_secret_value()
-    path = root / "auth_secret"
+def generated_once(path: Path, nbytes: int) -> str:
+    """The secret in `path`, generated into it (mode 0600) the first time."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text().strip()
     with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_urlsafe(48))
+        f.write(secrets.token_urlsafe(nbytes))
     return path.read_text().strip()
+
+
+def auth_secret(settings: Settings, root: Path) -> str:
+    """QUORUM_CHAT__AUTH_SECRET, or the secret generated once into `root/auth_secret` (mode 0600)."""
+    if settings.chat.auth_secret is not None:
+        return settings.chat.auth_secret.get_secret_value()
+    return generated_once(root / "auth_secret", 48)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -106,11 +116,27 @@ def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def check_login_possible(settings: Settings) -> None:
-    """Refuse to run a chat nobody could log in to (and so nobody anonymous either)."""
-    if settings.api_key is None and not settings.chat.users:
-        fail("the chat needs a login and has none: set QUORUM_API_KEY (then log in as 'admin' with the key as "
-             "password, or send it as the x-api-key header) or QUORUM_CHAT__USERS; it never runs without login")
+def admin_login(settings: Settings, root: Path) -> Path | None:
+    """Make sure somebody can log in, and nobody anonymous: with neither an API key nor chat users configured, the
+    password of user `admin` generated once into `root/admin_password` (mode 0600) becomes the one chat user
+    (QUORUM_CHAT__USERS in this process's environment, read again when Chainlit starts) and its file is returned."""
+    if settings.api_key is not None or settings.chat.users:
+        return None
+    path = root / "admin_password"
+    password = generated_once(path, 18)
+    register_secret(password)
+    os.environ["QUORUM_CHAT__USERS"] = json.dumps({"admin": password})
+    typer.echo(f"log in as admin with password: {password} (saved in {path}; set QUORUM_API_KEY or "
+               "QUORUM_CHAT__USERS to choose your own)")
+    return path
+
+
+async def recorded_run(container: Container, which: str) -> RecordedRun | None:
+    """The finished backtest run `which` ("latest" or a run id) in the container's database, or None."""
+    try:
+        return await find_run(container.uow_factory(), which, tz=container.calendar().tz)
+    finally:
+        await close_container(container)
 
 
 def check_database(url: str, description: str) -> None:
@@ -129,16 +155,31 @@ def chat(
     host: str | None = typer.Option(None, "--host", help="address to listen on (default settings.chat.host, "
                                     "127.0.0.1; 0.0.0.0 in a container)"),
     port: int | None = typer.Option(None, "--port", min=1, max=65535, help="port (default settings.chat.port, 8001)"),
+    backtest: str | None = typer.Option(None, "--backtest", metavar="latest|RUN_ID", help="read a recorded "
+                                        "backtest run (the latest one, or this run id) instead of the live account; "
+                                        "control actions are then refused"),
 ) -> None:
-    """Open the chat UI: ask Quorum questions and give it orders, in a browser (log in as admin with the API key)."""
+    """Open the chat UI: ask Quorum questions and give it orders, in a browser (log in as admin with the API key,
+    or with the password printed at start when no key is set)."""
     settings, container = start()
-    check_login_possible(settings)
     try:
         url, description = container.database()
     except (DatabaseError, ValueError) as exc:
         fail(str(exc), 1)
     check_database(url, description)
+    which = backtest or settings.chat.backtest_run
+    if which is not None:
+        try:
+            found = run(recorded_run(container, which))
+        except ValueError as exc:
+            fail(f"--backtest: {exc}")
+        if found is None:
+            what = "no finished backtest run" if which.strip() == "latest" else f"no finished backtest run {which!r}"
+            fail(f"{what} in the database ({description}): run `make demo` or `quorum backtest` first")
+        os.environ["QUORUM_CHAT__BACKTEST_RUN"] = found.run_id
+        typer.echo(f"reading the recorded {found.label} ({found.period}); control actions are off")
     root = prepare_app_root((settings.data_dir / "chat").resolve())
+    admin_login(settings, root)
     os.environ.update({
         "CHAINLIT_APP_ROOT": str(root),
         "CHAINLIT_AUTH_SECRET": auth_secret(settings, root),

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -80,13 +80,14 @@ class ChatServer:
 
 
 @contextmanager
-def running_chat(database_url: str, data_dir: Path, *, timeout_s: float = 90.0, **env: str) -> Iterator[ChatServer]:
-    """Start `quorum chat` on a free port (`env` added to its environment), wait for /health, stop it afterwards
-    (by its own process group)."""
+def running_chat(database_url: str, data_dir: Path, *, timeout_s: float = 90.0, args: Sequence[str] = (),
+                 unset: Sequence[str] = (), **env: str) -> Iterator[ChatServer]:
+    """Start `quorum chat ARGS` on a free port (`env` added to its environment, `unset` removed from it), wait for
+    /health, stop it afterwards (by its own process group)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    proc = quorum(["chat", "--host", "127.0.0.1", "--port", str(port)], chat_env(database_url, data_dir, **env),
-                  data_dir, popen=True)
+    environ = {k: v for k, v in chat_env(database_url, data_dir, **env).items() if k not in unset}
+    proc = quorum(["chat", "--host", "127.0.0.1", "--port", str(port), *args], environ, data_dir, popen=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     try:
