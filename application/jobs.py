@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from application.currency import CurrencyDisplay
 from application.cycle.trading_cycle import cycle_id_for
 from application.market_conditions import MarketConditionService
 from application.schedule import JobKind, ScheduleConfig, alert_retry_due, due_jobs
@@ -244,9 +245,10 @@ async def alerts_job(alerts: AlertForwarder | None, slot: datetime,
 
 
 async def daily_summary_job(uow_factory: UnitOfWorkFactory, scope: str, calendar: MarketCalendar,
-                            as_of: datetime) -> Event | None:
+                            as_of: datetime, *, currency: CurrencyDisplay | None = None) -> Event | None:
     """Write the DAILY_SUMMARY event of the last session closed at or before `as_of`: equity, P&L (net of
-    deposits), fills, fees, cycles and LLM spend. Returns None when that day's summary already exists."""
+    deposits), fills, fees, cycles and LLM spend; equity and P&L also in the `currency` shown beside USD.
+    Returns None when that day's summary already exists."""
     day = calendar.previous_session(as_of)
     open_ = calendar.session_open(day)
     async with uow_factory() as uow:
@@ -271,7 +273,16 @@ async def daily_summary_job(uow_factory: UnitOfWorkFactory, scope: str, calendar
             pct = float(pnl / start.equity) if start.equity else 0.0
             payload.update(start_equity=str(money(start.equity)), end_equity=str(money(end.equity)),
                            pnl=str(money(pnl)), pnl_pct=round(pct, 6))
-            text = (f"{day.isoformat()}: equity {money(end.equity)} USD, P&L {money(pnl):+} USD ({pct:+.2%}), "
+            shown = await currency.at(as_of) if currency is not None else None
+            beside = ""
+            if shown is not None and shown.rate is not None:
+                q = shown.rate.quote
+                beside = f" ({shown.rate.convert(end.equity)} {q}, P&L {shown.rate.convert(pnl):+} {q})"
+            if shown is not None and shown.currency != "USD":
+                payload["display_currency"] = shown.to_json(end_equity=end.equity, pnl=pnl)
+            if end.net_deposits != start.net_deposits:
+                payload["net_deposits_moved"] = str(money(end.net_deposits - start.net_deposits))
+            text = (f"{day.isoformat()}: equity {money(end.equity)} USD, P&L {money(pnl):+} USD ({pct:+.2%}){beside}, "
                     f"{len(fills)} fills, {cycles} cycles, LLM {llm_usd:.2f} USD")
         else:
             text = f"{day.isoformat()}: no equity recorded (no cycle ran), {len(fills)} fills, {cycles} cycles"

@@ -4,8 +4,8 @@ Every job kind has *slots*, the instants it is meant to run at:
 
 - ``cycle``: five minutes after the open, then every ``cycle_minutes`` after the open, until the close;
 - ``discovery``: at the open, then every ``discovery_hours`` hours, until the close;
-- ``forward_returns``, ``market_conditions``, ``daily_summary``: once per session, ``after_close_delay``
-  after the close (early closes included);
+- ``forward_returns``, ``market_conditions``, ``daily_summary``, ``paper_report`` (the paper campaign's daily
+  report): once per session, ``after_close_delay`` after the close (early closes included);
 - ``backup``: every night at ``backup_time`` New York time, trading day or not;
 - ``evals``: every night at ``evals_time`` New York time (02:00, in EST or EDT as the date has it), trading day
   or not: the nightly eval run and its regression gate;
@@ -27,10 +27,11 @@ from typing import Literal, get_args
 
 from domain.ports.clock import MarketCalendar
 
-JobKind = Literal["cycle", "discovery", "forward_returns", "market_conditions", "daily_summary", "backup", "alerts",
-                  "evals"]
+JobKind = Literal["cycle", "discovery", "forward_returns", "market_conditions", "daily_summary", "paper_report",
+                  "backup", "alerts", "evals"]
 JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
-AFTER_CLOSE_KINDS: frozenset[JobKind] = frozenset({"forward_returns", "market_conditions", "daily_summary"})
+AFTER_CLOSE_KINDS: frozenset[JobKind] = frozenset({"forward_returns", "market_conditions", "daily_summary",
+                                                   "paper_report"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LOOKBACK_DAYS = 10
 _LOOKAHEAD_DAYS = 14

@@ -16,7 +16,7 @@ import structlog
 from domain.errors import BrokerError
 from domain.ports.jobs import Reconciler
 from domain.ports.uow import UnitOfWorkFactory
-from domain.system_events import startup_reconcile_failed
+from domain.system_events import process_started, startup_reconcile_failed
 
 log = structlog.get_logger(__name__)
 
@@ -59,3 +59,16 @@ async def reconcile_at_startup(live: Reconciler, *, uow_factory: UnitOfWorkFacto
         return None
     log.info("startup_reconciled", differences=differences)
     return differences
+
+
+async def record_process_start(uow_factory: UnitOfWorkFactory, scope: str, *, at: datetime, process: str) -> bool:
+    """Write the PROCESS_STARTED event of `process` (restarts are counted from these). Returns whether it was
+    written; a database that cannot take it is logged, not raised (reconciling reports it)."""
+    try:
+        async with uow_factory() as uow:
+            await uow.events.add([process_started(at=at, scope=scope, process=process)])
+            await uow.commit()
+    except Exception as exc:  # noqa: BLE001 - start-up goes on; the reconciliation that follows reports the database
+        log.error("process_start_not_recorded", error=f"{type(exc).__name__}: {exc}")
+        return False
+    return True

@@ -10,6 +10,9 @@ Payload conventions the templates read (every key is optional; a missing number 
 - discovery_divergence: pickers, overlap (fraction), only_in (picker -> symbols).
 - watchlist_changed: added, removed (lists of symbols), reasons (symbol -> why), size.
 - reconciliation_diff: differences (list of {symbol, field, ours, broker}).
+- paper_report: campaign, day, sessions, target_sessions, equity, day_return_pct, spy_day_return_pct,
+  campaign_return_pct, spy_campaign_return_pct, fills, round_trips, breaker_events, llm_cost_usd,
+  llm_cost_campaign_usd, criteria (list of {name, passed, detail}), met.
 
 Keys ending in `_pct` (or starting with `pct_`) and `drawdown`/`overlap` are fractions (0.05 is 5%),
 shown signed when the key names a P&L, return, change or move. Keys that look like secrets
@@ -182,6 +185,25 @@ def daily_summary(event: Event) -> Alert:
                   Severity.INFO)
 
 
+def paper_report(event: Event) -> Alert:
+    """The daily report of a paper campaign: the day against SPY, trades, breaker events, LLM cost, the criteria."""
+    p = public_payload(event.payload)
+    name, day = str(p.get("campaign") or "?"), str(p.get("day") or event.at.date().isoformat())
+    session = f"{_get(p, 'sessions')}/{_get(p, 'target_sessions')}"
+    criteria = [c for c in p.get("criteria") or [] if isinstance(c, Mapping)]
+    marks = {True: "PASS", False: "FAIL", None: "n/a"}
+    table = [f"{marks.get(c.get('passed'), 'n/a'):<4} {c.get('name', '?')}: {c.get('detail', '')}" for c in criteria]
+    verdict = "criteria met" if p.get("met") else "criteria not met yet"
+    first = {"Session": session, "Equity": _get(p, "equity"), "Day return": _get(p, "day_return_pct"),
+             "SPY day": _get(p, "spy_day_return_pct"), "Campaign return": _get(p, "campaign_return_pct"),
+             "SPY campaign": _get(p, "spy_campaign_return_pct"), "Fills": _get(p, "fills", "0"),
+             "Round trips": _get(p, "round_trips", "0"), "Breaker events": _get(p, "breaker_events", "0"),
+             "LLM cost": f"{_get(p, 'llm_cost_usd', '0')} USD (campaign {_get(p, 'llm_cost_campaign_usd', '0')})"}
+    body = "\n".join([event.message, "", *table]) if table else event.message
+    fields = _fields({}, first)
+    return _alert(event, f"Paper campaign {name}, {day}: session {session}, {verdict}", body, fields, Severity.INFO)
+
+
 def system_error(event: Event) -> Alert:
     """Something failed: a cycle was rolled back, a job crashed."""
     p = public_payload(event.payload)
@@ -263,6 +285,7 @@ TEMPLATES: Mapping[EventType, Callable[[Event], Alert]] = {
     EventType.BREAKER_ELIGIBLE: breaker_eligible,
     EventType.LARGE_POSITION_CHANGE: large_position_change,
     EventType.DAILY_SUMMARY: daily_summary,
+    EventType.PAPER_REPORT: paper_report,
     EventType.SYSTEM_ERROR: system_error,
     EventType.DISCOVERY_DIVERGENCE: discovery_divergence,
     EventType.WATCHLIST_CHANGED: watchlist_changed,

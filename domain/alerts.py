@@ -2,7 +2,8 @@
 
 Default routing (`AlertRoutes.default`): CRITICAL -> Discord and email, WARNING -> Discord, INFO only for
 the daily summary, watchlist changes and discovery divergence (-> Discord), DEBUG never. The log channel,
-when configured, receives everything that is routed at all. Templates live in `domain.alert_templates`.
+when configured, receives everything that is routed at all. The paper campaign's daily report goes to every
+channel (`EVERY_CHANNEL_TYPES`) unless QUORUM_ALERTS__ROUTES overrides it. Templates live in `domain.alert_templates`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "DEFAULT_INFO_TYPES",
     "DISCORD",
     "EMAIL",
+    "EVERY_CHANNEL_TYPES",
     "LOG",
     "NEVER_ALERTED",
     "TEMPLATED_TYPES",
@@ -38,6 +40,8 @@ DEFAULT_INFO_TYPES: frozenset[str] = frozenset(
     {EventType.DAILY_SUMMARY.value, EventType.WATCHLIST_CHANGED.value, EventType.DISCOVERY_DIVERGENCE.value}
 )
 TEMPLATED_TYPES: tuple[EventType, ...] = tuple(TEMPLATES)
+EVERY_CHANNEL_TYPES: frozenset[str] = frozenset({EventType.PAPER_REPORT.value})
+"""Reports the user asked for by name (the paper campaign's daily report): every channel, whatever its severity."""
 NEVER_ALERTED: frozenset[str] = frozenset({EventType.ALERT_UNDELIVERABLE.value})
 _RANK = {s: i for i, s in enumerate(Severity)}
 
@@ -73,6 +77,8 @@ class AlertRoutes:
             return ()
         if alert.type in self.overrides:
             return tuple(self.overrides[alert.type])
+        if alert.type in EVERY_CHANNEL_TYPES:
+            return tuple(self.min_severity)
         severity = Severity(alert.severity)
         if severity is Severity.DEBUG or (severity is Severity.INFO and alert.type not in self.info_types):
             return ()

@@ -57,6 +57,10 @@ class EventType(StrEnum):
     KILL_SWITCH = "kill_switch"
     EVAL_REGRESSION = "eval_regression"
     CHAT_ACTION = "chat_action"
+    CASH_TRANSFER = "cash_transfer"
+    CHAT_PROBE = "chat_probe"
+    PAPER_REPORT = "paper_report"
+    PROCESS_STARTED = "process_started"
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,12 @@ def startup_reconcile_failed(*, at: datetime, scope: str, what: str, error: str,
                  payload={"job": "startup_reconcile", "error": error}, scope=scope)
 
 
+def process_started(*, at: datetime, scope: str, process: str) -> Event:
+    """A process that trades started (INFO): the paper campaign counts restarts from these."""
+    return Event(type=EventType.PROCESS_STARTED, at=at, message=f"{process} started", severity=Severity.INFO,
+                 cycle_id=None, symbol=None, payload={"process": process}, scope=scope)
+
+
 def kill_switch(*, at: datetime, scope: str, summary: str, by: str, reason: str, payload: dict[str, Any]) -> Event:
     """The kill switch ran (CRITICAL): `summary` says what was cancelled and sold."""
     return Event(type=EventType.KILL_SWITCH, at=at, message=f"{summary} (by {by}{': ' + reason if reason else ''})",

@@ -12,9 +12,11 @@ from entrypoints.commands import (
     discover,
     evals,
     flatten,
+    golive,
     market,
     memory,
     monitor,
+    paper,
     preflight,
     rehearse,
     serve,
@@ -30,6 +32,7 @@ app.command("backtest")(backtest.backtest)
 app.add_typer(breaker.app, name="breaker")
 app.command("monitor")(monitor.monitor)
 app.command("preflight")(preflight.preflight)
+app.command("golive")(golive.golive)
 app.command("market-closed")(market.market_closed)
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
@@ -39,6 +42,7 @@ app.add_typer(discover.watchlist_app, name="watchlist")
 app.add_typer(trading.app, name="trading")
 app.command("flatten")(flatten.flatten_command)
 app.command("rehearse")(rehearse.rehearse)
+app.add_typer(paper.app, name="paper")
 app.add_typer(evals.evals_app, name="evals")
 
 if __name__ == "__main__":

@@ -41,8 +41,10 @@ from application.trading_service import TradingService
 from domain.memory import DEFAULT_SCOPE
 from domain.ports.embedder import Embedder
 from entrypoints.settings import Settings
+from entrypoints.wiring import currency as currency_wiring
 from entrypoints.wiring import evals as eval_wiring
 from entrypoints.wiring import event_search as event_search_wiring
+from entrypoints.wiring import paper as paper_wiring
 from entrypoints.wiring import system, venue
 from entrypoints.wiring.closing import Closing
 
@@ -113,6 +115,7 @@ class Container(containers.DeclarativeContainer):
         storage, postgres=providers.Singleton(event_search_wiring.pg_event_memory, sessionmaker, embedder),
         memory=providers.Singleton(event_search_wiring.in_memory_event_memory, embedder, memory_db))
     event_search = providers.Singleton(EventSearch, event_memory, uow_factory, scope)
+    currency_display = providers.Singleton(currency_wiring.currency_display, settings)
 
     # ---------------------------------------------------------------- venue
     listed_history = providers.Singleton(venue.listed_history, run, calendar, system_clock)
@@ -189,10 +192,15 @@ class Container(containers.DeclarativeContainer):
     evals_runner = providers.Singleton(eval_wiring.evals_runner, settings, eval_job)
     nightly_evals = providers.Selector(venue_kind, alpaca=evals_runner, sim=evals_runner,
                                        backtest=providers.Object(None), rehearsal=providers.Object(None))
+    running_paper_report = providers.Singleton(paper_wiring.paper_report, settings, uow_factory, calendar, scope,
+                                               market, broker, event_search, spend_ledger, storage)
+    paper_report = providers.Selector(venue_kind, alpaca=running_paper_report, sim=running_paper_report,
+                                      rehearsal=running_paper_report, backtest=providers.Object(None))
     job_deps = providers.Singleton(
         WorkerDeps, runner=runner, uow_factory=uow_factory, calendar=calendar, clock=clock, scope=scope,
         conditions=conditions, discovery=discovery, backup=backup, schedule=schedule,
-        policy=providers.Singleton(JobPolicy), alerts=alerts, evals=nightly_evals,
+        policy=providers.Singleton(JobPolicy), alerts=alerts, evals=nightly_evals, paper_report=paper_report,
+        currency=currency_display,
         on_failure=providers.Singleton(system.alert_notifier, alerts))
     job_sleep = providers.Selector(venue_kind, alpaca=providers.Object(asyncio.sleep),
                                    sim=providers.Object(asyncio.sleep), backtest=providers.Object(system.no_wait),

@@ -42,6 +42,8 @@ from application.event_monitor import EventMonitor
 from application.invariants import InvariantChecker
 from application.membership import SYNTHETIC, survivorship
 from application.monitor_symbols import watchlist_and_positions
+from application.paper.campaign import campaign_status, find_campaign, start_campaign, status_to_json
+from application.paper.drill import breaker_drill, untripped_rules
 from application.round_trips import round_trip_returns
 from application.trading_service import TradingService
 from domain.analytics import performance
@@ -51,6 +53,7 @@ from domain.ports.clock import Clock
 from entrypoints.commands.worker import startup_reconcile
 from entrypoints.container import Storage, build_container, close_container
 from entrypoints.settings import Settings
+from entrypoints.wiring.paper import settings_snapshot
 from entrypoints.wiring.system import no_wait
 
 log = structlog.get_logger(__name__)
@@ -71,6 +74,8 @@ class RehearsalOptions:
         monitor_every: how often the event monitor polls in market hours.
         resume_policy: what the rehearsal does when the breaker may resume (nobody is there to approve).
         seed: seed of the synthetic market and of the emulator's ids.
+        campaign: record the run as a paper campaign of this name (started before the first session, measured
+            after the last; the breaker rules the market did not trip are drilled first).
     """
 
     start: date
@@ -84,6 +89,7 @@ class RehearsalOptions:
     monitor_every: timedelta = timedelta(minutes=5)
     resume_policy: ResumePolicy = "approve-when-eligible"
     seed: int = 7
+    campaign: str | None = None
 
 
 @dataclass
@@ -143,7 +149,7 @@ class Rehearsal:
         c = self.container
         uow_factory, broker = c.uow_factory(), c.broker()
         checker = InvariantChecker(broker, uow_factory, self.scope, emu.clock.now())
-        await startup_reconcile(c)
+        await startup_reconcile(c, process="quorum rehearse")
         recorder = _Recorder(c.runner(), checker, emu.clock)
         c.runner.override(providers.Object(recorder))
         c.backup.override(providers.Object(None))
@@ -153,6 +159,10 @@ class Rehearsal:
         requests = CycleRequestService(uow_factory, jobs.queue, scope=self.scope, tz=self.calendar.tz)
         monitor = EventMonitor(c.market(), watchlist_and_positions(uow_factory, broker, self.scope),
                                RequestingTrigger(requests), emu.clock, self.calendar, sleep=no_wait)
+        if self.opts.campaign:
+            await start_campaign(uow_factory, broker, self.scope, name=self.opts.campaign, days=len(sessions),
+                                 settings_snapshot=settings_snapshot(self.settings), as_of=emu.clock.now(),
+                                 account_id="alpaca emulator (paper)")
         jobs.start()
         rows: list[EquityRow] = []
         try:
@@ -165,7 +175,20 @@ class Rehearsal:
                     self.progress(i + 1, len(sessions), day, account.equity)
         finally:
             await jobs.stop()
-        return await self._report(emu, market, symbols, sessions, rows, recorder)
+        campaign = await self._measure_campaign(emu) if self.opts.campaign else None
+        return await self._report(emu, market, symbols, sessions, rows, recorder, campaign)
+
+    async def _measure_campaign(self, emu: AlpacaEmulator) -> dict[str, Any]:
+        """Drill the breaker rules the market did not trip, then measure the campaign at the end of the run."""
+        c, at = self.container, emu.clock.now()
+        started = (await find_campaign(c.uow_factory(), self.scope, name=self.opts.campaign)).started_at
+        untripped = await untripped_rules(c.uow_factory(), self.scope, since=started, until=at)
+        if untripped:
+            equity = (await c.broker().account()).equity
+            await breaker_drill(c.uow_factory(), self.scope, equity=equity, settings=self.settings.risk.breaker,
+                                as_of=at, rules=untripped)
+        status = await campaign_status(c.uow_factory(), self.calendar, self.scope, as_of=at, name=self.opts.campaign)
+        return status_to_json(status)
 
     async def _decide_dividends(self, emu: AlpacaEmulator, market: DailyBarMarketData) -> None:
         """Dividends count only when every tradable symbol the emulator lists (discovery may pick any) and SPY have
@@ -201,7 +224,8 @@ class Rehearsal:
                                          note="resume policy of the simulation: approve when eligible")
 
     async def _report(self, emu: AlpacaEmulator, market: DailyBarMarketData, symbols: list[str],
-                      sessions: list[date], rows: list[EquityRow], recorder: _Recorder) -> dict[str, Any]:
+                      sessions: list[date], rows: list[EquityRow], recorder: _Recorder,
+                      campaign: dict[str, Any] | None = None) -> dict[str, Any]:
         opts, calendar, broker = self.opts, self.calendar, self.container.broker()
         sink = self.container.alert_log()
         fills = await broker.fills_since(calendar.session_open(sessions[0]) - timedelta(days=1))
@@ -231,6 +255,8 @@ class Rehearsal:
             "cycles": len(recorder.results), "alerts": len(sink.read()) if sink is not None else 0,
             "data": ", ".join(str(d) for d in opts.data_dirs) or f"synthetic market (seed {opts.seed})",
             "survivorship": survivorship(read_universes(opts.data_dirs)) if opts.data_dirs else SYNTHETIC})
+        if campaign is not None:
+            result.extra["campaign"] = campaign
         return write_report(result, opts.report, self.settings.model_dump(mode="json"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -301,6 +302,23 @@ class ApiSettings(BaseModel):
         return v
 
 
+class ReportingSettings(BaseModel):
+    """The currency reports, the API and the chat show beside USD (the account always trades in USD)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    currency: Literal["USD", "GBP", "EUR"] = Field("USD", description="shown beside USD (USD: nothing beside)")
+    fx_rate: Decimal | None = Field(None, gt=0, description="units of `currency` per USD, e.g. 0.79; unset: "
+                                    "fetched from fx_url once a day")
+    fx_url: str = Field("https://api.frankfurter.app", description="Frankfurter-compatible rate service")
+    fx_timeout_s: float = Field(5.0, gt=0, le=60)
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+
 def _langsmith(name: str) -> AliasChoices:
     return AliasChoices(f"LANGSMITH_{name}", f"QUORUM_LANGSMITH_{name}")
 
@@ -342,6 +360,7 @@ class Settings(BaseSettings):
     evals: EvalSettings = EvalSettings()
     chat: ChatSettings = ChatSettings()
     api: ApiSettings = ApiSettings()
+    reporting: ReportingSettings = ReportingSettings()
     grafana_db_password: SecretStr | None = Field(None, description="the password `quorum db upgrade` gives the "
                                                   "Grafana role (quorum_grafana); unset: the role cannot log in")
     langsmith_tracing: bool = Field(False, validation_alias=_langsmith("TRACING"))
@@ -375,12 +394,21 @@ class Settings(BaseSettings):
         return url.get_secret_value() if url else None
 
     def check_live_trading(self) -> None:
-        """Refuse live (non-paper) Alpaca trading without the explicit acknowledgement."""
-        if self.broker.provider == "alpaca" and not self.broker.paper and self.live_trading != LIVE_TRADING_ACK:
+        """Refuse live (non-paper) Alpaca trading without the explicit acknowledgement, or without a go-live record
+        for these keys (`quorum golive`, docs/go-live.md)."""
+        if self.broker.provider != "alpaca" or self.broker.paper:
+            return
+        if self.live_trading != LIVE_TRADING_ACK:
             raise ConfigurationError(
                 f"QUORUM_BROKER__PAPER=false asks for live trading with real money; "
                 f"set QUORUM_LIVE_TRADING={LIVE_TRADING_ACK} as well to allow it"
             )
+        from entrypoints.golive_record import check_live
+
+        refusal = check_live(self)
+        if refusal is not None:
+            raise ConfigurationError(f"live trading refused: {refusal}; run `quorum golive` with the live keys "
+                                     "(docs/go-live.md)")
 
 
 def _setting_name(loc: tuple[int | str, ...]) -> str:

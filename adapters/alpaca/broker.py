@@ -32,9 +32,16 @@ from adapters.alpaca.order_reader import ORDERS, OrderReader, order_path
 from adapters.alpaca.orders import order_from_sdk, sdk_order, status_of
 from adapters.alpaca.rest import AlpacaRest, Sleep
 from adapters.alpaca.sdk import FillActivity, as_list, as_object, parsed, validated
+from adapters.alpaca.transfers import (
+    TRANSFER_ACTIVITIES,
+    TRANSFER_TYPES,
+    TransferActivity,
+    transfer_from_activity,
+)
 from adapters.alpaca.wire import is_fractional, order_body, rfc3339
 from domain.errors import BrokerError, BrokerUnavailableError, OrderRejectedError
 from domain.models.account import Account
+from domain.models.cash_transfer import CashTransfer
 from domain.models.trading import Fill, Order, OrderRequest, OrderStatus, Position
 from domain.ports.broker import Broker
 
@@ -187,7 +194,7 @@ class AlpacaBroker(Broker):
         if since > ALPACA_EPOCH:
             params["after"] = rfc3339(since - timedelta(seconds=1))
         fills = []
-        for raw in await self._activities(params):
+        for raw in await self._activities(FILL_ACTIVITIES, params):
             activity = validated("a FILL activity", BrokerError, FillActivity, **raw)
             facts = await self._orders.facts(str(activity.order_id))
             fill = parsed("a fill", BrokerError, fill_from_activity, raw, activity, facts.client_order_id,
@@ -196,17 +203,37 @@ class AlpacaBroker(Broker):
                 fills.append(fill)
         return sorted(fills, key=lambda f: f.at)
 
-    async def _activities(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def cash_transfers_since(self, since: datetime) -> list[CashTransfer]:
+        """Deposits, withdrawals and cash journals at or after `since`, oldest first (CSD, CSW and JNLC account
+        activities; canceled ones left out).
+
+        Raises:
+            ValueError: `since` is naive.
+        """
+        if since.tzinfo is None:
+            raise ValueError(f"cash_transfers_since needs a timezone-aware datetime, got naive {since!r}")
+        params: dict[str, Any] = {"activity_types": TRANSFER_TYPES, "direction": "asc", "page_size": ACTIVITY_PAGE}
+        if since > ALPACA_EPOCH:
+            params["after"] = rfc3339(since - timedelta(days=1))
+        transfers = []
+        for raw in await self._activities(TRANSFER_ACTIVITIES, params):
+            activity = validated("a cash activity", BrokerError, TransferActivity, **raw)
+            transfer = parsed("a cash activity", BrokerError, transfer_from_activity, raw, activity)
+            if transfer is not None and transfer.at >= since:
+                transfers.append(transfer)
+        return sorted(transfers, key=lambda t: t.at)
+
+    async def _activities(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         activities: list[dict[str, Any]] = []
         while True:
-            body = await self._rest.request("GET", FILL_ACTIVITIES, params=params)
-            page = [as_object(a, "a FILL activity", BrokerError) for a in as_list(body, "activities", BrokerError)]
+            body = await self._rest.request("GET", path, params=params)
+            page = [as_object(a, "an activity", BrokerError) for a in as_list(body, "activities", BrokerError)]
             activities.extend(page)
             if len(page) < ACTIVITY_PAGE:
                 return activities
             token = str(page[-1].get("id") or "")
             if not token or token == params.get("page_token"):
-                raise BrokerError(f"Alpaca's FILL activities page ended without a usable id ({token!r}); stopping")
+                raise BrokerError(f"Alpaca's activities page ended without a usable id ({token!r}); stopping")
             params = {**params, "page_token": token}
 
     async def _until_not_open(self, broker_order_id: str, path: str) -> None:

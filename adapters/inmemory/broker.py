@@ -22,8 +22,17 @@ from adapters.inmemory.broker_orders import (
     position_from_view,
     spec_from_request,
 )
-from adapters.inmemory.exchange import OHLC, CashMovement, Exchange, ExchangeOrder, ExchangeRules, Rejection
+from adapters.inmemory.exchange import (
+    OHLC,
+    CashActivity,
+    CashMovement,
+    Exchange,
+    ExchangeOrder,
+    ExchangeRules,
+    Rejection,
+)
 from domain.models.account import Account
+from domain.models.cash_transfer import TRANSFER_KINDS, CashTransfer
 from domain.models.trading import Fill, Order, OrderRequest, Portfolio, Position
 from domain.ports.broker import Broker
 from domain.ports.clock import Clock, MarketCalendar
@@ -133,6 +142,15 @@ class InMemoryBroker(Broker):
             raise ValueError(f"since must be timezone-aware, got naive {since!r}")
         return self._exchange.fills_since(since)
 
+    async def cash_transfers_since(self, since: datetime) -> list[CashTransfer]:
+        """Deposits, withdrawals and cash journals at or after `since`, oldest first (the CSD, CSW and JNLC
+        account activities `deposit` records)."""
+        if since.tzinfo is None or since.utcoffset() is None:
+            raise ValueError(f"since must be timezone-aware, got naive {since!r}")
+        return [CashTransfer(a.id, a.net_amount, a.at, a.activity_type, a.description)
+                for a in self._exchange.activities()
+                if isinstance(a, CashActivity) and a.activity_type in TRANSFER_KINDS and a.at >= since]
+
     # ------------------------------------------------------------------ driver
 
     def on_session_open(self, day: date, opens: Mapping[str, Decimal]) -> list[Fill]:
@@ -173,13 +191,14 @@ class InMemoryBroker(Broker):
             made += ex.open_session(day, {s: b[0] for s, b in bars.items()})
         return made + ex.close_session(day, {s: b[3] for s, b in bars.items()}, bars)
 
-    def deposit(self, amount: Decimal, at: datetime | None = None) -> None:
-        """Add (positive) or withdraw (negative) cash that is not profit; recorded in `cash_movements`.
+    def deposit(self, amount: Decimal, at: datetime | None = None, *, journal: bool = False) -> None:
+        """Add (positive) or withdraw (negative) cash that is not profit; recorded in `cash_movements` and as a
+        CSD/CSW account activity (a JNLC cash journal when `journal`), listed by `cash_transfers_since`.
 
         Raises:
             InsufficientBuyingPowerError: a withdrawal larger than the cash not reserved by open buys.
         """
-        self._exchange.deposit(amount, at)
+        self._exchange.deposit(amount, at, journal=journal)
 
     # ------------------------------------------------------------------ extras
 

@@ -2,7 +2,8 @@
 
 `worker_settings(deps, ...)` returns the keyword arguments of `arq.Worker` (usable as arq
 `WorkerSettings` too). Functions: run_cycle, discovery, forward_returns, market_conditions,
-daily_summary, backup, alerts, evals (the nightly evals at 02:00 New York time, or a run the API asked for).
+daily_summary, paper_report, backup, alerts, evals (the nightly evals at 02:00 New York time, or a run the API
+asked for).
 One cron job, `schedule_tick`, runs every minute on one worker (arq makes a
 cron run unique across workers) and enqueues what `application.schedule` says is due, with job ids
 derived from the slot, so nothing is enqueued twice. A failing job raises `arq.Retry` with
@@ -38,6 +39,7 @@ from adapters.queue.arq_queue import (
 )
 from adapters.queue.redis_lock import LockNotAcquiredError, RedisLock
 from application import jobs
+from application.currency import CurrencyDisplay
 from application.market_conditions import MarketConditionService
 from application.schedule import JOB_KINDS, JobKind, ScheduleConfig
 from domain.events import Event
@@ -72,6 +74,8 @@ class WorkerDeps:
         backup: `await backup(as_of)` makes the nightly backup (None: the job only logs).
         alerts: forwards the event log's alerts to the channels (None: the alerts job is not scheduled).
         evals: runs the nightly evals (None: the evals job is not scheduled).
+        paper_report: `await paper_report(as_of)` writes the paper campaign's daily report (None: not scheduled).
+        currency: the currency the daily summary also shows (None: USD only).
         schedule: when jobs are due.
         policy: tries and back-off of every job.
         cycle_max_delay: a cycle job later than this is skipped (None: never).
@@ -93,6 +97,8 @@ class WorkerDeps:
     backup: Callable[[datetime], Awaitable[object]] | None = None
     alerts: AlertForwarder | None = None
     evals: EvalRunner | None = None
+    paper_report: Callable[[datetime], Awaitable[object]] | None = None
+    currency: CurrencyDisplay | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     policy: jobs.JobPolicy = field(default_factory=jobs.JobPolicy)
     cycle_max_delay: timedelta | None = timedelta(minutes=15)
@@ -129,8 +135,9 @@ class WorkerDeps:
 
     @property
     def kinds(self) -> tuple[JobKind, ...]:
-        """The job kinds to schedule: all of them, but the alerts and evals jobs only when they are set."""
-        unset = {k for k, dep in (("alerts", self.alerts), ("evals", self.evals)) if dep is None}
+        """The job kinds to schedule: all of them, but the alerts, evals and paper report jobs only when set."""
+        unset = {k for k, dep in (("alerts", self.alerts), ("evals", self.evals),
+                                  ("paper_report", self.paper_report)) if dep is None}
         return tuple(k for k in JOB_KINDS if k not in unset)
 
 
@@ -167,13 +174,15 @@ async def run_scheduled_job(deps: WorkerDeps, kind: JobKind, at: datetime) -> An
             return False
         return await jobs.market_conditions_job(deps.conditions, deps.uow_factory, at)
     if kind == "daily_summary":
-        event = await jobs.daily_summary_job(deps.uow_factory, deps.scope, deps.calendar, at)
+        event = await jobs.daily_summary_job(deps.uow_factory, deps.scope, deps.calendar, at,
+                                             currency=deps.currency)
         return event.message if event else None
-    if kind == "backup":
-        if deps.backup is None:
-            log.info("backup not configured", as_of=at.isoformat())
+    if kind in ("backup", "paper_report"):
+        body = deps.backup if kind == "backup" else deps.paper_report
+        if body is None:
+            log.info(f"{kind} not configured", as_of=at.isoformat())
             return None
-        return await deps.backup(at)
+        return await body(at)
     if kind == "alerts":
         return await jobs.alerts_job(deps.alerts, at, deps.schedule)
     if kind == "evals":

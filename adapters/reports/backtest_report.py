@@ -21,6 +21,7 @@ from adapters.reports.shapes import (
 )
 from application.backtest import BacktestResult
 from application.membership import survivorship
+from domain.currency import ACCOUNT_CURRENCY, DisplayCurrency
 
 TRADE_COLUMNS = ["time", "symbol", "side", "qty", "price", "fee", "client_order_id", "reason"]
 ROUND_TRIP_COLUMNS = ["symbol", "opened_at", "closed_at", "fills", "qty", "cost", "proceeds", "pnl", "return"]
@@ -35,12 +36,18 @@ EXTRA_SHAPES: dict[str, Callable[[Any], Any]] = {
 """Typed values a result's `extra` carries under these keys, and their JSON shapes (other extras are JSON)."""
 
 
-def summary_dict(result: BacktestResult, settings: dict[str, Any]) -> dict[str, Any]:
+def summary_dict(result: BacktestResult, settings: dict[str, Any],
+                 display: DisplayCurrency | None = None) -> dict[str, Any]:
     """The fields of summary.json. `round_trips` are the trades (win rate and profit factor are over them),
-    `fills` the executions; `survivorship` is "unknown" unless the caller put the data's in `extra`."""
+    `fills` the executions; `survivorship` is "unknown" unless the caller put the data's in `extra`. With a
+    display currency other than USD, "display_currency" holds the rate (or why there is none) and the money
+    figures converted; every other figure stays in USD."""
     p = result.performance
     final = result.equity[-1].equity if result.equity else result.starting_cash
     net_after_llm = float(final) - result.llm_cost_usd
+    shown = {} if display is None or display.currency == ACCOUNT_CURRENCY else {
+        "display_currency": display.to_json(starting_cash=result.starting_cash, final_equity=final,
+                                            fees=result.fees)}
     return {
         "run_id": result.run_id,
         "scope": result.scope,
@@ -71,13 +78,16 @@ def summary_dict(result: BacktestResult, settings: dict[str, Any]) -> dict[str, 
         "benchmarks": result.benchmarks,
         "settings": settings,
         **{key: EXTRA_SHAPES[key](value) if key in EXTRA_SHAPES else value for key, value in result.extra.items()},
+        **shown,
     }
 
 
-def write_report(result: BacktestResult, directory: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    """Write every report file into `directory` (created) and return the summary."""
+def write_report(result: BacktestResult, directory: Path, settings: dict[str, Any],
+                 display: DisplayCurrency | None = None) -> dict[str, Any]:
+    """Write every report file into `directory` (created) and return the summary; money also in the `display`
+    currency when one is configured (summary.json's "display_currency" and a line of report.html)."""
     directory.mkdir(parents=True, exist_ok=True)
-    summary = summary_dict(result, settings)
+    summary = summary_dict(result, settings, display)
     (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     with (directory / "trades.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
@@ -148,6 +158,7 @@ def _html(summary: dict[str, Any], path: Path) -> None:
         "<!doctype html><html><head><meta charset='utf-8'><title>Quorum backtest</title>"
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:left}</style></head><body>"
         f"<h1>Quorum backtest {html.escape(summary['run_id'])}</h1><table>{rows}</table>"
+        f"{_currency_html(summary.get('display_currency'))}"
         "<p>round_trips: trades from flat to flat (win rate over them); fills: executions.</p>"
         "<h2>Benchmarks</h2><table><tr><th></th><th>total return</th><th>sharpe</th><th>max drawdown</th>"
         f"<th>fees</th><th>dividends</th></tr>{bench}</table><p>{html.escape(BENCHMARK_TERMS)}</p>"
@@ -159,6 +170,17 @@ def _html(summary: dict[str, Any], path: Path) -> None:
 
 BENCHMARK_TERMS = ("The benchmarks buy at the first session's open plus the run's slippage, pay the run's fees, "
                    "are held to the end and receive dividends only when Quorum does.")
+
+
+def _currency_html(shown: dict[str, Any] | None) -> str:
+    if not shown:
+        return ""
+    if "rate" not in shown:
+        return f"<p>{_fmt(shown['currency'])} not shown: {_fmt(shown.get('problem'))}</p>"
+    r, cur = shown["rate"], shown["currency"]
+    return (f"<p>In {_fmt(cur)} at {_fmt(r['rate'])} per USD ({_fmt(r['source'])}, {_fmt(r['date'])}): starting "
+            f"cash {_fmt(shown['starting_cash'])} {_fmt(cur)}, final equity {_fmt(shown['final_equity'])} "
+            f"{_fmt(cur)}, fees {_fmt(shown['fees'])} {_fmt(cur)}. The account trades in USD.</p>")
 
 
 def _honesty_html(summary: dict[str, Any]) -> str:

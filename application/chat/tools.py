@@ -19,9 +19,11 @@ from application.chat.control_actions import DESCRIPTIONS, ControlActions, pendi
 from application.chat.event_index import citations
 from application.chat.patterns import KINDS, analyse_patterns
 from application.chat.tool_args import ArgumentError, check_arguments
+from application.currency import CurrencyDisplay
 from application.performance_report import WINDOWS, PerformanceReport, performance_report
 from application.queries import Portfolio, ReadModels
 from domain.chat import UNPARSED_ARGUMENTS, ControlAction, EventHit, ToolCall, ToolResult, ToolSpec
+from domain.currency import DisplayCurrency, money_text
 from domain.errors import ActionConfirmationError, QuorumError
 from domain.models.trading import Order, OrderType, Side
 from domain.ports.chat import SqlReader
@@ -69,12 +71,14 @@ class ChatTools:
         events: the event search.
         controls: proposes control actions (confirmed later by the UI through the same object).
         search_k: how many events a search returns at most.
+        currency: the currency shown beside USD in the portfolio and performance answers (None: USD only).
     """
 
     def __init__(self, read_models: ReadModels, sql: SqlReader, events: EventSearcher, controls: ControlActions, *,
-                 search_k: int = 8) -> None:
+                 search_k: int = 8, currency: CurrencyDisplay | None = None) -> None:
         self.read_models, self.sql, self.events, self.controls, self.search_k = (
             read_models, sql, events, controls, search_k)
+        self.currency = currency or CurrencyDisplay()
         self._handlers: dict[str, Handler] = {
             "query_sql": self._query_sql, "search_events": self._search_events, "portfolio": self._portfolio,
             "performance": self._performance, "control": self._control, "patterns": self._patterns}
@@ -165,13 +169,13 @@ class ChatTools:
     async def _portfolio(self, args: dict[str, Any], who: str, as_of: datetime) -> ToolResult:
         pf = await self.read_models.portfolio(as_of)
         orders = await self.read_models.broker.open_orders()
-        return portfolio_result(pf, orders)
+        return portfolio_result(pf, orders, await self.currency.at(as_of))
 
     async def _performance(self, args: dict[str, Any], who: str, as_of: datetime) -> ToolResult:
         rm = self.read_models
         report = await performance_report(rm.uow_factory, rm.scope, rm.calendar, window=args["window"], as_of=as_of,
                                           market=rm.market)
-        return performance_result(report, args)
+        return performance_result(report, args, await self.currency.at(as_of))
 
     async def _control(self, args: dict[str, Any], who: str, as_of: datetime) -> ToolResult:
         action = ControlAction(args["action"])
@@ -223,9 +227,23 @@ def _order_json(o: Order) -> dict[str, Any]:
             "submitted_at": o.submitted_at.isoformat()}
 
 
-def portfolio_result(pf: Portfolio, orders: list[Order]) -> ToolResult:
+def _usd(amount: Decimal, display: DisplayCurrency, text: str | None = None) -> str:
+    """"$650.00", and beside it "(£512.35)" when a second currency is shown."""
+    first = text if text is not None else f"${amount}"
+    converted = display.amount(amount)
+    return first if converted is None or display.rate is None else (
+        f"{first} ({money_text(converted, display.rate.quote)})")
+
+
+def _currency_note(display: DisplayCurrency) -> str:
+    return f"\n{display.note()}." if display.note() else ""
+
+
+def portfolio_result(pf: Portfolio, orders: list[Order], display: DisplayCurrency | None = None) -> ToolResult:
     """The portfolio tool's answer: a line of totals, the positions as a table, the open orders in `data`. A
-    position's stop is the one Quorum keeps, else the broker's open stop order for the symbol."""
+    position's stop is the one Quorum keeps, else the broker's open stop order for the symbol. With a `display`
+    currency, the totals also show in it (the account trades in USD)."""
+    display = display or DisplayCurrency()
     a = pf.account
     broker_stops = {o.symbol: o.request.stop_price for o in orders
                     if o.request.type is OrderType.STOP and o.request.side is Side.SELL and o.request.stop_price}
@@ -239,21 +257,28 @@ def portfolio_result(pf: Portfolio, orders: list[Order]) -> ToolResult:
     exposure = float(pf.gross_exposure / a.equity) if a.equity > 0 else None
     held = ", ".join(f"{p['symbol']} {p['qty']} @ {p['avg_entry_price']} (stop {p['stop_price'] or 'none'})"
                      for p in positions) or "no positions"
-    text = (f"Equity ${a.equity}, cash ${a.cash}, buying power ${a.buying_power}, gross exposure "
-            f"${pf.gross_exposure}" + ("" if exposure is None else f" ({exposure:.0%} of equity)")
+    text = (f"Equity {_usd(a.equity, display)}, cash {_usd(a.cash, display)}, buying power "
+            f"{_usd(a.buying_power, display)}, gross exposure {_usd(pf.gross_exposure, display)}"
+            + ("" if exposure is None else f" ({exposure:.0%} of equity)")
             + f" ({'paper' if pf.paper else 'LIVE'} account).\nPositions: {held}.\nOpen orders: {len(orders)}"
-            + (f" ({sum(o.is_leg for o in orders)} protective legs)." if orders else "."))
+            + (f" ({sum(o.is_leg for o in orders)} protective legs)." if orders else ".") + _currency_note(display))
     data = {"as_of": pf.as_of.isoformat(), "paper": pf.paper, "cash": str(a.cash), "equity": str(a.equity),
             "buying_power": str(a.buying_power), "gross_exposure": str(pf.gross_exposure), "exposure": exposure,
             "positions": positions, "open_orders": [_order_json(o) for o in orders]}
+    if display.currency != "USD":
+        data["display_currency"] = display.to_json(equity=a.equity, cash=a.cash, buying_power=a.buying_power,
+                                                   gross_exposure=pf.gross_exposure)
     columns = ("symbol", "qty", "avg_entry_price", "last_price", "market_value", "unrealized_pl", "stop_price",
                "stop_kept_by", "take_profit_price")
     return ToolResult("portfolio", {}, True, text, data, columns=columns,
                       rows=tuple(tuple(p[c] for c in columns) for p in positions))
 
 
-def performance_result(report: PerformanceReport, args: dict[str, Any]) -> ToolResult:
-    """The performance tool's answer: one sentence of the main figures, every figure in `data` and as a table."""
+def performance_result(report: PerformanceReport, args: dict[str, Any],
+                       display: DisplayCurrency | None = None) -> ToolResult:
+    """The performance tool's answer: one sentence of the main figures, every figure in `data` and as a table;
+    money also in the `display` currency when one is shown."""
+    display = display or DisplayCurrency()
     p = report.performance.to_dict()
     if report.valuations < 2:
         text = f"{report.window}: not enough valuations yet to measure a return ({report.valuations})."
@@ -262,12 +287,17 @@ def performance_result(report: PerformanceReport, args: dict[str, Any]) -> ToolR
                   else "no closed trades")
         alpha = (f"alpha against {report.benchmark} {_pct(p['alpha'])} a year (beta {_num(p['beta'])})"
                  if report.benchmark else "no alpha against SPY yet (it needs 3 valuations and a SPY close on each)")
+        profit, deposits = Decimal(p["profit"]), Decimal(p["net_deposits"])
         text = (f"{report.window} ({p['start']} to {p['end']}): return {_pct(p['total_return'])}, profit "
-                f"${Decimal(p['profit']):,.2f} (net deposits ${Decimal(p['net_deposits']):,.2f} are not counted as "
+                f"{_usd(profit, display, f'${profit:,.2f}')} (net deposits "
+                f"{_usd(deposits, display, f'${deposits:,.2f}')} are not counted as "
                 f"return), Sharpe {_num(p['sharpe'])}, max drawdown {_pct(p['max_drawdown'], signed=False)}, "
-                f"{trades}, {alpha}.")
+                f"{trades}, {alpha}." + _currency_note(display))
     data = {"window": report.window, "as_of": report.as_of.isoformat(), "start_equity": _dec(report.start_equity),
             "end_equity": _dec(report.end_equity), "valuations": report.valuations, "benchmark": report.benchmark,
             **p}
+    if display.currency != "USD":
+        data["display_currency"] = display.to_json(profit=Decimal(p["profit"]), end_equity=report.end_equity,
+                                                   net_deposits=Decimal(p["net_deposits"]))
     return ToolResult("performance", args, True, text, data, columns=("metric", "value"),
                       rows=tuple((k, v) for k, v in data.items()))

@@ -21,6 +21,7 @@ from domain import breaker as brk
 from domain.event_factories import decision_made, limits_applied, proposal_rejected
 from domain.events import Event
 from domain.models.trading import Portfolio
+from domain.money import ZERO
 from domain.ports.repositories import CycleRecord, EquityPoint
 from domain.verdict import Verdict
 
@@ -43,7 +44,7 @@ async def book_keeping(ctx: CycleContext) -> CycleContext:
     account = await d.broker.account()
     breaker, trips = book_breaker(ctx.breaker_state, ctx.closed, equity=account.equity,
                                   day_start_equity=ctx.day.equity, as_of=ctx.as_of, settings=d.risk.breaker,
-                                  error=False)
+                                  error=False, flow=ctx.transfers.flow if ctx.transfers else ZERO)
     ctx = replace(ctx, breaker=breaker, closed=()).logged(*trip_events(trips, ctx.cycle_id, ctx.scope))
     if brk.in_shadow_mode(breaker):
         book = ctx.book if ctx.book is not None else Portfolio(cash=breaker.equity_at_trip or account.equity)
@@ -57,7 +58,9 @@ async def book_keeping(ctx: CycleContext) -> CycleContext:
     await save_breaker(uow, ctx.scope, breaker, at=ctx.as_of)
     ctx = ctx.logged(*decision_events(ctx))
     await uow.events.add(list(ctx.events))
-    await uow.equity.add(ctx.scope, EquityPoint(ctx.as_of, account.equity, account.cash, snap.gross_exposure))
+    net_deposits = ctx.transfers.book.net_deposits if ctx.transfers else ZERO
+    await uow.equity.add(ctx.scope, EquityPoint(ctx.as_of, account.equity, account.cash, snap.gross_exposure,
+                                                net_deposits))
     summary = {"orders": len(ctx.submitted), "rejected": len(ctx.rejected), "shadow": ctx.shadow,
                "shadow_fills": len(ctx.shadow_fills), "fills": len(ctx.reconciled.booking.fills) + len(after.fills),
                "equity": str(account.equity), "considered": len(ctx.outcomes), "breaker": breaker.status.value,

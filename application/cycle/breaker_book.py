@@ -53,12 +53,13 @@ def count_closed_trades(state: brk.BreakerState, closed: Sequence[ClosedTrade], 
 
 def book_breaker(state: brk.BreakerState, closed: Sequence[ClosedTrade], *, equity: Decimal,
                  day_start_equity: Decimal, as_of: datetime, settings: BreakerSettings,
-                 error: bool | None) -> tuple[brk.BreakerState, list[brk.Trip | None]]:
+                 error: bool | None, flow: Decimal = Decimal(0)) -> tuple[brk.BreakerState, list[brk.Trip | None]]:
     """What a cycle or a reconciliation reports to the breaker: the trades closed, the equity against the day's
-    start, and (for a cycle, `error` not None) the cycle's outcome. Returns the new state and any trips."""
+    start, the money moved in (`flow`, withdrawals negative) since it last saw the equity, and (for a cycle,
+    `error` not None) the cycle's outcome. Returns the new state and any trips."""
     state, trips = count_closed_trades(state, closed, as_of=as_of, settings=settings)
     state, trip = brk.record_equity(state, equity=equity, day_start_equity=day_start_equity, as_of=as_of,
-                                    settings=settings)
+                                    settings=settings, flow=flow)
     outcome_trip = None
     if error is not None:
         state, outcome_trip = brk.record_cycle_outcome(state, error=error, as_of=as_of, settings=settings)

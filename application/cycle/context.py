@@ -14,6 +14,7 @@ from application.cycle.decision import ProposalOutcome
 from application.cycle.fills import ClosedTrade
 from application.cycle.market_snapshot import AssetCache, Snapshot
 from application.cycle.reconcile import Reconciliation
+from application.cycle.transfers import TransferBooking
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
 from application.tracing import NULL_TRACER
@@ -123,7 +124,8 @@ class CycleContext:
         universe: the watchlist symbols considered (snapshot; none while paused).
         snapshot: the broker and the market at `as_of`, positions with Quorum's stops (snapshot).
         stop_now: positions already through their stop (snapshot).
-        start: the equity the day is measured from (snapshot).
+        start: the equity the day is measured from, moved by the money moved since (snapshot).
+        transfers: the deposits and withdrawals booked (snapshot).
         outcomes: one per symbol considered, exits first (decide; execute may reject or hold some).
         submitted, rejected, shadow_fills, shadow_returns: what execution sent, what the broker refused, the
             shadow book's fills and the returns of the shadow trades they closed (execute).
@@ -148,6 +150,7 @@ class CycleContext:
     snapshot: Snapshot | None = None
     stop_now: tuple[str, ...] = ()
     start: DayStart | None = None
+    transfers: TransferBooking | None = None
     outcomes: tuple[ProposalOutcome, ...] = ()
     submitted: tuple[Order, ...] = ()
     rejected: tuple[str, ...] = ()

@@ -14,8 +14,10 @@ from application.cycle.context import CycleContext, day_start
 from application.cycle.market_snapshot import take_snapshot
 from application.cycle.protection import protect
 from application.cycle.reconcile import merged_positions, reconcile
+from application.cycle.transfers import book_transfers, day_start_with_transfers
 from domain.models.trading import Portfolio
 from domain.stage_events import market_conditions_seen
+from domain.trading_state import TradingState
 
 
 async def snapshot(ctx: CycleContext) -> CycleContext:
@@ -26,6 +28,8 @@ async def snapshot(ctx: CycleContext) -> CycleContext:
                           cooldown=d.cooldown)
     ctx = replace(ctx, reconciliation=rec, state=rec.state, closed=ctx.closed + rec.booking.closed)
     ctx = ctx.logged(*rec.events(as_of=ctx.as_of, cycle_id=ctx.cycle_id, scope=ctx.scope))
+    transfers = await book_transfers(uow, d.broker, scope=ctx.scope, as_of=ctx.as_of, cycle_id=ctx.cycle_id)
+    ctx = ctx.logged(*transfers.events)
 
     universe = () if ctx.paused else ((ctx.symbol,) if ctx.symbol else tuple(await d.universe(uow, ctx.as_of)))
     snap = await take_snapshot(as_of=ctx.as_of, universe=universe, broker=d.broker, market=d.market,
@@ -44,5 +48,12 @@ async def snapshot(ctx: CycleContext) -> CycleContext:
     if snap.market is not None:
         ctx = ctx.logged(market_conditions_seen(at=ctx.as_of, scope=ctx.scope, cycle_id=ctx.cycle_id,
                                                 conditions=snap.market))
+    start = day_start_with_transfers(day_start(prot.state, ctx.as_of, snap.account, d.calendar.tz),
+                                     stored=_stored_today(prot.state, ctx), booking=transfers, as_of=ctx.as_of,
+                                     calendar=d.calendar)
     return replace(ctx, universe=universe, snapshot=snap, state=prot.state, stop_now=tuple(prot.stop_now), book=book,
-                   start=day_start(prot.state, ctx.as_of, snap.account, ctx.deps.calendar.tz))
+                   start=start, transfers=transfers)
+
+
+def _stored_today(state: TradingState, ctx: CycleContext) -> bool:
+    return state.day_start is not None and state.day_start.day == ctx.as_of.astimezone(ctx.deps.calendar.tz).date()

@@ -38,6 +38,7 @@ from application.cycle.protection import protect
 from application.cycle.reconcile import reconcile, store_positions
 from application.cycle.snapshot import snapshot
 from application.cycle.trace_outputs import cycle_outputs, stage_outputs
+from application.cycle.transfers import book_transfers, day_start_with_transfers
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
 from application.tracing import NULL_TRACER
@@ -164,15 +165,19 @@ class TradingCycle:
             prot = await protect(uow, d.broker, rec.state, positions=rec.positions, open_orders=rec.open_orders,
                                  prices={}, as_of=as_of, cycle_id=None, scope=self.scope, risk=d.risk)
             await store_positions(uow, self.scope, rec.positions, prot.state)
+            transfers = await book_transfers(uow, d.broker, scope=self.scope, as_of=as_of, cycle_id=None)
             account = await d.broker.account()
-            start = day_start(prot.state, as_of, account, self._calendar.tz)
+            today = as_of.astimezone(self._calendar.tz).date()
+            stored = prot.state.day_start is not None and prot.state.day_start.day == today
+            start = day_start_with_transfers(day_start(prot.state, as_of, account, self._calendar.tz), stored=stored,
+                                             booking=transfers, as_of=as_of, calendar=self._calendar)
             breaker, trips = book_breaker(breaker, rec.booking.closed, equity=account.equity,
                                           day_start_equity=start.equity, as_of=as_of, settings=d.risk.breaker,
-                                          error=None)
+                                          error=None, flow=transfers.flow)
             await uow.trading.save(self.scope, replace(prot.state, day_start=start), at=as_of)
             await save_breaker(uow, self.scope, breaker, at=as_of)
             await uow.events.add([*rec.events(as_of=as_of, cycle_id=None, scope=self.scope), *prot.events,
-                                  *trip_events(trips, None, self.scope)])
+                                  *transfers.events, *trip_events(trips, None, self.scope)])
             await uow.commit()
         return len(rec.differences)
 

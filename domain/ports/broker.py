@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from domain.models.account import Account
+from domain.models.cash_transfer import CashTransfer
 from domain.models.trading import Fill, Order, OrderRequest, Position
 
 
@@ -77,4 +78,14 @@ class Broker(Protocol):
 
     async def fills_since(self, since: datetime) -> list[Fill]:
         """Executions at or after `since` (a timezone-aware time), oldest first."""
+        ...
+
+    async def cash_transfers_since(self, since: datetime) -> list[CashTransfer]:
+        """Deposits, withdrawals and cash journals (Alpaca's CSD, CSW and JNLC activities) at or after `since`
+        (timezone-aware), oldest first. Canceled transfers are left out.
+
+        Raises:
+            ValueError: `since` is naive.
+            BrokerError: the broker could not be read.
+        """
         ...

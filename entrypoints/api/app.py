@@ -9,7 +9,14 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, Yaml
 from litestar.openapi.spec import Components, SecurityScheme
 
 from domain.ports.discovery_api import DiscoveryApi
-from entrypoints.api import routes_cycles, routes_discovery, routes_evals, routes_portfolio, routes_system
+from entrypoints.api import (
+    routes_cycles,
+    routes_discovery,
+    routes_evals,
+    routes_paper,
+    routes_portfolio,
+    routes_system,
+)
 from entrypoints.api.auth import API_KEY_HEADER, ApiKeyGuard
 from entrypoints.api.common import API_KEY_SCHEME
 from entrypoints.api.errors import EXCEPTION_HANDLERS
@@ -57,7 +64,7 @@ def create_app(services: ApiServices) -> Litestar:
 
     api = Router(path="/api", guards=[guard], route_handlers=[*routes_cycles.ROUTES, *routes_system.ROUTES,
                                                                *routes_portfolio.ROUTES, *routes_discovery.ROUTES,
-                                                               *routes_evals.ROUTES])
+                                                               *routes_evals.ROUTES, *routes_paper.ROUTES])
     scrape = Router(path="/", guards=[guard], route_handlers=[metrics])
     http_metrics = HttpMetricsMiddleware(services.prometheus)
     app = Litestar(

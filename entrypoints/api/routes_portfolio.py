@@ -30,7 +30,8 @@ from entrypoints.api.shapes import event_json, fill_json, page_json, performance
      summary="Cash, equity and positions")
 async def portfolio(services: ApiServices) -> dict[str, Any]:
     """Cash, equity and buying power from the broker; positions valued at the latest quotes, with their stops."""
-    return portfolio_json(await services.read_models.portfolio(services.clock.now()))
+    now = services.clock.now()
+    return portfolio_json(await services.read_models.portfolio(now), await services.currency.at(now))
 
 
 @get("/trades", security=READ_SECURITY, tags=["portfolio"], responses=error_responses(400, 401),
@@ -74,9 +75,10 @@ async def performance(services: ApiServices,
                       ) -> dict[str, Any]:
     """Time-weighted return, Sharpe, Sortino, drawdown, win rate, alpha and beta against SPY and more over the window
     (null: not enough data)."""
+    now = services.clock.now()
     report = await performance_report(services.uow_factory, services.scope, services.calendar, window=window,
-                                      as_of=services.clock.now(), market=services.market)
-    return performance_report_json(report)
+                                      as_of=now, market=services.market)
+    return performance_report_json(report, await services.currency.at(now))
 
 
 ROUTES = [portfolio, trades, events, performance]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from application.currency import CurrencyDisplay
 from application.cycle_requests import CycleRequestService
 from application.queries import ReadModels
 from domain.memory import DEFAULT_SCOPE
@@ -42,6 +43,7 @@ class ApiServices:
         metrics: the Prometheus registry and its feeds (built from the rest when None).
         open_reads_on_loopback: whether GET endpoints answer loopback clients (not through a proxy) without the key.
         allowed_hosts: Host header names answered besides localhost, 127.0.0.1 and [::1] ('*': any).
+        currency: the currency /api/portfolio and /api/performance also show amounts in (USD only by default).
     """
 
     uow_factory: UnitOfWorkFactory
@@ -59,6 +61,7 @@ class ApiServices:
     metrics: ApiMetrics | None = None
     open_reads_on_loopback: bool = True
     allowed_hosts: Sequence[str] = ()
+    currency: CurrencyDisplay = field(default_factory=CurrencyDisplay)
     read_models: ReadModels = field(init=False)
 
     def __post_init__(self) -> None:

@@ -17,6 +17,7 @@ from application.flatten import FlattenResult
 from application.performance_report import PerformanceReport
 from application.queries import MarketClock, Page, Portfolio, PositionView, SystemStatus
 from domain import breaker as brk
+from domain.currency import ACCOUNT_CURRENCY, DisplayCurrency
 from domain.events import Event
 from domain.ports.discovery import DiscoveryRun, Suggestion, WatchlistChange, WatchlistEntry
 from domain.ports.discovery_api import (
@@ -95,13 +96,18 @@ def position_json(v: PositionView) -> Json:
             "take_profit_price": dec(v.take_profit_price), "opened_at": iso(p.opened_at), "fractional": p.fractional}
 
 
-def portfolio_json(p: Portfolio) -> Json:
-    """Cash, equity, buying power, exposure, PDT figures and positions."""
+def portfolio_json(p: Portfolio, display: DisplayCurrency | None = None) -> Json:
+    """Cash, equity, buying power, exposure, PDT figures and positions (USD); with a display currency other than
+    USD also "display_currency": the rate (or why there is none) and the totals converted."""
     a = p.account
-    return {"as_of": p.as_of.isoformat(), "paper": p.paper, "cash": str(a.cash), "equity": str(a.equity),
-            "buying_power": str(a.buying_power), "gross_exposure": str(p.gross_exposure),
-            "day_trade_count": a.day_trade_count, "pattern_day_trader": a.pattern_day_trader,
-            "trading_blocked": a.trading_blocked, "positions": [position_json(v) for v in p.positions]}
+    out: Json = {"as_of": p.as_of.isoformat(), "paper": p.paper, "cash": str(a.cash), "equity": str(a.equity),
+                 "buying_power": str(a.buying_power), "gross_exposure": str(p.gross_exposure),
+                 "day_trade_count": a.day_trade_count, "pattern_day_trader": a.pattern_day_trader,
+                 "trading_blocked": a.trading_blocked, "positions": [position_json(v) for v in p.positions]}
+    if display is not None and display.currency != ACCOUNT_CURRENCY:
+        out["display_currency"] = display.to_json(cash=a.cash, equity=a.equity, buying_power=a.buying_power,
+                                                  gross_exposure=p.gross_exposure)
+    return out
 
 
 def market_clock_json(m: MarketClock) -> Json:
@@ -140,10 +146,17 @@ def flatten_json(r: FlattenResult) -> Json:
             "failed": r.failed, "locked": r.locked, "message": r.message}
 
 
-def performance_report_json(r: PerformanceReport) -> Json:
-    """{"window", "as_of", "start_equity", "end_equity", "valuations", "performance"}."""
-    return {"window": r.window, "as_of": r.as_of.isoformat(), "start_equity": dec(r.start_equity),
-            "end_equity": dec(r.end_equity), "valuations": r.valuations, "performance": r.performance.to_dict()}
+def performance_report_json(r: PerformanceReport, display: DisplayCurrency | None = None) -> Json:
+    """{"window", "as_of", "start_equity", "end_equity", "valuations", "performance"} (USD); with a display currency
+    other than USD also "display_currency" (the rate and the equities, profit and net deposits converted)."""
+    perf = r.performance.to_dict()
+    out: Json = {"window": r.window, "as_of": r.as_of.isoformat(), "start_equity": dec(r.start_equity),
+                 "end_equity": dec(r.end_equity), "valuations": r.valuations, "performance": perf}
+    if display is not None and display.currency != ACCOUNT_CURRENCY:
+        out["display_currency"] = display.to_json(
+            start_equity=r.start_equity, end_equity=r.end_equity, profit=Decimal(str(perf["profit"])),
+            net_deposits=Decimal(str(perf["net_deposits"])))
+    return out
 
 
 def suggestion_json(s: Suggestion) -> Json:

@@ -93,4 +93,5 @@ def build_api_services(container: Container, queue: CycleQueue, *,
         readiness=checks,
         open_reads_on_loopback=settings.api.open_reads_on_loopback,
         allowed_hosts=tuple(settings.api.allowed_hosts),
+        currency=container.currency_display(),
     )

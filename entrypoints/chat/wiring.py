@@ -96,7 +96,8 @@ async def build_chat(container: Container) -> ChatRuntime:
     controls = ControlActions(
         uow_factory, scope, broker=broker, calendar=calendar, cycles=cycles,
         evals=evals, confirm_timeout=timedelta(seconds=settings.chat.confirm_timeout_s))
-    tools = ChatTools(read_models, build_sql_reader(settings), container.event_search(), controls)
+    tools = ChatTools(read_models, build_sql_reader(settings), container.event_search(), controls,
+                      currency=container.currency_display())
     llm = None if settings.chat.model == "offline" else chat_model(settings)
     assistant = ChatAssistant(tools, uow_factory=uow_factory, scope=scope, daily_cap_usd=settings.llm.daily_cap_usd,
                               tz=calendar.tz, llm=llm, max_rounds=settings.chat.max_tool_rounds,

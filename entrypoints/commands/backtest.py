@@ -219,7 +219,8 @@ async def _run(settings: Settings, container: Container, run_id: str, scope: str
         result.extra["data"] = description
         result.extra["survivorship"] = survivorship(universes) if data else SYNTHETIC
         result.extra["embedding_model"] = embedder.model_name
-        summary = write_report(result, out_dir, settings.model_dump(mode="json"))
+        display = await container.currency_display().at(container.system_clock().now())
+        summary = write_report(result, out_dir, settings.model_dump(mode="json"), display)
         if "picker_performance" in summary:
             add_picker_performance_html(out_dir / "report.html", summary["picker_performance"])
         async with uow_factory() as uow:

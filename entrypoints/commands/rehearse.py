@@ -15,6 +15,7 @@ from rich.console import Console
 from application.breaker_history import RESUME_POLICIES
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.commands.backtest import _table, parse_day
+from entrypoints.commands.paper import campaign_table
 from entrypoints.commands.progress import session_progress
 from entrypoints.rehearsal import Rehearsal, RehearsalOptions
 
@@ -44,6 +45,8 @@ def rehearse(
     resume: str = typer.Option("approve-when-eligible", "--resume", help="what the rehearsal does when the "
                                "circuit breaker may resume: approve-when-eligible or never"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of the table"),
+    campaign: str | None = typer.Option(None, "--campaign", help="record the run as a paper campaign of this name "
+                                        "and print its criteria at the end"),
 ) -> None:
     """Rehearse the live system (schedule, reconciliation, monitor, alerts, Alpaca adapters) against the Alpaca
     emulator replaying history, checking the invariants after every cycle; exit code 1 when one broke."""
@@ -64,7 +67,8 @@ def rehearse(
         fail(f"--start {first} is after --end {last}")
     run_id = now.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     out = report or settings.data_dir / "reports" / f"rehearsal-{run_id}"
-    opts = RehearsalOptions(first, last, out, tuple(data), symbols, money, speed, resume_policy=resume)  # type: ignore
+    opts = RehearsalOptions(first, last, out, tuple(data), symbols, money, speed, resume_policy=resume,  # type: ignore
+                            campaign=campaign)
     summary = run(_run(settings, opts, run_id))
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
@@ -75,6 +79,8 @@ def rehearse(
         typer.echo(f"invariants: {inv['checked']} checks over {summary['cycles']} cycles, {verdict}")
         for v in inv["violations"][:20]:
             typer.echo(f"  {v['at']} {v['rule']}: {v['evidence']}")
+        if "campaign" in summary:
+            Console(width=160).print(campaign_table(summary["campaign"]))
         typer.echo(f"report: {out.resolve()}")
     if summary["invariants"]["violations"]:
         raise typer.Exit(1)

@@ -79,7 +79,7 @@ async def _serve(container: Container, host: str, port: int, tick: float) -> Non
         queue = await container.redis_queue()
         log.info("serve_mode", mode="api only: cycles go to Redis, run `quorum worker` for them and the schedule")
     else:
-        await startup_reconcile(container)
+        await startup_reconcile(container, process="quorum serve")
         in_process = container.in_process_jobs()
         in_process.start()
         queue = in_process.queue

@@ -15,7 +15,7 @@ import typer
 from arq.constants import default_queue_name
 
 from adapters.queue import create_json_pool, redis_settings, worker_settings
-from application.startup import reconcile_at_startup
+from application.startup import reconcile_at_startup, record_process_start
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.container import Container, close_container
 from entrypoints.settings import Settings
@@ -26,12 +26,15 @@ NO_REDIS = ("quorum worker needs Redis: set REDIS_URL (or QUORUM_REDIS_URL), e.g
             "On one machine without Redis, `quorum serve` runs the API, the scheduler and the jobs in one process.")
 
 
-async def startup_reconcile(container: Container) -> int | None:
-    """Reconcile the database with the broker once at start-up (see `application.startup`).
+async def startup_reconcile(container: Container, *, process: str = "quorum") -> int | None:
+    """Record that `process` started (PROCESS_STARTED), then reconcile the database with the broker once (see
+    `application.startup`).
 
     Returns:
         The number of differences, or None when reconciling failed (logged, SYSTEM_ERROR event).
     """
+    await record_process_start(container.uow_factory(), container.scope(), at=container.clock().now(),
+                               process=process)
     return await reconcile_at_startup(container.runner(), uow_factory=container.uow_factory(),
                                       scope=container.scope(), now=container.clock().now)
 
@@ -59,7 +62,7 @@ async def _run_worker(settings: Settings, container: Container, redis_url: str, 
         pool = await create_json_pool(rs)
     except Exception as exc:  # noqa: BLE001 - any connection failure gets the same clear message
         fail(f"cannot reach Redis at {rs.host}:{rs.port} (REDIS_URL): {type(exc).__name__}; is it running?", 1)
-    await startup_reconcile(container)
+    await startup_reconcile(container, process="quorum worker")
     deps = container.job_deps()
     worker = Worker(**worker_settings(deps, redis_pool=pool, burst=burst, max_jobs=max_jobs,
                                       health_check_key=health_key(), health_check_interval=HEALTH_INTERVAL_S))

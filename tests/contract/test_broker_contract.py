@@ -60,6 +60,8 @@ class Venue(Protocol):
 
     def advance_to(self, at: datetime) -> None: ...
 
+    def deposit(self, amount: Decimal, *, journal: bool = False) -> None: ...
+
 
 class InMemoryVenue:
     """InMemoryBroker fed the way a backtest feeds it."""
@@ -86,6 +88,9 @@ class InMemoryVenue:
             self.broker.on_prices(at, MARKET.opens_on(day))
         self._cursor = at
 
+    def deposit(self, amount: Decimal, *, journal: bool = False) -> None:
+        self.broker.deposit(amount, journal=journal)
+
 
 class EmulatedVenue:
     """AlpacaBroker over HTTP to the emulator."""
@@ -96,6 +101,9 @@ class EmulatedVenue:
 
     def advance_to(self, at: datetime) -> None:
         self.emulator.advance_to(at)
+
+    def deposit(self, amount: Decimal, *, journal: bool = False) -> None:
+        self.emulator.deposit(amount, journal=journal)
 
 
 @pytest.fixture(params=["inmemory", pytest.param("alpaca", marks=pytest.mark.integration)])
@@ -299,3 +307,28 @@ async def test_last_equity_is_the_equity_at_the_previous_close(venue_factory: An
     account = await venue.broker.account()
     assert account.last_equity == at_close
     assert account.equity == account.cash + 10 * open_price(TUE)
+
+
+async def test_deposits_withdrawals_and_journals_are_cash_transfers(venue_factory: Any) -> None:
+    venue = await venue_factory(ny(MON, 10))
+    venue.deposit(D("500"))
+    venue.advance_to(ny(MON, 11))
+    venue.deposit(D("-200"))
+    venue.advance_to(ny(TUE, 10))
+    venue.deposit(D("50.25"), journal=True)
+
+    transfers = await venue.broker.cash_transfers_since(ny(MON, 0))
+
+    assert [(t.kind, t.amount, t.at) for t in transfers] == [
+        ("CSD", D(500), ny(MON, 10)), ("CSW", D(-200), ny(MON, 11)), ("JNLC", D("50.25"), ny(TUE, 10))]
+    assert len({t.id for t in transfers}) == 3
+    assert [t.kind for t in await venue.broker.cash_transfers_since(ny(MON, 10, 30))] == ["CSW", "JNLC"]
+    assert (await venue.broker.account()).cash == D("10350.25")
+    assert await venue.broker.fills_since(ny(MON, 0)) == []
+
+
+async def test_a_withdrawal_beyond_the_free_cash_is_refused(venue_factory: Any) -> None:
+    venue = await venue_factory(ny(MON, 10))
+    with pytest.raises(InsufficientBuyingPowerError):
+        venue.deposit(D("-10000.01"))
+    assert await venue.broker.cash_transfers_since(ny(MON, 0)) == []

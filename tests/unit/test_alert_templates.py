@@ -29,7 +29,7 @@ def test_every_listed_event_type_has_its_own_template() -> None:
     assert set(TEMPLATES) == {
         EventType.BREAKER_TRIPPED, EventType.BREAKER_ELIGIBLE, EventType.LARGE_POSITION_CHANGE,
         EventType.DAILY_SUMMARY, EventType.SYSTEM_ERROR, EventType.DISCOVERY_DIVERGENCE,
-        EventType.WATCHLIST_CHANGED, EventType.RECONCILIATION_DIFF,
+        EventType.WATCHLIST_CHANGED, EventType.RECONCILIATION_DIFF, EventType.PAPER_REPORT,
     }
 
 

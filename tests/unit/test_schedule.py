@@ -149,12 +149,13 @@ def test_due_jobs_lists_every_kind_due_with_its_slot() -> None:
     last = {"cycle": ny(TUE, 15, 30), "discovery": ny(TUE, 13, 30)}
     assert due_jobs(ny(TUE, 16, 15, 5), CAL, last) == [
         ("forward_returns", ny(TUE, 16, 15)), ("market_conditions", ny(TUE, 16, 15)),
-        ("daily_summary", ny(TUE, 16, 15)),                      # this morning's backup slot is past its grace
+        ("daily_summary", ny(TUE, 16, 15)), ("paper_report", ny(TUE, 16, 15)),  # the backup slot is past its grace
         ("alerts", ny(TUE, 16, 15))]
     assert due_jobs(ny(TUE, 2, 0, 5), CAL, {"forward_returns": ny(TUE - timedelta(days=1), 16, 15),
                                             "alerts": ny(TUE, 2)}) == [
         ("market_conditions", ny(TUE - timedelta(days=1), 16, 15)),
-        ("daily_summary", ny(TUE - timedelta(days=1), 16, 15)), ("backup", ny(TUE, 2)), ("evals", ny(TUE, 2))]
+        ("daily_summary", ny(TUE - timedelta(days=1), 16, 15)), ("paper_report", ny(TUE - timedelta(days=1), 16, 15)),
+        ("backup", ny(TUE, 2)), ("evals", ny(TUE, 2))]
 
 
 def test_ticking_through_two_days_fires_every_slot_exactly_once() -> None:

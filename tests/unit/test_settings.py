@@ -184,6 +184,16 @@ def test_live_trading_is_refused_with_a_wrong_acknowledgement(monkeypatch: pytes
 
 def test_live_trading_is_allowed_with_the_acknowledgement(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _live(monkeypatch, QUORUM_LIVE_TRADING=LIVE_TRADING_ACK)
+    with pytest.raises(ConfigurationError, match="no go-live record"):  # `quorum golive` has not passed yet
+        settings.check_live_trading()
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from application.golive import GoLiveRecord
+    from entrypoints.golive_record import account_fingerprint, write_record
+
+    write_record(settings.data_dir, GoLiveRecord(account_fingerprint(settings), Decimal(650), Decimal(650), "USD",
+                                                 datetime.now(UTC), "test"))
     settings.check_live_trading()
     assert settings.broker.paper is False
 

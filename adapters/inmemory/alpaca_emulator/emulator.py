@@ -167,6 +167,16 @@ class AlpacaEmulator(SimulatedVenue, ReplayedDividends):
                 raise ValueError(f"cannot go back from {self.clock.now().isoformat()} to {at.isoformat()}")
             return self._driver.advance_to(at)
 
+    def deposit(self, amount: Decimal, at: datetime | None = None, *, journal: bool = False) -> None:
+        """Money moved in (positive) or out (negative) at `at` (default: now), listed as a CSD/CSW account
+        activity (JNLC when `journal`), the way a transfer from the user's bank shows at Alpaca.
+
+        Raises:
+            InsufficientBuyingPowerError: a withdrawal larger than the cash not reserved by open buys.
+        """
+        with self._lock:
+            self.exchange.deposit(amount, at, journal=journal)
+
     def credit_dividends(self, on: bool) -> None:
         """Credit the history's dividends from now on (the default) or never."""
         with self._lock:

@@ -133,8 +133,8 @@ class Exchange(MarketEvents):
 
     # ------------------------------------------------------------------ money
 
-    def deposit(self, amount: Decimal, at: datetime | None = None) -> None:
-        """Add (positive) or withdraw (negative) cash that is not profit.
+    def deposit(self, amount: Decimal, at: datetime | None = None, *, journal: bool = False) -> None:
+        """Add (positive) or withdraw (negative) cash that is not profit (a JNLC cash journal when `journal`).
 
         Raises:
             ValueError: not a non-zero Decimal in whole cents.
@@ -144,7 +144,7 @@ class Exchange(MarketEvents):
             raise ValueError(f"amount must be a non-zero Decimal in whole cents, got {amount!r}")
         if amount < 0 and -amount > self.ledger.cash - self._reserved:
             raise InsufficientBuyingPowerError(f"cannot withdraw {-amount}: only {self.ledger.cash} in cash")
-        self.ledger.deposit(amount, at if at is not None else self.now(), self._ids.new())
+        self.ledger.deposit(amount, at if at is not None else self.now(), self._ids.new(), journal=journal)
 
     @property
     def fills(self) -> list[Fill]:

@@ -130,14 +130,17 @@ class Ledger:
             self._add_activity(CashActivity(activity_id(fill.at, uid[::-1]), "FEE", fill.at, -fill.fee,
                                             "regulatory and commission fees", fill.symbol))
 
-    def deposit(self, amount: Decimal, at: datetime, uid: str) -> None:
-        """Add (positive) or withdraw (negative) cash that is not profit."""
+    def deposit(self, amount: Decimal, at: datetime, uid: str, *, journal: bool = False) -> None:
+        """Add (positive) or withdraw (negative) cash that is not profit: a CSD or CSW activity, or a JNLC (a cash
+        journal from or to another account) when `journal`."""
         self.cash += amount
         self.net_deposits += amount
         self.movements.append(CashMovement(amount, at))
-        kind = "CSD" if amount > 0 else "CSW"
-        self._add_activity(CashActivity(activity_id(at, uid), kind, at, amount, "cash deposit" if amount > 0
-                                        else "cash withdrawal"))
+        if journal:
+            kind, text = "JNLC", "cash journal"
+        else:
+            kind, text = ("CSD", "cash deposit") if amount > 0 else ("CSW", "cash withdrawal")
+        self._add_activity(CashActivity(activity_id(at, uid), kind, at, amount, text))
 
     def credit_dividend(self, symbol: str, per_share: Decimal, at: datetime, uid: str) -> CashActivity:
         """Credit the cash dividend of the shares of `symbol` held now (a short position pays it) as a DIV activity."""
