@@ -22,7 +22,7 @@ import structlog
 from application.currency import CurrencyDisplay
 from application.cycle.trading_cycle import cycle_id_for
 from application.market_conditions import MarketConditionService
-from application.schedule import JobKind, ScheduleConfig, alert_retry_due, due_jobs
+from application.schedule import JOB_KINDS, JobKind, ScheduleConfig, alert_retry_due, due_jobs
 from domain.events import Event, EventType
 from domain.models.trading import Side
 from domain.money import ZERO, money
@@ -293,6 +293,24 @@ async def daily_summary_job(uow_factory: UnitOfWorkFactory, scope: str, calendar
 
 
 Dispatch = Callable[[JobKind, datetime], Awaitable[bool]]
+
+
+async def begin_schedule(uow_factory: UnitOfWorkFactory, scope: str, *, at: datetime,
+                         kinds: tuple[JobKind, ...] = JOB_KINDS) -> None:
+    """Start a scope's schedule at `at`: no slot before it runs (a rehearsal begins at its first session, so the
+    after-close jobs of the session before it are not its own). Kinds that already ran keep their slots.
+
+    Args:
+        uow_factory: the unit of work.
+        scope: the scope whose schedule starts.
+        at: the first moment a slot may be due after.
+        kinds: the job kinds to start.
+    """
+    async with uow_factory() as uow:
+        doc = await uow.state.load(scope, SCHEDULE_DOC) or {}
+        doc.update({k: at.isoformat() for k in kinds if k not in doc})
+        await uow.state.save(scope, SCHEDULE_DOC, doc, at=at)
+        await uow.commit()
 
 
 async def schedule_tick(now: datetime, *, uow_factory: UnitOfWorkFactory, scope: str, calendar: MarketCalendar,

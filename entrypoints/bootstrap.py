@@ -60,7 +60,7 @@ def register_secrets(settings: Settings) -> None:
 
 
 
-def start(mode: Mode | None = None, params: dict[str, Any] | None = None,
+def start(mode: Mode | None = None, params: dict[str, Any] | None = None, *, kill_switch: bool = False,
           **overrides: Any) -> tuple[Settings, Container]:
     """Load settings (exiting with a message naming a bad setting), set up logging, build the container.
 
@@ -68,11 +68,14 @@ def start(mode: Mode | None = None, params: dict[str, Any] | None = None,
         mode: the container's configuration; by default the trading venue of the settings: "live" for
             QUORUM_BROKER__PROVIDER=alpaca, "sim" for the simulated paper broker.
         params: the container's run parameters (`build_container`).
+        kill_switch: the command only reduces risk (`quorum flatten`): a live account is not refused for a missing
+            acknowledgement or go-live record, so positions can always be closed.
         overrides: settings values that win over the environment.
     """
     try:
         settings = load_settings(**overrides)
-        settings.check_live_trading()
+        if not kill_switch:
+            settings.check_live_trading()
     except ConfigurationError as exc:
         fail(str(exc))
     register_secrets(settings)

@@ -40,6 +40,7 @@ from application.cycle_requests import CycleRequestService, RequestingTrigger
 from application.dividends import DividendPolicy, dividend_policy, dividends_in
 from application.event_monitor import EventMonitor
 from application.invariants import InvariantChecker
+from application.jobs import begin_schedule
 from application.membership import SYNTHETIC, survivorship
 from application.monitor_symbols import watchlist_and_positions
 from application.paper.campaign import campaign_status, find_campaign, start_campaign, status_to_json
@@ -163,6 +164,7 @@ class Rehearsal:
             await start_campaign(uow_factory, broker, self.scope, name=self.opts.campaign, days=len(sessions),
                                  settings_snapshot=settings_snapshot(self.settings), as_of=emu.clock.now(),
                                  account_id="alpaca emulator (paper)")
+        await begin_schedule(uow_factory, self.scope, at=self.calendar.session_open(sessions[0]) - self.opts.tick)
         jobs.start()
         rows: list[EquityRow] = []
         try:

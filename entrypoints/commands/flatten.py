@@ -31,7 +31,7 @@ def flatten_command(
 ) -> None:
     """Kill switch: pause trading, cancel every open order and close every position at market (queued for the
     next open when the market is closed). Asks for confirmation unless --yes."""
-    settings, container = start()
+    settings, container = start(kill_switch=True)
     account = "LIVE (real money)" if settings.broker.provider == "alpaca" and not settings.broker.paper else (
         "paper" if settings.broker.provider == "alpaca" else "simulated")
     if not yes and not typer.confirm(f"Cancel every order and close every position of the {account} account "

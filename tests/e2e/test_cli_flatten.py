@@ -58,3 +58,13 @@ def test_flatten_yes_closes_every_position_through_the_alpaca_adapters(pg_url: s
         status = CliRunner(env={**os.environ, "DATABASE_URL": pg_url}).invoke(
             app, ["trading", "status", "--json", "--scope", "test:flatten-yes"])
         assert json.loads(status.stdout) == {"paused": True}
+
+
+def test_the_kill_switch_works_on_a_live_account_without_a_go_live_record(pg_url: str, tmp_path: object) -> None:
+    """A lost or stale go-live record (or a missing acknowledgement) must never block closing real positions."""
+    env = {**os.environ, "DATABASE_URL": pg_url, "QUORUM_BROKER__PROVIDER": "alpaca", "QUORUM_BROKER__PAPER": "false",
+           "QUORUM_BROKER__ALPACA_API_KEY": KEY, "QUORUM_BROKER__ALPACA_SECRET_KEY": SECRET,
+           "QUORUM_DATA_DIR": str(tmp_path)}
+    out = CliRunner(env=env).invoke(app, ["flatten", "--scope", "test:flatten-live"], input="n\n")
+    assert "LIVE (real money)" in out.output and "nothing done" in out.output, out.output
+    assert out.exit_code == 1

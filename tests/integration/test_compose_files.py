@@ -277,3 +277,15 @@ def test_ci_runs_check_and_test_on_pull_requests_and_deploy_names_its_secrets() 
     deploy = (ROOT / ".github/workflows/deploy.yml").read_text()
     assert set(re.findall(r"secrets\.([A-Z_]+)", deploy)) == DEPLOY_SECRETS
     assert "branches: [main]" in deploy and "docker-compose.prod.yml" in deploy
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_every_app_service_shares_one_data_volume_so_the_go_live_record_survives_restarts(name: str) -> None:
+    doc = load(name)
+    apps = {n: svc for n, svc in doc["services"].items() if "build" in svc}
+    assert {"api", "worker", "chat", "monitor"} <= apps.keys()
+    for svc_name, svc in apps.items():
+        data_dir = svc["environment"]["QUORUM_DATA_DIR"]
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in svc.get("volumes", [])}
+        assert mounts.get(data_dir) == "quorumdata", f"{svc_name} keeps {data_dir} in its own container"
+    assert "quorumdata" in doc["volumes"]

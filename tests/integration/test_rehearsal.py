@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from adapters.calendar.nyse import NyseCalendar
 from adapters.inmemory.alpaca_emulator import AlpacaEmulator, Fault
 from entrypoints.rehearsal import Rehearsal, RehearsalOptions
 from entrypoints.settings import load_settings
@@ -49,6 +51,10 @@ async def test_twenty_real_sessions_keep_every_invariant_and_write_the_report(tm
         assert (report / name).is_file(), name
     alerts = [json.loads(line) for line in (report / "alerts.jsonl").read_text().splitlines()]
     assert Counter(a["type"] for a in alerts)["daily_summary"] == 20
+    summarised = sorted(re.findall(r"\d{4}-\d{2}-\d{2}", a["title"] + " " + a["body"])[0]
+                        for a in alerts if a["type"] == "daily_summary")
+    assert summarised == [d.isoformat() for d in NyseCalendar().sessions(date(2016, 3, 1), date(2016, 3, 29))], \
+        "one summary per rehearsed session, none for the session before the first"
     assert "Invariants" in (report / "report.html").read_text()
 
 
