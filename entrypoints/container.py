@@ -193,7 +193,8 @@ class Container(containers.DeclarativeContainer):
     nightly_evals = providers.Selector(venue_kind, alpaca=evals_runner, sim=evals_runner,
                                        backtest=providers.Object(None), rehearsal=providers.Object(None))
     running_paper_report = providers.Singleton(paper_wiring.paper_report, settings, uow_factory, calendar, scope,
-                                               market, broker, event_search, spend_ledger, storage)
+                                               market, broker, event_search, spend_ledger, storage,
+                                               currency_display)
     paper_report = providers.Selector(venue_kind, alpaca=running_paper_report, sim=running_paper_report,
                                       rehearsal=running_paper_report, backtest=providers.Object(None))
     job_deps = providers.Singleton(

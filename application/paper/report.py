@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from application.currency import CurrencyDisplay
 from application.paper.campaign import ALL, drill_scope, measure, sessions_elapsed
 from application.paper.store import load_campaigns
 from application.performance_report import benchmark_closes
@@ -33,7 +34,8 @@ _BREAKER = (EventType.BREAKER_TRIPPED, EventType.BREAKER_ELIGIBLE, EventType.BRE
 
 
 async def paper_report_job(uow_factory: UnitOfWorkFactory, calendar: MarketCalendar, scope: str, as_of: datetime, *,
-                           market: MarketData | None = None, probe: Probe | None = None) -> Event | None:
+                           market: MarketData | None = None, probe: Probe | None = None,
+                           currency: CurrencyDisplay | None = None) -> Event | None:
     """Write the PAPER_REPORT event of the last session closed at or before `as_of`.
 
     Args:
@@ -43,6 +45,7 @@ async def paper_report_job(uow_factory: UnitOfWorkFactory, calendar: MarketCalen
         as_of: the job's slot (after the close).
         market: daily bars of SPY (None: the report has no SPY figures).
         probe: `await probe(as_of)` asks the chat its daily question (None: not probed).
+        currency: the currency shown beside USD (None: USD only).
 
     Returns:
         The event, or None when there is no active campaign, the session is outside it or was reported already.
@@ -64,6 +67,9 @@ async def paper_report_job(uow_factory: UnitOfWorkFactory, calendar: MarketCalen
         status = await measure(uow, calendar, campaign, as_of=as_of, end=as_of)
         payload = await _figures(uow, campaign, day, open_, as_of)
     payload |= await _spy(market, calendar, campaign, day, as_of)
+    shown = await currency.at(as_of) if currency is not None else None
+    if shown is not None and shown.currency != "USD" and "equity" in payload:
+        payload["display_currency"] = shown.to_json(end_equity=Decimal(payload["equity"]))
     payload |= {"campaign": campaign.name, "day": day.isoformat(), "sessions": status.sessions,
                 "target_sessions": campaign.target_sessions, "met": status.met,
                 "criteria": [{"name": k.name, "passed": k.passed, "detail": k.detail} for k in status.criteria]}
@@ -133,6 +139,9 @@ def _text(p: dict[str, Any], status: CampaignStatus) -> str:
     verdict = ("all criteria met" if status.met else
                f"{sum(1 for k in status.criteria if k.passed is True)} of {len(status.criteria)} criteria pass")
     equity = f"equity {p['equity']} USD" if "equity" in p else "no equity recorded"
+    shown = p.get("display_currency") or {}
+    if shown.get("end_equity") is not None:
+        equity += f" ({shown['end_equity']} {shown['currency']})"
     return (f"{p['campaign']} session {p['sessions']}/{p['target_sessions']} ({p['day']}): {equity}, day "
             f"{_pct(p.get('day_return_pct'))} vs SPY {_pct(p.get('spy_day_return_pct'))}, campaign "
             f"{_pct(p.get('campaign_return_pct'))} vs SPY {_pct(p.get('spy_campaign_return_pct'))}; {p['fills']} "

@@ -10,6 +10,7 @@ from application.chat.agent import ChatAssistant
 from application.chat.control_actions import ControlActions
 from application.chat.event_index import EventSearch
 from application.chat.tools import ChatTools
+from application.currency import CurrencyDisplay
 from application.paper.chat_probe import probe_chat
 from application.paper.report import paper_report_job
 from application.queries import ReadModels
@@ -69,7 +70,7 @@ def probe_assistant(settings: Settings, uow_factory: UnitOfWorkFactory, scope: s
 
 def paper_report(settings: Settings, uow_factory: UnitOfWorkFactory, calendar: MarketCalendar, scope: str,
                  market: MarketData, broker: Broker, events: EventSearch, ledger: Any,
-                 storage: str) -> Callable[[datetime], Awaitable[object]]:
+                 storage: str, currency: CurrencyDisplay | None = None) -> Callable[[datetime], Awaitable[object]]:
     """The daily report job: probes the chat (its assistant built on first use), then writes the report."""
     built: list[ChatAssistant] = []
 
@@ -80,7 +81,8 @@ def paper_report(settings: Settings, uow_factory: UnitOfWorkFactory, calendar: M
         return await probe_chat(built[0], uow_factory, scope, as_of=at)
 
     async def report(at: datetime) -> object:
-        event = await paper_report_job(uow_factory, calendar, scope, at, market=market, probe=probe)
+        event = await paper_report_job(uow_factory, calendar, scope, at, market=market, probe=probe,
+                                       currency=currency)
         return None if event is None else event.message
 
     return report

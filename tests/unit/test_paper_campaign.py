@@ -194,3 +194,14 @@ async def test_the_daily_report_is_written_once_a_session_and_goes_to_every_chan
     assert AlertRoutes.default().channels_for(alert) == ("discord", "email", "log")
     assert await paper_report_job(uow_factory, CAL, SCOPE, ny(date(2024, 3, 7), 16, 15)) is None, \
         "the campaign ran its two sessions"
+
+
+async def test_the_daily_report_shows_equity_in_the_configured_currency_beside_usd(uow_factory: Any) -> None:
+    from application.currency import CurrencyDisplay
+
+    await start(uow_factory)
+    await good_history(uow_factory)
+    gbp = CurrencyDisplay("GBP", configured_rate=Decimal("0.8"))
+    event = await paper_report_job(uow_factory, CAL, SCOPE, ny(WED, 16, 15), currency=gbp)
+    assert event is not None and event.payload["display_currency"]["end_equity"] == "824.00"
+    assert "equity 1030.00 USD (824.00 GBP)" in event.message
