@@ -12,7 +12,9 @@ from urllib.parse import unquote, urlsplit
 import typer
 
 from domain.errors import ConfigurationError, DatabaseError, QuorumError
+from entrypoints.cli_errors import debug_enabled, print_traceback
 from entrypoints.container import Container, Mode, build_container
+from entrypoints.database_schema import SchemaBehindError
 from entrypoints.logging_setup import configure_logging, register_secret
 from entrypoints.settings import Settings, load_settings
 
@@ -79,18 +81,27 @@ def start(mode: Mode | None = None, params: dict[str, Any] | None = None, *, kil
     except ConfigurationError as exc:
         fail(str(exc))
     register_secrets(settings)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, debug=debug_enabled())
     chosen: Mode = mode or ("live" if settings.broker.provider == "alpaca" else "sim")
     return settings, build_container(settings, chosen, **(params or {}))
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine, turning Quorum's own errors into a one-line message and exit code 1."""
+    """Run a coroutine, turning Quorum's own errors into a one-line message and exit code 1 (2 for a database
+    that needs `quorum db upgrade`); with --debug the traceback first."""
     try:
         return asyncio.run(coro)
-    except (DatabaseError, ConfigurationError) as exc:
-        fail(str(exc), 1)
     except QuorumError as exc:
-        fail(f"{type(exc).__name__}: {exc}", 1)
+        if debug_enabled():
+            print_traceback(exc)
+        _fail_quorum_error(exc)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _fail_quorum_error(exc: QuorumError) -> NoReturn:
+    if isinstance(exc, SchemaBehindError):
+        fail(str(exc), 2)
+    if isinstance(exc, DatabaseError | ConfigurationError):
+        fail(str(exc), 1)
+    fail(f"{type(exc).__name__}: {exc}", 1)

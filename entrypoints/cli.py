@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from entrypoints.cli_errors import FriendlyErrors, set_debug
 from entrypoints.commands import (
     backtest,
     breaker,
     chat,
+    data,
     db,
     discover,
     evals,
@@ -25,8 +27,18 @@ from entrypoints.commands import (
 )
 
 app = typer.Typer(help="Quorum: an LLM-driven trading agent held inside hard risk limits.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+                  pretty_exceptions_show_locals=False, cls=FriendlyErrors)
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="print the traceback of an error (and tracebacks in "
+                                    "log lines) instead of one line naming it")) -> None:
+    """Quorum: an LLM-driven trading agent held inside hard risk limits."""
+    set_debug(debug)
+
+
 app.add_typer(db.app, name="db")
+app.add_typer(data.app, name="data")
 app.add_typer(memory.app, name="memory")
 app.command("backtest")(backtest.backtest)
 app.add_typer(breaker.app, name="breaker")

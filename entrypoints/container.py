@@ -40,8 +40,10 @@ from application.market_conditions import MarketConditionService
 from application.trading_service import TradingService
 from domain.memory import DEFAULT_SCOPE
 from domain.ports.embedder import Embedder
+from entrypoints.database_schema import ensure_schema_on_connect
 from entrypoints.settings import Settings
 from entrypoints.wiring import currency as currency_wiring
+from entrypoints.wiring import embeddings as embedding_wiring
 from entrypoints.wiring import evals as eval_wiring
 from entrypoints.wiring import event_search as event_search_wiring
 from entrypoints.wiring import paper as paper_wiring
@@ -55,26 +57,13 @@ MODES: dict[str, tuple[str, str]] = {
     "rehearsal": ("rehearsal", "postgres"), "test": ("sim", "memory")}
 
 
-def _sentence_transformer(settings: Settings) -> Embedder:
-    from adapters.embeddings.lazy import LazyEmbedder
-
-    def load() -> Embedder:
-        from adapters.embeddings.backends import build_embedder
-
-        e = settings.embeddings
-        return build_embedder(
-            e.model, backend=e.backend, dimension=e.dimension, batch_size=e.batch_size, device=e.device,
-            allow_download=e.allow_download, threads=e.threads, cache_dir=e.cache_dir)
-
-    return LazyEmbedder(load, dimension=settings.embeddings.dimension)
-
-
 def _database_url(settings: Settings) -> tuple[str, str]:
     return resolve_database_url(settings.effective_database_url, settings.database.embedded_dir)
 
 
-def _engine(database: tuple[str, str], echo: bool, closing: Closing) -> AsyncEngine:
+def _engine(settings: Settings, database: tuple[str, str], echo: bool, closing: Closing) -> AsyncEngine:
     engine = make_engine(database[0], echo=echo)
+    ensure_schema_on_connect(engine, *database, embedded=not settings.effective_database_url)
     closing.add(engine.dispose)
     return engine
 
@@ -85,7 +74,11 @@ def _scope(run: dict[str, Any]) -> str:
 
 def _cycle_settings(settings: Settings, scope: str, run: dict[str, Any]) -> CycleSettings:
     return CycleSettings(scope=scope, large_position_change_pct=settings.alerts.large_position_change_pct,
-                         memory_recall=bool(run.get("memory_recall", True)))
+                         memory_recall=bool(run.get("memory_recall", True)),
+                         reuse_decisions=settings.llm.reuse_decisions,
+                         reuse_price_move_pct=settings.llm.reuse_price_move_pct,
+                         recall_k=settings.llm.evidence_trades, conditions_k=settings.llm.evidence_conditions,
+                         evidence=system.evidence_policy(settings))
 
 
 class Container(containers.DeclarativeContainer):
@@ -101,10 +94,10 @@ class Container(containers.DeclarativeContainer):
     calendar = providers.Singleton(NyseCalendar)
     system_clock = providers.Singleton(SystemClock)
     embedder: providers.Provider[Embedder] = providers.Selector(
-        storage, postgres=providers.Singleton(_sentence_transformer, settings),
+        storage, postgres=providers.Singleton(embedding_wiring.sentence_transformer, settings),
         memory=providers.Singleton(HashingEmbedder, 384))
     database = providers.Singleton(_database_url, settings)
-    engine = providers.Singleton(_engine, database, settings.provided.database.echo, closing)
+    engine = providers.Singleton(_engine, settings, database, settings.provided.database.echo, closing)
     sessionmaker = providers.Singleton(make_sessionmaker, engine)
     memory_db = providers.Singleton(InMemoryDatabase, embedder)
     uow_factory = providers.Selector(
@@ -115,6 +108,9 @@ class Container(containers.DeclarativeContainer):
         storage, postgres=providers.Singleton(event_search_wiring.pg_event_memory, sessionmaker, embedder),
         memory=providers.Singleton(event_search_wiring.in_memory_event_memory, embedder, memory_db))
     event_search = providers.Singleton(EventSearch, event_memory, uow_factory, scope)
+    embedding_store = providers.Selector(
+        storage, postgres=providers.Singleton(embedding_wiring.pg_embedding_store, sessionmaker),
+        memory=providers.Singleton(embedding_wiring.in_memory_embedding_store, memory_db, event_memory))
     currency_display = providers.Singleton(currency_wiring.currency_display, settings)
 
     # ---------------------------------------------------------------- venue
@@ -151,7 +147,9 @@ class Container(containers.DeclarativeContainer):
     gateway = providers.Singleton(system.gateway, settings, providers.Singleton(system.traced_llms, llms, tracer),
                                   scope, calendar, tracer, spend_ledger)
     agents = providers.Singleton(Agents, gateway, concurrency=settings.provided.llm.concurrency,
-                                 exit_rules=providers.Singleton(system.exit_rules, tracer))
+                                 exit_rules=providers.Singleton(system.exit_rules, tracer),
+                                 style=providers.Callable(system.prompt_style, settings),
+                                 output_tokens_per_item=settings.provided.llm.output_tokens_per_symbol)
     conditions = providers.Singleton(MarketConditionService, market, scope=scope)
     is_backtest = providers.Callable(lambda kind: kind == "backtest", venue_kind)
     fundamentals = providers.Singleton(system.fundamentals, settings, market, run, is_backtest)
@@ -188,7 +186,7 @@ class Container(containers.DeclarativeContainer):
     event_monitor = providers.Singleton(system.event_monitor, market, uow_factory, broker, scope, cycle_trigger, clock,
                                         calendar, run)
     eval_job = providers.Singleton(eval_wiring.eval_job, settings, uow_factory, clock, scope,
-                                   providers.Singleton(system.alert_notifier, alerts))
+                                   providers.Singleton(system.alert_notifier, alerts), spend_ledger)
     evals_runner = providers.Singleton(eval_wiring.evals_runner, settings, eval_job)
     nightly_evals = providers.Selector(venue_kind, alpaca=evals_runner, sim=evals_runner,
                                        backtest=providers.Object(None), rehearsal=providers.Object(None))

@@ -57,14 +57,18 @@ class DatabaseSettings(BaseModel):
 
 
 class EmbeddingSettings(BaseModel):
-    """Which sentence-transformers model embeds memory texts."""
+    """Which sentence-transformers model embeds memory texts: exactly that one (a missing model is an error, never
+    replaced by another); every stored vector records the model that made it (docs/embeddings.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "BAAI/bge-small-en-v1.5"
+    model: str = Field(PACKAGED_EMBEDDING_MODEL, description="the packaged all-MiniLM-L6-v2 (available offline "
+                       "everywhere) by default; the Docker image sets BAAI/bge-small-en-v1.5, baked into it. "
+                       "Changing it: `quorum memory reembed`")
     dimension: int = Field(384, gt=0)
     batch_size: int = Field(64, ge=1, le=4096)
-    allow_download: bool = False
+    allow_download: bool = Field(False, description="let a model missing from the Hugging Face cache be "
+                                 "downloaded (else it must be there: HF_HOME)")
     device: str = "cpu"
     threads: int = Field(0, ge=0, le=64, description="CPU threads of the model (torch or ONNX Runtime intra-op); "
                          "0: one per CPU, at most 4 (idle threads sleep, so a busy machine loses nothing)")
@@ -112,6 +116,10 @@ class ModelPrice(BaseModel):
 
     input_per_million: float = Field(ge=0)
     output_per_million: float = Field(ge=0)
+    cached_input_per_million: float | None = Field(None, ge=0, description="prompt tokens read from the "
+                                                   "provider's prompt cache (default: the input price)")
+    cache_write_per_million: float | None = Field(None, ge=0, description="prompt tokens written to the prompt "
+                                                  "cache (Anthropic; default: 1.25 times the input price)")
 
 
 class LLMSettings(BaseModel):
@@ -127,7 +135,17 @@ class LLMSettings(BaseModel):
     anthropic_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = None
     gemini_api_key: SecretStr | None = None
-    daily_cap_usd: float = Field(0.50, ge=0)
+    daily_cap_usd: float | None = Field(None, ge=0, description="the day's LLM spend cap in USD (one ledger for the "
+                                        "agents, the discovery picker, the chat and the nightly evals; 0: no paid "
+                                        "call); unset: daily_cap_share_of_equity of the account's equity at the "
+                                        "day's start (docs/llm-budget.md)")
+    daily_cap_share_of_equity: float = Field(0.05 / 650, ge=0, le=0.01, description="the derived daily cap as a "
+                                             "share of equity: 0.05 USD a day for 650 USD (about 0.0077%; 2.8% of "
+                                             "the account over 365 days)")
+    output_tokens_per_symbol: int | None = Field(150, ge=16, le=4000, description="completion tokens an agent call "
+                                                 "may use per symbol asked about (plus 64), at most "
+                                                 "max_output_tokens; what the cap reserves for it. None: "
+                                                 "max_output_tokens for every call")
     prices: dict[str, ModelPrice] = Field(default_factory=dict, description="model string -> price per million "
                                           "tokens, e.g. {\"openai/my-model\": {\"input_per_million\": 0.15, "
                                           "\"output_per_million\": 0.6}}; wins over litellm's cost map. A paid model "
@@ -143,6 +161,34 @@ class LLMSettings(BaseModel):
     record: bool = False
     replay_reports_cost: bool = Field(False, description="a replayed answer reports what it cost when recorded "
                                       "(nothing is spent), so a replayed backtest is charged as the recorded one")
+    reuse_decisions: bool = Field(True, description="keep an agent decision about a symbol for the session and "
+                                  "ask again only when its inputs change (a new daily bar, a fill, a position or "
+                                  "stop change, an event cycle, a price move of reuse_price_move_pct); off, every "
+                                  "cycle asks about every candidate (the old behaviour, for benchmarks)")
+    reuse_price_move_pct: float = Field(1.0, gt=0, le=100, description="a price move (percent, since the decision "
+                                        "was made) that makes the agents be asked about a symbol again")
+    compact_prompts: bool = Field(True, description="send the output schema once, numbers rounded to what a "
+                                  "decision needs, no empty fields, the cycle time last (docs/prompts.md); off, "
+                                  "the old prompts (for benchmarks)")
+    compact_evidence: bool = Field(True, description="memory evidence only where it informs: past trades and "
+                                   "market conditions whose outcome was known at the cycle, one per symbol and "
+                                   "day, within evidence_max_distance, reasoning cut to evidence_reasoning_chars, "
+                                   "a summary for the validator; off, the nearest ones as recalled (the old "
+                                   "behaviour)")
+    evidence_max_distance: float | None = Field(None, gt=0, le=2, description="cosine distance beyond which a "
+                                                "past trade or market condition is not shown as similar; unset: "
+                                                "the rule validator's (QUORUM_RISK__VALIDATOR__MAX_DISTANCE, 0.6)")
+    evidence_fetch_factor: int = Field(1, ge=1, le=10, description="recall this many times the evidence shown "
+                                       "and keep the nearest that inform; 1: only the nearest are considered, so "
+                                       "the rule validator and the offline policy decide as before; more shows "
+                                       "more closed trades (the memory veto then acts more often)")
+    evidence_reasoning_chars: int = Field(200, ge=0, le=2000, description="most characters of a past trade's "
+                                          "reasoning shown to the agents")
+    evidence_trades: int = Field(5, ge=1, le=20, description="similar past trades shown per entry candidate")
+    evidence_conditions: int = Field(3, ge=1, le=20, description="similar past market conditions shown")
+    prompt_caching: bool = Field(True, description="mark the system prompt of Anthropic models for prompt "
+                                 "caching (OpenAI caches by itself); applies once the stable prefix is long "
+                                 "enough for the provider (1,024-2,048 tokens)")
 
     @field_validator("signal_model", "risk_model", "validator_model", "picker_model")
     @classmethod
@@ -343,6 +389,8 @@ class Settings(BaseSettings):
 
     env: Literal["live", "backtest", "test"] = "live"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field("auto", description="auto: short readable lines when "
+                                                           "stderr is a terminal, one JSON object per line otherwise")
     data_dir: Path = Field(Path(".quorum"), description="Quorum's own files (the embedded database, backups, chat "
                            "files, reports): relative to the working directory at start-up, then kept absolute")
     database_url: SecretStr | None = Field(None, validation_alias=AliasChoices("DATABASE_URL", "QUORUM_DATABASE_URL"))

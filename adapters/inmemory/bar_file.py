@@ -153,11 +153,28 @@ def _without_suffixes(path: Path) -> str:
     return name
 
 
+def _header(path: Path) -> list[str]:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
+        return next(csv.reader(fh), [])
+
+
+def check_bar_header(path: Path) -> None:
+    """Check that `path` reads as CSV and its header has the columns of bar data, without reading the rows.
+
+    Raises:
+        DataError: the file cannot be read, or it is not bar data (the message names the missing columns).
+    """
+    try:
+        header = _header(path)
+    except (UnicodeDecodeError, OSError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read as CSV: {exc}") from exc
+    _columns(header, path)
+
+
 def _read(path: Path) -> tuple[pd.DataFrame, str, dict[str, str], str | None]:
     try:
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), [])
+        header = _header(path)
         time_col, values, symbol_col = _columns(header, path)
         df = pd.read_csv(
             path,

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from application.evals.build import BuildParameters, BuiltDatasets, DataSource, build_datasets
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.commands import evals_backtest, evals_bakeoff, evals_gate, evals_run
+from entrypoints.commands.options import bar_files, check_data_dirs
 from entrypoints.container import Container, close_container
 from entrypoints.wiring.venue import NOT_STOCKS
 
@@ -47,12 +48,8 @@ def _check_data(dirs: list[Path]) -> None:
     for d in dirs:
         if _reserved(d):
             fail(f"--data {d}: the 2018-2024 set is reserved for evaluation and never builds datasets")
-        if not d.is_dir():
-            fail(f"--data {d} is not a directory")
-        bars = [*d.glob("*.csv"), *d.glob("*.csv.gz")]
-        if not bars:
-            fail(f"--data {d} has no .csv or .csv.gz bar files")
-        linked = next((f for f in bars if _reserved(f)), None)
+        check_data_dirs([d])
+        linked = next((f for f in bar_files(d) if _reserved(f)), None)
         if linked is not None:
             fail(f"--data {d}: {linked.name} links into the 2018-2024 set, reserved for evaluation")
 

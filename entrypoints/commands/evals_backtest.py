@@ -29,6 +29,7 @@ from domain.market_conditions import BENCHMARK
 from domain.ports.embedder import Embedder
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.commands.backtest import choose_symbols
+from entrypoints.commands.options import check_data_dirs
 from entrypoints.container import build_container, close_container
 from entrypoints.settings import LLMSettings, Settings
 from entrypoints.wiring.venue import NOT_STOCKS
@@ -240,11 +241,7 @@ def table(report: dict[str, Any]) -> Table:
 
 
 def _check(dirs: list[Path], llm: str, embedder: str) -> None:
-    for d in dirs:
-        if not d.is_dir():
-            fail(f"--data {d} is not a directory")
-        if not any(d.glob("*.csv")) and not any(d.glob("*.csv.gz")):
-            fail(f"--data {d} has no .csv or .csv.gz bar files")
+    check_data_dirs(dirs)
     if embedder not in EMBEDDERS:
         fail(f"--embedder must be one of {', '.join(EMBEDDERS)}, got {embedder!r}")
     if llm not in ("offline", "settings") and "/" not in llm:

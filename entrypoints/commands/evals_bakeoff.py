@@ -37,7 +37,9 @@ from entrypoints.bootstrap import fail, run, start
 from entrypoints.commands.evals_backtest import DEFAULT_DATA, backtest_suite
 from entrypoints.commands.evals_inputs import read_datasets
 from entrypoints.commands.evals_run import DATASETS, StepProgress, step_progress
+from entrypoints.commands.options import check_data_dirs
 from entrypoints.settings import LLMSettings, Settings
+from entrypoints.wiring.system import daily_cap_usd
 
 ROOT = Path(__file__).resolve().parents[2]
 CASSETTES = ROOT / "evals" / "cassettes" / "bakeoff"
@@ -228,9 +230,7 @@ def suite_names(suite: list[str]) -> list[SuiteName]:
 
 def backtest_data(data: list[Path]) -> list[Path]:
     """The backtest's bar directories, checked (the shipped bars by default)."""
-    for d in data:
-        if not d.is_dir() or not (any(d.glob("*.csv")) or any(d.glob("*.csv.gz"))):
-            fail(f"--data {d} is not a directory of .csv or .csv.gz bar files")
+    check_data_dirs(data)
     return list(data) or list(DEFAULT_DATA)
 
 
@@ -279,7 +279,7 @@ def bakeoff_command(
                   "consistent each model is")
     settings, _ = start("backtest", params={"storage": "memory"}, env="backtest")
     config = BakeoffConfig(repeats=repeats, concurrency=concurrency or settings.llm.concurrency, limit=limit,
-                           max_cost_usd=settings.llm.daily_cap_usd if max_cost is None else max_cost)
+                           max_cost_usd=daily_cap_usd(settings) if max_cost is None else max_cost)
     options = BacktestOptions(backtest_data(data), months, symbols, seed) if backtest else None
     report = run(bakeoff(settings, Plan(chosen, names, datasets, config, cassettes, record, options)))
     document = report.to_dict({

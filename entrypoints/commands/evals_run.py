@@ -26,9 +26,10 @@ from application.evals.suites import SUITES, SuiteName
 from application.llm_gateway import LLMGateway
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.commands.evals_inputs import build_in_memory, eval_settings, llm_label, read_datasets
+from entrypoints.commands.options import check_data_dirs
 from entrypoints.container import Container, close_container
 from entrypoints.settings import Settings
-from entrypoints.wiring.system import llms
+from entrypoints.wiring.system import daily_cap_usd, llms
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASETS = ROOT / "evals" / "datasets"
@@ -150,11 +151,7 @@ async def _backtest(settings: Settings, data: list[Path], options: dict[str, Any
 
 
 def _check(data: list[Path], cassettes: Path | None, llm: str) -> None:
-    for d in data:
-        if not d.is_dir():
-            fail(f"--data {d} is not a directory")
-        if not any(d.glob("*.csv")) and not any(d.glob("*.csv.gz")):
-            fail(f"--data {d} has no .csv or .csv.gz bar files")
+    check_data_dirs(data)
     if cassettes is not None and llm == "offline":
         err.print("[yellow]note:[/] --cassettes has no effect with --llm offline (the offline policy is free and "
                   "deterministic)")
@@ -198,7 +195,7 @@ def run_command(
                        memorisation=memorisation)
     options = {"llm": llm, "months": months, "symbols": symbols, "seed": seed} if with_backtest else None
     result, others = run(_run(settings, container, data=list(data), datasets=datasets, suites=names, config=config,
-                              max_cost=settings.llm.daily_cap_usd if max_cost is None else max_cost,
+                              max_cost=daily_cap_usd(settings) if max_cost is None else max_cost,
                               backtest=options))
     document = result.to_dict(llm_label(settings) if llm != "offline" else "offline", others)
     if cassettes is not None:

@@ -91,7 +91,7 @@ def golive(
         typer.echo(redact(json.dumps(report_json(results), indent=2)) if as_json else render_table(results))
         raise typer.Exit(1) from None
     register_secrets(settings)
-    configure_logging(settings.log_level if settings.log_level == "DEBUG" else "CRITICAL")
+    configure_logging(settings.log_level if settings.log_level == "DEBUG" else "CRITICAL", settings.log_format)
     try:
         results, gates = asyncio.run(_gates(settings, timeout))
     except KeyboardInterrupt:

@@ -75,7 +75,7 @@ def _results(timeout: float) -> list[CheckResult]:
     except ConfigurationError as exc:
         return [CheckResult("settings", False, str(exc), SETTINGS_HINT)]
     register_secrets(settings)
-    configure_logging(settings.log_level if settings.log_level == "DEBUG" else "ERROR")
+    configure_logging(settings.log_level if settings.log_level == "DEBUG" else "ERROR", settings.log_format)
     checks = PreflightChecks(settings, build_container(settings, "live")).checks()
     return asyncio.run(run_checks(
         checks, timeout_s=timeout,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +13,13 @@ from rich.console import Console
 
 from application.breaker_history import RESUME_POLICIES
 from entrypoints.bootstrap import fail, run, start
-from entrypoints.commands.backtest import _table, parse_day
+from entrypoints.commands.backtest import _table
+from entrypoints.commands.options import check_data_dirs, check_order, parse_cash, parse_day
 from entrypoints.commands.paper import campaign_table
 from entrypoints.commands.progress import session_progress
 from entrypoints.rehearsal import Rehearsal, RehearsalOptions
 
 err = Console(stderr=True)
-
-
-def _cash(cash: str) -> Decimal:
-    try:
-        money = Decimal(cash)
-    except InvalidOperation:
-        fail(f"--cash must be a number, got {cash!r}")
-    if not money.is_finite() or money <= 0:
-        fail(f"--cash must be a positive amount, got {cash!r}")
-    return money
 
 
 def rehearse(
@@ -51,14 +41,13 @@ def rehearse(
     """Rehearse the live system (schedule, reconciliation, monitor, alerts, Alpaca adapters) against the Alpaca
     emulator replaying history, checking the invariants after every cycle; exit code 1 when one broke."""
     first, last = parse_day(start_day, "--start"), parse_day(end_day, "--end")
+    check_order(first, last)
     if data and (first is None or last is None):
         fail("with --data give --start and --end inside the data's period")
-    for d in data:
-        if not d.is_dir():
-            fail(f"--data {d} is not a directory")
+    check_data_dirs(data)
     if resume not in RESUME_POLICIES:
         fail(f"--resume must be one of {', '.join(RESUME_POLICIES)}, got {resume!r}")
-    money = _cash(cash)
+    money = parse_cash(cash)
     settings, boot = start()
     now = boot.system_clock().now()
     last = last or now.date() - timedelta(days=1)
