@@ -34,6 +34,22 @@ RUN mkdir -p domain application adapters entrypoints migrations \
     && pip uninstall -y quorum \
     && rm -rf domain application adapters entrypoints migrations build ./*.egg-info
 
+# The embedding model production uses (docs/embeddings.md), baked into the image: downloaded once at build time
+# into HF_HOME (read-only for the quorum user), loaded offline at run time. Without it Quorum would stop with
+# "not available offline" (it never substitutes another model). The packaged all-MiniLM-L6-v2 comes with the `ml`
+# extra; QUORUM_EMBEDDINGS__MODEL=sentence-transformers/all-MiniLM-L6-v2 selects it (then `quorum memory reembed`).
+ARG EMBEDDING_MODEL=BAAI/bge-small-en-v1.5
+ENV HF_HOME=/opt/huggingface \
+    QUORUM_EMBEDDINGS__MODEL=${EMBEDDING_MODEL}
+RUN HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 python -c "import sys; \
+from sentence_transformers import SentenceTransformer; \
+model = SentenceTransformer(sys.argv[1], device='cpu'); \
+dim = model.encode(['check']).shape[1]; \
+assert dim == 384, f'{sys.argv[1]} gives {dim} dimensions, the memory tables store 384'" "${EMBEDDING_MODEL}" \
+    && HF_HUB_OFFLINE=1 python -c "import sys; from huggingface_hub import snapshot_download; \
+snapshot_download(sys.argv[1], local_files_only=True)" "${EMBEDDING_MODEL}" \
+    && chmod -R a+rX "${HF_HOME}"
+
 COPY domain ./domain
 COPY application ./application
 COPY adapters ./adapters
@@ -42,6 +58,8 @@ COPY migrations ./migrations
 # The eval datasets and the committed baseline, for the nightly evals (docs/evals.md).
 COPY evals/datasets ./evals/datasets
 COPY evals/baseline.json ./evals/baseline.json
+# The shipped real daily bars (data/PROVENANCE.md): `quorum backtest` without --data reads them.
+COPY data ./data
 # The commit the image is built from, stored with each eval run (the deploy workflow passes it).
 ARG GIT_SHA=""
 ENV QUORUM_EVALS__GIT_SHA=${GIT_SHA}

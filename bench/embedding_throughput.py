@@ -113,11 +113,8 @@ def run() -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
     from adapters.embeddings.backends import build_embedder
-    from adapters.embeddings.sentence_transformer import (
-        PACKAGED_MODEL_NAME,
-        SentenceTransformerEmbedder,
-        packaged_model_path,
-    )
+    from adapters.embeddings.models import resolve_model
+    from adapters.embeddings.sentence_transformer import SentenceTransformerEmbedder
     from entrypoints.settings import EmbeddingSettings
 
     started = datetime.now(UTC)
@@ -127,7 +124,7 @@ def run() -> dict[str, Any]:
     with Stopwatch() as load_service:
         service = SentenceTransformerEmbedder(cfg.model, dimension=cfg.dimension, batch_size=cfg.batch_size,
                                               device=cfg.device, allow_download=False)
-    source = str(packaged_model_path()) if service.model_name == PACKAGED_MODEL_NAME else service.model_name
+    source = resolve_model(cfg.model).source
     with Stopwatch() as load_raw:
         raw = SentenceTransformer(source, device=cfg.device, local_files_only=True)
     loads, built = {}, {}

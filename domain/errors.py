@@ -25,6 +25,10 @@ class EmptyTextError(EmbeddingError):
     """An empty or whitespace-only text was given to embed or store."""
 
 
+class EmbeddingModelMismatchError(ConfigurationError):
+    """Stored vectors were made by another embedding model than the configured one (`quorum memory reembed`)."""
+
+
 class DimensionMismatchError(EmbeddingError):
     """A vector's dimension differs from the dimension the store expects."""
 

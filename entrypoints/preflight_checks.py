@@ -23,12 +23,15 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from adapters.postgres import migrate
+from application.memory_reembed import check_stored_models
 from application.preflight import Check, CheckResult, failed, passed, skipped
+from domain.embedding_models import REEMBED_COMMAND
 from domain.errors import (
     BrokerAuthError,
     BrokerError,
     ConfigurationError,
     DimensionMismatchError,
+    EmbeddingModelMismatchError,
     LiveTradingRefusedError,
     LLMError,
 )
@@ -175,7 +178,8 @@ class PreflightChecks:
         return str(getattr(embedder, "model_name", type(embedder).__name__)), int(vectors.shape[1])
 
     async def embeddings(self) -> CheckResult:
-        """The embedding model loads and its vectors have the configured dimension."""
+        """The configured embedding model loads, its vectors have the configured dimension, and it made every stored
+        vector."""
         e = self._settings.embeddings
         try:
             model, dimension = await in_daemon_thread(self._load_embedder)
@@ -183,15 +187,23 @@ class PreflightChecks:
             return failed(str(exc), f"set QUORUM_EMBEDDINGS__MODEL to a model with {exc.expected} dimensions "
                                     f"(the memory tables store {exc.expected})")
         except ConfigurationError as exc:
-            return failed(str(exc), "install the ml extra: `pip install -e '.[ml]'`")
+            return failed(str(exc), "install the ml extra: `pip install -e '.[ml]'`, or set QUORUM_EMBEDDINGS__MODEL "
+                                    "to a model that is here")
         if dimension != e.dimension:
             return failed(f"{model} gives {dimension} dimensions, expected {e.dimension}",
                           f"set QUORUM_EMBEDDINGS__MODEL to a model with {e.dimension} dimensions")
-        if model != e.model:
-            return passed(f"{model} loaded ({dimension} dimensions); fell back from {e.model}, not available locally",
-                          f"to use {e.model}, run once with QUORUM_EMBEDDINGS__ALLOW_DOWNLOAD=true, or set "
-                          f"QUORUM_EMBEDDINGS__MODEL={model}; memories embedded by another model recall poorly")
-        return passed(f"{model} loaded ({dimension} dimensions), no fallback")
+        loaded = f"{model} loaded ({dimension} dimensions)"
+        try:
+            probe = await self._database_probe()
+        except Exception:  # noqa: BLE001 - the database check says what is wrong
+            return passed(f"{loaded}; stored vectors not checked (see the database check)")
+        if not probe.status.at_head:
+            return passed(f"{loaded}; stored vectors not checked (see the migrations check)")
+        try:
+            await check_stored_models(self._container.embedding_store(), model)
+        except EmbeddingModelMismatchError as exc:
+            return failed(str(exc), f"run `{REEMBED_COMMAND}`")
+        return passed(f"{loaded}; it made every stored vector")
 
     async def broker(self) -> CheckResult:
         """Alpaca: the account answers with these keys in the configured paper/live mode. Sim: always ready."""

@@ -128,11 +128,11 @@ async def pg_sessionmaker(pg_url: str) -> AsyncIterator[object]:
 
 @pytest.fixture(scope="session")
 def real_embedder() -> object:
-    """The real sentence-transformers embedder (the packaged model when BGE is not cached)."""
+    """The real sentence-transformers embedder: the packaged all-MiniLM-L6-v2 (the default, here offline)."""
     pytest.importorskip("sentence_transformers", reason="the 'ml' extra is not installed")
     from adapters.embeddings.sentence_transformer import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder("BAAI/bge-small-en-v1.5")
+    return SentenceTransformerEmbedder("sentence-transformers/all-MiniLM-L6-v2")
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Which inference backend embeds: the fastest one whose vectors agree with `SentenceTransformer.encode`.
 
-`build_embedder` loads the sentence-transformers model once (the configured one, or the packaged one), then:
+`build_embedder` loads the configured sentence-transformers model once (that model or an error, never another), then:
 - backend "torch": `SentenceTransformer.encode` in float32 (SentenceTransformerEmbedder), the reference;
 - backend "bf16": the same call with the matrix products in bfloat16 (Bf16Embedder), about twice as fast on a
   CPU with native bfloat16 and slower without it, so used only on such a CPU;
@@ -70,7 +70,7 @@ def build_embedder(model: str, *, backend: Backend = "auto", dimension: int = 38
     """The embedder of `model` on `backend` (or the next usable one, torch at the end).
 
     Args:
-        model: model name or local directory (the packaged model when it is not available locally).
+        model: model name or local directory (a `ConfigurationError` when it is not available locally).
         backend: "auto", "bf16", "onnx" or "torch".
         dimension: expected vector length.
         batch_size: texts per inference call.

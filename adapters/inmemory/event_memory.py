@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from adapters.inmemory.repo_events import InMemoryEventRepository
 from domain.chat import EventDocument, EventHit
+from domain.embedding_models import StoredText
 from domain.event_search import check_search, new_documents
 from domain.memory import check_dimension
 from domain.ports.chat import EventMemory
@@ -36,6 +37,7 @@ class InMemoryEventMemory(EventMemory):
         self._dimension = dimension
         self._documents: dict[int, EventDocument] = {}
         self._vectors: dict[int, npt.NDArray[np.float32]] = {}
+        self._models: dict[int, str] = {}
 
     async def add(self, documents: Sequence[EventDocument]) -> int:
         """Embed and store documents; an event already stored is skipped (and never embedded again).
@@ -62,6 +64,7 @@ class InMemoryEventMemory(EventMemory):
             self._documents[d.event_id] = EventDocument(d.event_id, d.scope, utc(d.at, what="event time"), d.type,
                                                         d.cycle_id, d.symbol, d.text)
             self._vectors[d.event_id] = vec
+            self._models[d.event_id] = self._embedder.model_name
         return len(checked)
 
     async def last_event_id(self, scope: str) -> int:
@@ -71,7 +74,8 @@ class InMemoryEventMemory(EventMemory):
     async def search(self, query: str, *, scope: str, k: int, as_of: datetime, since: datetime | None = None,
                      symbol: str | None = None) -> list[EventHit]:
         """The `k` stored events of `scope` nearest to `query` by cosine distance, closest first (ties by event
-        id), none after `as_of` nor before `since`, only `symbol`'s when given.
+        id), none after `as_of` nor before `since`, only `symbol`'s when given, only those the embedder's model
+        embedded.
 
         Raises:
             EmptyTextError: the query is empty.
@@ -82,7 +86,10 @@ class InMemoryEventMemory(EventMemory):
         [q] = self._embedder.embed([query])
         qn = float(np.linalg.norm(q))
         hits = []
+        model = self._embedder.model_name
         for i, d in self._documents.items():
+            if self._models[i] != model:
+                continue
             if d.scope != scope or d.at > until or (start is not None and d.at < start):
                 continue
             if symbol is not None and d.symbol != symbol:
@@ -93,3 +100,28 @@ class InMemoryEventMemory(EventMemory):
             hits.append(EventHit(d, distance))
         hits.sort(key=lambda h: (h.distance, h.document.event_id))
         return hits[:k]
+
+    def model_counts(self) -> dict[str, int]:
+        """How many stored vectors each model made."""
+        counts: dict[str, int] = {}
+        for m in self._models.values():
+            counts[m] = counts.get(m, 0) + 1
+        return counts
+
+    def stale_texts(self, model: str, *, after: int, limit: int) -> list[StoredText]:
+        """Up to `limit` documents another model than `model` embedded, event ids above `after`, by event id."""
+        keys = sorted(i for i, m in self._models.items() if m != model and i > after)[:limit]
+        return [StoredText(i, self._documents[i].text) for i in keys]
+
+    def replace_vectors(self, model: str, vectors: Sequence[tuple[int, Sequence[float]]]) -> int:
+        """Give the documents of these event ids these vectors of `model` (all checked before any is changed)."""
+        todo = []
+        for key, vector in vectors:
+            values = [float(x) for x in vector]
+            check_dimension(values, self._dimension)
+            if self._models.get(key, model) != model:
+                todo.append((key, np.asarray(values, dtype=np.float32)))
+        for key, vec in todo:
+            self._vectors[key] = vec
+            self._models[key] = model
+        return len(todo)

@@ -1,4 +1,7 @@
-"""In-memory fakes of the memory ports: exact cosine search with NumPy."""
+"""In-memory fakes of the memory ports: exact cosine search with NumPy.
+
+Like the pgvector tables, each record keeps the name of the model that made its vector; a search sees only the
+records of the embedder's model, and `stale_texts` / `replace_vectors` serve the in-memory `EmbeddingStore`."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from adapters.inmemory.journal import Journal
+from domain.embedding_models import StoredText
 from domain.memory import MemoryFilters, MemoryKind, MemoryRecord, SimilarItem, check_dimension, query_vectors
 from domain.ports.embedder import Embedder
 from domain.ports.memory import ConditionMemory, Query, SymbolContextMemory, TradeMemory
@@ -35,6 +39,7 @@ class InMemoryVectorMemory:
         self._journal = journal or Journal()
         self._dimension = dimension
         self._records: list[MemoryRecord] = []
+        self._models: list[str] = []
         self._matrix: npt.NDArray[np.float32] = np.zeros((0, dimension), dtype=np.float32)
         self._next_id = 1
 
@@ -66,22 +71,26 @@ class InMemoryVectorMemory:
         before = len(self._records)
         new_rows = np.asarray([r.embedding for r in stored], dtype=np.float32)
         self._records.extend(stored)
+        self._models.extend([self._embedder.model_name] * len(stored))
         self._matrix = np.vstack([self._matrix, new_rows])
         self._journal.record(lambda: self._truncate(before))
         return stored
 
     def _truncate(self, n: int) -> None:
         del self._records[n:]
+        del self._models[n:]
         self._matrix = self._matrix[:n]
 
     def _query_vectors(self, queries: Sequence[Query]) -> list[npt.NDArray[np.float32]]:
         return query_vectors(queries, self._embedder, self._dimension)
 
     def _eligible(self, as_of: datetime, f: MemoryFilters) -> list[int]:
+        model = self._embedder.model_name
         return [
             i
             for i, r in enumerate(self._records)
-            if r.scope == f.scope
+            if self._models[i] == model
+            and r.scope == f.scope
             and r.as_of <= as_of
             and (f.symbol is None or r.symbol == f.symbol)
             and (f.action is None or r.action == f.action)
@@ -128,6 +137,34 @@ class InMemoryVectorMemory:
     async def count(self, *, scope: str | None = None) -> int:
         """Number of stored records."""
         return sum(1 for r in self._records if scope is None or r.scope == scope)
+
+    def model_counts(self) -> dict[str, int]:
+        """How many stored vectors each model made."""
+        counts: dict[str, int] = {}
+        for m in self._models:
+            counts[m] = counts.get(m, 0) + 1
+        return counts
+
+    def stale_texts(self, model: str, *, after: int, limit: int) -> list[StoredText]:
+        """Up to `limit` records another model than `model` made, ids above `after`, by id."""
+        found = sorted((r.id, r.text) for r, m in zip(self._records, self._models, strict=True)
+                       if m != model and r.id is not None and r.id > after)
+        return [StoredText(k, t) for k, t in found[:limit]]
+
+    def replace_vectors(self, model: str, vectors: Sequence[tuple[int, Sequence[float]]]) -> int:
+        """Give the records of these ids these vectors of `model` (all checked before any is changed)."""
+        rows = {r.id: i for i, r in enumerate(self._records)}
+        todo = []
+        for key, vector in vectors:
+            values = [float(x) for x in vector]
+            check_dimension(values, self._dimension)
+            i = rows.get(key)
+            if i is not None and self._models[i] != model:
+                todo.append((i, values))
+        for i, values in todo:
+            self._matrix[i] = np.asarray(values, dtype=np.float32)
+            self._models[i] = model
+        return len(todo)
 
 
 class InMemoryTradeMemory(InMemoryVectorMemory, TradeMemory):

@@ -92,7 +92,8 @@ class PgEventMemory(EventMemory):
     async def search(self, query: str, *, scope: str, k: int, as_of: datetime, since: datetime | None = None,
                      symbol: str | None = None) -> list[EventHit]:
         """The `k` stored events of `scope` nearest to `query` by cosine distance, closest first (ties by event
-        id), none after `as_of` nor before `since`, only `symbol`'s when given.
+        id), none after `as_of` nor before `since`, only `symbol`'s when given, only those the embedder's model
+        embedded.
 
         Raises:
             EmptyTextError: the query is empty.
@@ -104,7 +105,8 @@ class PgEventMemory(EventMemory):
         t = event_embeddings
         distance = t.c.embedding.cosine_distance(np.asarray(vec, dtype=np.float32)).label("distance")
         columns = [c for c in t.c if c.name not in ("embedding", "model", "created_at")]
-        stmt = select(*columns, distance).where(t.c.scope == scope, t.c.at <= until)
+        stmt = select(*columns, distance).where(t.c.scope == scope, t.c.at <= until,
+                                                t.c.model == self._embedder.model_name)  # one model's vectors only
         if start is not None:
             stmt = stmt.where(t.c.at >= start)
         if symbol is not None:

@@ -1,4 +1,7 @@
-"""pgvector adapters of the memory ports: PgTradeMemory, PgConditionMemory, PgSymbolContextMemory."""
+"""pgvector adapters of the memory ports: PgTradeMemory, PgConditionMemory, PgSymbolContextMemory.
+
+Every row records the model that made its vector (`model`); a search reads only the rows of the embedder's model,
+so it never compares vectors of two models (the start-up check and `quorum memory reembed`: docs/embeddings.md)."""
 
 from __future__ import annotations
 
@@ -111,10 +114,12 @@ class PgVectorMemory:
         return query_vectors(queries, self._embedder, EMBEDDING_DIM)
 
     def _candidates(self, distance: Any, as_of: datetime, f: MemoryFilters, limit: int) -> Select[Any]:
-        """The `limit` nearest rows visible at `as_of` under `f`, by `distance` (the part the HNSW index serves)."""
+        """The `limit` nearest rows visible at `as_of` under `f` and made by the embedder's model, by `distance` (the
+        part the HNSW index serves)."""
         t = self.table
         columns = [c for c in t.c if c.name != "embedding"]
-        stmt = select(*columns, distance).where(t.c.scope == f.scope, t.c.as_of <= as_of)
+        stmt = select(*columns, distance).where(t.c.scope == f.scope, t.c.as_of <= as_of,
+                                                t.c.model == self._embedder.model_name)  # one model's vectors only
         if f.symbol is not None:
             stmt = stmt.where(t.c.symbol == f.symbol)
         if f.action is not None:

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import typer
 
-from adapters.postgres import migrate
 from application.chat.recorded_portfolio import RecordedRun, find_run
 from domain.errors import DatabaseError
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.container import Container, close_container
+from entrypoints.database_schema import SchemaBehindError, ensure_schema
 from entrypoints.logging_setup import register_secret
 from entrypoints.settings import Settings
+from entrypoints.wiring.embeddings import check_embeddings
 
 APP = Path(__file__).resolve().parents[1] / "chat" / "app.py"
 CHAINLIT_VERSION = "2.12.0"
@@ -139,16 +140,23 @@ async def recorded_run(container: Container, which: str) -> RecordedRun | None:
         await close_container(container)
 
 
-def check_database(url: str, description: str) -> None:
-    """Refuse to start on a database that is unreachable or not migrated to head."""
+async def check_chat_embeddings(container: Container) -> None:
+    """The embedding model of the event search is here and made every stored vector (`check_embeddings`)."""
     try:
-        st = migrate.status(url)
-    except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
-        fail(f"cannot reach {description}: {exc}", 1)
-    if not st.at_head:
-        fail(f"the database ({description}) is at migration {st.current_revision or 'none'}, not at head "
-             f"{st.head_revision}: run `quorum db upgrade` first (the chat keeps its history in tables of "
-             "migration 0010)", 1)
+        await check_embeddings(container.embedder(), container.embedding_store())
+    finally:
+        await close_container(container)
+
+
+def check_database(url: str, description: str, *, embedded: bool) -> None:
+    """Refuse to start on a database that is unreachable or (external) not migrated to head; the embedded one is
+    upgraded (the chat keeps its history in tables of migration 0010)."""
+    try:
+        ensure_schema(url, description, embedded=embedded)
+    except SchemaBehindError as exc:
+        fail(str(exc), exc.exit_code)
+    except DatabaseError as exc:
+        fail(str(exc), 1)
 
 
 def chat(
@@ -166,7 +174,8 @@ def chat(
         url, description = container.database()
     except (DatabaseError, ValueError) as exc:
         fail(str(exc), 1)
-    check_database(url, description)
+    check_database(url, description, embedded=not settings.effective_database_url)
+    run(check_chat_embeddings(container))
     which = backtest or settings.chat.backtest_run
     if which is not None:
         try:

@@ -29,6 +29,7 @@ from entrypoints.api.shapes import change_json, discovery_run_json, entry_json
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.container import Container, close_container
 from entrypoints.settings import Settings
+from entrypoints.wiring.embeddings import check_embeddings
 
 HORIZON_KEYS = ("1d", "5d", "20d")
 
@@ -65,6 +66,7 @@ def discover(
 
     async def go() -> DiscoveryRunResult:
         try:
+            await check_embeddings(container.embedder(), container.embedding_store())
             return await service.run(when)
         finally:
             await close_container(container)

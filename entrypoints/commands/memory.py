@@ -1,4 +1,5 @@
-"""`quorum memory ...`: search and add vector memory items; backfill the chat's event search."""
+"""`quorum memory ...`: search and add vector memory items; backfill the chat's event search; re-embed every stored
+vector with the configured model."""
 
 from __future__ import annotations
 
@@ -10,14 +11,18 @@ import typer
 from rich.console import Console
 
 from application.chat.event_index import index_new_events
+from application.memory_reembed import ReembedReport, reembed_stored
+from domain.embedding_models import COLLECTIONS
 from domain.memory import DEFAULT_SCOPE, MemoryFilters, MemoryKind, MemoryRecord
 from domain.ports.memory import VectorMemory
 from domain.ports.uow import UnitOfWork
 from entrypoints.bootstrap import fail, run, start
-from entrypoints.commands.progress import count_progress
+from entrypoints.commands.progress import count_progress, total_progress
 from entrypoints.container import Container, close_container
+from entrypoints.wiring.embeddings import check_embeddings, check_model_available
 
-app = typer.Typer(help="Vector memory: search and add items; backfill the event search.", no_args_is_help=True)
+app = typer.Typer(help="Vector memory: search and add items; backfill the event search; re-embed with the "
+                  "configured model.", no_args_is_help=True)
 
 
 def _memory(uow: UnitOfWork, kind: MemoryKind) -> VectorMemory:
@@ -58,6 +63,7 @@ def search(
                             action=action.upper() if action else None, scope=scope)
 
     async def go() -> list[dict[str, Any]]:
+        await check_embeddings(container.embedder(), container.embedding_store())
         async with container.uow_factory()() as uow:
             items = await _memory(uow, kind).similar(text, k=k, as_of=when, filters=filters)
         return [
@@ -99,6 +105,7 @@ def add(
                           return_pct=return_pct, outcome_at=when if outcome else None, scope=scope)
 
     async def go() -> int:
+        await check_embeddings(container.embedder(), container.embedding_store())
         async with container.uow_factory()() as uow:
             stored = await _memory(uow, kind).store([record])
             await uow.commit()
@@ -122,6 +129,7 @@ def backfill_events(
 
     async def go() -> int:
         try:
+            await check_embeddings(container.embedder(), container.embedding_store())
             with count_progress(Console(stderr=True), f"indexing events of {scope}") as progress:
                 return await index_new_events(container.uow_factory(), container.event_memory(), scope, batch=batch,
                                               from_start=from_start, progress=progress)
@@ -129,3 +137,30 @@ def backfill_events(
             await close_container(container)
 
     typer.echo(f"indexed {run(go())} events of scope {scope} for the event search")
+
+
+@app.command()
+def reembed(
+    batch: int = typer.Option(256, "--batch", min=1, max=10_000, help="texts embedded and replaced per transaction"),
+) -> None:
+    """Re-embed, with the configured model (QUORUM_EMBEDDINGS__MODEL), every stored vector another model made: the
+    trade memories, market conditions, symbol context and event search. In batches, each replaced in one
+    transaction; run it again after an interruption and it goes on where it stopped (nothing is embedded twice)."""
+    _, container = start()
+
+    async def go() -> ReembedReport:
+        try:
+            embedder = container.embedder()
+            check_model_available(embedder)
+            with total_progress(Console(stderr=True), f"re-embedding with {embedder.model_name}") as progress:
+                return await reembed_stored(container.embedding_store(), embedder, batch=batch, progress=progress)
+        finally:
+            await close_container(container)
+
+    report = run(go())
+    if not report.total:
+        typer.echo(f"every stored vector was made by {report.model}: nothing to re-embed")
+        return
+    where = ", ".join(f"{n} {COLLECTIONS.get(c, c)}" for c, n in report.reembedded.items())
+    typer.echo(f"re-embedded {report.total} stored vectors with {report.model} ({where}) in {report.batches} "
+               f"batches")

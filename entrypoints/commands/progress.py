@@ -1,5 +1,5 @@
-"""The session progress bar shared by `quorum backtest` and `quorum rehearse`, and the running count of
-`quorum memory backfill-events` (on stderr)."""
+"""The session progress bar shared by `quorum backtest` and `quorum rehearse`, the running count of
+`quorum memory backfill-events` and the bar of `quorum memory reembed` (on stderr)."""
 
 from __future__ import annotations
 
@@ -46,5 +46,18 @@ def count_progress(console: Console, description: str) -> Iterator[Callable[[int
 
         def progress(read: int, stored: int) -> None:
             bar.update(task, completed=read, stored=stored)
+
+        yield progress
+
+
+@contextmanager
+def total_progress(console: Console, description: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar of items done out of a known total; yields the callback taking (done, total)."""
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False) as bar:
+        task = bar.add_task(description, total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
         yield progress

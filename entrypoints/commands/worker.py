@@ -19,6 +19,7 @@ from application.startup import reconcile_at_startup, record_process_start
 from entrypoints.bootstrap import fail, run, start
 from entrypoints.container import Container, close_container
 from entrypoints.settings import Settings
+from entrypoints.wiring.embeddings import check_embeddings
 
 log = structlog.get_logger(__name__)
 HEALTH_INTERVAL_S = 30
@@ -27,12 +28,17 @@ NO_REDIS = ("quorum worker needs Redis: set REDIS_URL (or QUORUM_REDIS_URL), e.g
 
 
 async def startup_reconcile(container: Container, *, process: str = "quorum") -> int | None:
-    """Record that `process` started (PROCESS_STARTED), then reconcile the database with the broker once (see
-    `application.startup`).
+    """Check the embedding model against the stored vectors (`check_embeddings`), record that `process` started
+    (PROCESS_STARTED), then reconcile the database with the broker once (see `application.startup`).
 
     Returns:
         The number of differences, or None when reconciling failed (logged, SYSTEM_ERROR event).
+
+    Raises:
+        ConfigurationError: the configured embedding model is not available, or another model made stored vectors
+            (EmbeddingModelMismatchError: run `quorum memory reembed`).
     """
+    await check_embeddings(container.embedder(), container.embedding_store())
     await record_process_start(container.uow_factory(), container.scope(), at=container.clock().now(),
                                process=process)
     return await reconcile_at_startup(container.runner(), uow_factory=container.uow_factory(),

@@ -22,7 +22,7 @@ from tests.support.embedding_texts import TEXTS, cosines
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-MODEL = "BAAI/bge-small-en-v1.5"
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # the configured default: the packaged model
 
 
 @pytest.fixture(scope="module")

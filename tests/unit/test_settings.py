@@ -37,7 +37,7 @@ def test_defaults_are_offline_paper_and_embedded() -> None:
     assert {s.llm.signal_model, s.llm.risk_model, s.llm.validator_model, s.llm.picker_model} == {"offline"}
     assert s.effective_database_url is None
     assert s.redis_url is None
-    assert s.embeddings.model == "BAAI/bge-small-en-v1.5"
+    assert s.embeddings.model == "sentence-transformers/all-MiniLM-L6-v2"  # the packaged model: here offline
     assert s.embeddings.dimension == 384
     assert s.embeddings.allow_download is False
     assert s.risk.min_stop_pct <= s.risk.default_stop_pct <= s.risk.max_stop_pct
