@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
+# The last 6 months of the shipped real S&P 500 bars (2017-08-08 .. 2018-02-07, data/PROVENANCE.md), 20 stocks:
+# the summary against SPY and the equal-weight universe, then the path of report.html (`--synthetic` for a fake market).
 demo: venv
 	$(BIN)/quorum db upgrade
 	$(BIN)/quorum backtest --months 6

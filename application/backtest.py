@@ -13,9 +13,11 @@ import structlog
 from application.benchmarks import benchmarks
 from application.breaker_history import RESUME_POLICIES, ResumePolicy, breaker_history
 from application.control import approve_breaker_resume, breaker_state
+from application.cycle.reuse import llm_decision_totals
 from application.cycle.trading_cycle import TradingCycle
 from application.discovery.service import DiscoveryService
 from application.dividends import DividendPayment, DividendPolicy, DividendVenue, dividend_policy, dividends_in
+from application.llm_cost_report import llm_cost_summary
 from application.market_conditions import MarketConditionService
 from application.round_trips import RoundTrip, round_trip_returns, round_trips
 from domain.analytics import Performance, performance
@@ -53,7 +55,8 @@ class EquityRow:
 class BacktestResult:
     """Everything a report needs. `fills` are executions; `round_trips` the trades (flat to flat); `dividends`
     says whether dividends were counted (for Quorum and every benchmark alike) and `dividend_payments` what
-    Quorum's account was credited."""
+    Quorum's account was credited; `benchmark_curves` each benchmark's value from the session before the run to
+    its last (its first value is the starting cash)."""
 
     run_id: str
     scope: str
@@ -71,6 +74,7 @@ class BacktestResult:
     extra: dict[str, Any] = field(default_factory=dict)
     dividends: DividendPolicy = NO_DIVIDEND_VENUE
     dividend_payments: list[DividendPayment] = field(default_factory=list)
+    benchmark_curves: dict[str, list[tuple[date, Decimal]]] = field(default_factory=dict)
 
     @property
     def fees(self) -> Decimal:
@@ -154,7 +158,7 @@ class BacktestRunner:
         prev = self._calendar.previous_session(self._calendar.session_open(sessions[0]))
         bench = await benchmarks(self._market, self._calendar, symbols, [prev, *sessions], cash,
                                  fees=self._cycle.risk.fees, dividends=self._dividends_of(policy, symbols))
-        spy = bench.pop("_spy_returns")
+        spy, curves = bench.pop("_spy_returns"), bench.pop("_curves", {})
         curve = [(prev, cash)] + [(r.day, r.equity) for r in rows]
         perf = performance(curve, trade_returns=round_trip_returns(fills),
                            benchmark_returns=spy if spy else None,
@@ -163,9 +167,11 @@ class BacktestRunner:
         backtest = BacktestResult(run_id, scope, sessions[0], sessions[-1], cash, symbols, rows, fills, decisions,
                                   perf, bench, llm_cost, failed,
                                   dividends=DividendPolicy(policy.counted, policy.reason, dividends_in(payments)),
-                                  dividend_payments=payments)
+                                  dividend_payments=payments, benchmark_curves=curves)
         async with self._uow_factory() as uow:
             backtest.extra["breaker"] = await breaker_history(uow, scope, sessions, policy=self.resume_policy)
+            backtest.extra["llm_decisions"] = await llm_decision_totals(uow, scope)
+        backtest.extra.update(llm_cost_summary(calls, backtest.extra["llm_decisions"], len(fills)))
         if self._discovery is not None:
             report = await self._discovery.performance(self._calendar.session_close(sessions[-1]))
             backtest.extra["picker_performance"] = report.pickers

@@ -109,16 +109,20 @@ def _summary(run: BuyAndHold, sessions: Sequence[date]) -> dict[str, float | Non
 async def benchmarks(market: MarketData, calendar: MarketCalendar, symbols: list[str], sessions: list[date],
                      cash: Decimal, *, fees: FeeSettings, dividends: Dividends | None = None) -> dict[str, Any]:
     """SPY buy-and-hold and the equal-weighted universe over `sessions` (the session before the run, then the
-    run's) from `cash`, on Quorum's terms (see the module docstring); and the SPY benchmark's daily returns under
-    "_spy_returns", for alpha and beta. A benchmark without bars on every session has no figures (None)."""
+    run's) from `cash`, on Quorum's terms (see the module docstring); the SPY benchmark's daily returns under
+    "_spy_returns", for alpha and beta; and under "_curves" each benchmark's value at every session ({name: [(day,
+    value)]}, for the report's charts). A benchmark without bars on every session has no figures (None) and no
+    curve."""
     end_at = calendar.session_close(sessions[-1])
     bars = await market.daily_bars(sorted(set(symbols) | {BENCHMARK}), as_of=end_at, lookback=len(sessions) + 5)
     spy = _window(bars, BENCHMARK, sessions)
     universe = [w for w in (_window(bars, s, sessions) for s in symbols) if w is not None]
-    out: dict[str, Any] = {"_spy_returns": []}
+    out: dict[str, Any] = {"_spy_returns": [], "_curves": {}}
     for name, window in zip(NAMES, ([spy] if spy is not None else [], universe), strict=True):
         run = buy_and_hold(window, cash, fees, dividends)
         out[name] = _summary(run, sessions)
+        if run.values:
+            out["_curves"][name] = list(zip(sessions, run.values, strict=False))
         if name == NAMES[0] and run.values:
             v = [float(x) for x in run.values]
             out["_spy_returns"] = [b / a - 1.0 for a, b in itertools.pairwise(v)]

@@ -28,6 +28,7 @@ class RoundTrip:
         qty: shares bought over the round trip.
         cost: cash paid for them, buy fees included.
         proceeds: cash received for them, sell fees deducted.
+        exit_reason: the reason of the sell that closed it, as Quorum or the broker adapter wrote it.
     """
 
     symbol: str
@@ -37,6 +38,7 @@ class RoundTrip:
     qty: Decimal
     cost: Decimal
     proceeds: Decimal
+    exit_reason: str = ""
 
     @property
     def pnl(self) -> Decimal:
@@ -80,7 +82,8 @@ def round_trips(fills: Sequence[Fill]) -> list[RoundTrip]:
         trip.proceeds += f.cash_delta
         trip.fills += 1
         if trip.held <= 0:
-            out.append(RoundTrip(f.symbol, trip.opened_at, f.at, trip.fills, trip.qty, trip.cost, trip.proceeds))
+            out.append(RoundTrip(f.symbol, trip.opened_at, f.at, trip.fills, trip.qty, trip.cost, trip.proceeds,
+                                 f.reason))
             del open_[f.symbol]
     return out
 

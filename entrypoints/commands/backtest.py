@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from adapters.inmemory.universe_file import read_universes
 from adapters.reports.backtest_report import write_report
@@ -20,26 +19,24 @@ from application.liquidity import most_liquid_before
 from application.membership import SYNTHETIC, Membership, non_members, survivorship
 from domain.errors import DataError
 from entrypoints.bootstrap import fail, run, start
+from entrypoints.commands.backtest_table import summary_table
 from entrypoints.commands.discover import add_picker_performance_html, picker_performance_table
+from entrypoints.commands.options import check_data_dirs, check_order, parse_cash, parse_day
 from entrypoints.commands.progress import session_progress
 from entrypoints.container import Container, build_container, close_container
 from entrypoints.settings import Settings
+from entrypoints.shipped_data import shipped_data_dirs, shown
+from entrypoints.wiring.embeddings import check_embeddings
 from entrypoints.wiring.venue import NOT_STOCKS
 
 err = Console(stderr=True)
+_table = summary_table
+"""The summary table (`quorum rehearse` prints it too)."""
 
 
-def parse_day(value: str | None, name: str) -> date | None:
-    """A --start/--end value as a date, or a one-line error (exit 2)."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f"{name} must be a date like 2024-01-31, got {value!r}")
-
-
-def _period(months: int | None, start: date | None, end: date | None, today: date) -> tuple[date, date]:
+def _period(months: int | None, start: date | None, end: date | None,
+            last_day: Callable[[], date]) -> tuple[date, date]:
+    """--start/--end, or the last --months months (30.44 days each, 6 by default) ending on `last_day()`."""
     if (start is None) != (end is None):
         fail("give both --start and --end, or --months")
     if start and end:
@@ -51,69 +48,39 @@ def _period(months: int | None, start: date | None, end: date | None, today: dat
     m = 6 if months is None else months
     if m <= 0 or m > 120:
         fail(f"--months must be between 1 and 120, got {m}")
-    last = today - timedelta(days=1)
+    last = last_day()
     return last - timedelta(days=round(m * 30.44)), last
 
 
-def _fmt(v: Any, pct: bool = True, signed: bool = True) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, float):
-        if not pct:
-            return f"{v:.2f}"
-        return f"{v:+.2%}" if signed else f"{v:.2%}"
-    return str(v)
+def _data_dirs(data: list[Path], synthetic: bool) -> list[Path]:
+    """The bar directories replayed: --data, none for --synthetic, else the shipped real data."""
+    if synthetic:
+        if data:
+            fail("give either --data or --synthetic, not both")
+        return []
+    check_data_dirs(data)
+    if data:
+        return list(data)
+    try:
+        return shipped_data_dirs()
+    except DataError as exc:
+        fail(f"{exc}: pass --data DIR (daily OHLCV CSVs) or --synthetic")
 
 
-def _table(summary: dict[str, Any]) -> Table:
-    t = Table(title=f"Backtest {summary['start']} → {summary['end']} ({summary['sessions']} sessions)")
-    for col in ("", "Quorum", "SPY buy & hold", "equal-weight universe"):
-        t.add_column(col, justify="right" if col else "left")
-    spy, ew = summary["benchmarks"]["spy_buy_and_hold"], summary["benchmarks"]["equal_weight_universe"]
-    t.add_row("total return", _fmt(summary["total_return"]), _fmt(spy.get("total_return")),
-              _fmt(ew.get("total_return")))
-    t.add_row("annualised", _fmt(summary["annualized_return"]), _fmt(spy.get("annualized_return")),
-              _fmt(ew.get("annualized_return")))
-    t.add_row("sharpe", _fmt(summary["sharpe"], False), _fmt(spy.get("sharpe"), False), _fmt(ew.get("sharpe"), False))
-    t.add_row("max drawdown", _fmt(summary["max_drawdown"], signed=False), _fmt(spy.get("max_drawdown"), signed=False),
-              _fmt(ew.get("max_drawdown"), signed=False))
-    t.add_row("final equity", summary["final_equity"], _fmt(spy.get("final_equity"), False),
-              _fmt(ew.get("final_equity"), False))
-    t.add_row("round trips / fills", f"{summary['round_trips']} / {summary['fills']}", "1 buy", "1 buy each")
-    t.add_row("fees", f"${summary['fees']}", _usd(spy.get("fees")), _usd(ew.get("fees")))
-    t.add_row("win rate (round trips)", _fmt(summary["win_rate"], signed=False), "", "")
-    dividends = summary["dividends"]
-    if dividends["counted"]:
-        t.add_row("dividends", f"${dividends['credited']}", _usd(spy.get("dividends")), _usd(ew.get("dividends")))
-    t.add_row("LLM cost", f"${summary['llm_cost_usd']:.4f}", "", "")
-    b = summary.get("breaker")
-    if b:
-        t.add_row("breaker trips / resumes", f"{len(b['trips'])} / {len(b['resumes'])}", "", "")
-        t.add_row("halted (shadow mode)", f"{b['shadow_sessions']} sessions ({b['halted_share']:.0%})", "", "")
-    t.caption = "\n".join(_footer(summary))
-    return t
+def _last_day(container: Container, dirs: list[Path], today: date) -> date:
+    """The last day a backtest can run to: the replayed data's last day with stock bars (and SPY's, when it ends
+    earlier), yesterday on the synthetic market."""
+    if not dirs:
+        return today - timedelta(days=1)
+    from entrypoints.commands.evals_backtest import window_of  # here: evals_backtest imports this module
+
+    try:
+        return window_of(container.history(), 0)[1]
+    except ValueError as exc:
+        fail(f"{', '.join(shown(d) for d in dirs)}: {exc}")
 
 
-def _usd(v: Any) -> str:
-    return "" if v is None else f"${v:.2f}"
-
-
-def _footer(summary: dict[str, Any]) -> list[str]:
-    """What the figures mean: costs, dividends, survivorship, the breaker's resume policy."""
-    dividends, surv = summary["dividends"], summary["survivorship"]
-    lines = ["benchmarks buy at the first open plus slippage and pay the same fees as Quorum",
-             ("dividends counted: " if dividends["counted"] else "dividends not counted: ") + dividends["reason"],
-             surv["statement"]]
-    b = summary.get("breaker")
-    if b:
-        lines.append(f"breaker resume policy of this simulation: {b['resume_policy']}")
-    return lines
-
-
-def _check_options(data: list[Path], llm: str, discovery: str, resume: str) -> None:
-    for d in data:
-        if not d.is_dir():
-            fail(f"--data {d} is not a directory")
+def _check_options(llm: str, discovery: str, resume: str) -> None:
     if llm not in ("offline", "settings"):
         fail(f"--llm must be 'offline' or 'settings', got {llm!r}")
     if discovery not in ("on", "off"):
@@ -122,22 +89,16 @@ def _check_options(data: list[Path], llm: str, discovery: str, resume: str) -> N
         fail(f"--resume must be one of {', '.join(RESUME_POLICIES)}, got {resume!r}")
 
 
-def _cash(cash: str | None, default: Decimal) -> Decimal:
-    try:
-        start_cash = Decimal(cash) if cash is not None else default
-    except InvalidOperation:
-        fail(f"--cash must be a number, got {cash!r}")
-    if not start_cash.is_finite() or start_cash <= 0:
-        fail(f"--cash must be positive, got {cash}")
-    return start_cash
-
-
 def backtest(
-    months: int | None = typer.Option(None, help="length of the period ending yesterday (default 6)"),
-    start_day: str | None = typer.Option(None, "--start", help="first day, e.g. 2024-01-02"),
+    months: int | None = typer.Option(None, help="length of the period ending on the data's last day (yesterday "
+                                      "for --synthetic); default 6"),
+    start_day: str | None = typer.Option(None, "--start", help="first day, e.g. 2017-08-01"),
     end_day: str | None = typer.Option(None, "--end", help="last day"),
     symbols: int = typer.Option(20, "--symbols", min=1, max=2000, help="how many symbols to trade"),
-    data: list[Path] = typer.Option([], "--data", help="directory of daily OHLCV CSVs (repeatable)"),
+    data: list[Path] = typer.Option([], "--data", help="directory of daily OHLCV CSVs (repeatable; default: the "
+                                    "shipped S&P 500 bars of 2013-2018 and their market context, data/daily/)"),
+    synthetic: bool = typer.Option(False, "--synthetic", help="trade a seeded synthetic market instead of real "
+                                   "data (ending yesterday; for tests)"),
     seed: int = typer.Option(7, help="seed of the synthetic market"),
     cash: str | None = typer.Option(None, help="starting cash in USD (default: risk.starting_capital)"),
     llm: str = typer.Option("offline", help="'offline' or 'settings' (use the configured models)"),
@@ -146,30 +107,39 @@ def backtest(
     discovery: str = typer.Option("off", "--discovery", help="on: discover the watchlist inside the simulation "
                                   "(at each session's open) and report picker performance"),
     fundamentals: Path | None = typer.Option(None, "--fundamentals", help="sector/market-cap CSV for discovery "
-                                             "(default: the synthetic market's; none for --data)"),
+                                             "(default: the synthetic market's; none for real data)"),
     resume: str = typer.Option("approve-when-eligible", "--resume", help="what the simulation does when the "
                                "circuit breaker may resume: approve-when-eligible (at that session's close) or never "
                                "(stay in shadow mode); written in the report"),
 ) -> None:
     """Run the full trading cycle daily over past sessions and write a report."""
-    _check_options(data, llm, discovery, resume)
+    _check_options(llm, discovery, resume)
+    first_day, last_day = parse_day(start_day, "--start"), parse_day(end_day, "--end")
+    check_order(first_day, last_day)
+    cash_usd = parse_cash(cash)
+    dirs = _data_dirs(data, synthetic)
     settings, boot = start("backtest", env="backtest")
     now = boot.system_clock().now()
-    first, last = _period(months, parse_day(start_day, "--start"), parse_day(end_day, "--end"), now.date())
-    if discovery == "on" and fundamentals is None and data:
-        err.print("[yellow]warning:[/] --discovery on with --data but no --fundamentals: market caps are unknown, "
-                  "so the metric picker skips its market-cap filter (the run says so)")
+    if discovery == "on" and fundamentals is None and dirs:
+        err.print("[yellow]warning:[/] --discovery on with real data but no --fundamentals: market caps are "
+                  "unknown, so the metric picker skips its market-cap filter (the run says so)")
     if llm == "offline":
         settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={
             "signal_model": "offline", "risk_model": "offline", "validator_model": "offline",
             "picker_model": "offline"})})
-    start_cash = _cash(cash, settings.risk.starting_capital)
+    start_cash = cash_usd or settings.risk.starting_capital
     run_id = now.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     scope = f"backtest:{run_id}"
     out_dir = report or settings.data_dir / "reports" / run_id
-    container = build_container(settings, "backtest", scope=scope, start=first, end=last, cash=start_cash, seed=seed,
-                                n_symbols=symbols, data_dirs=list(data), discovery=discovery == "on",
-                                resume_policy=resume, fundamentals=fundamentals)
+    container = build_container(settings, "backtest", scope=scope, cash=start_cash, seed=seed, n_symbols=symbols,
+                                data_dirs=dirs, discovery=discovery == "on", resume_policy=resume,
+                                fundamentals=fundamentals)
+    first, last = _period(months, first_day, last_day, lambda: _last_day(container, dirs, now.date()))
+    if dirs and first_day and first > (data_end := _last_day(container, dirs, now.date())):
+        fail(f"--start {first} is after the data's last day {data_end} (--synthetic trades a market ending "
+             "yesterday)")
+    container.run.start.from_value(first)
+    container.run.end.from_value(last)
     if fundamentals is not None:
         try:
             container.fundamentals()
@@ -179,10 +149,10 @@ def backtest(
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
-        Console().print(_table(summary))
+        Console().print(summary_table(summary))
         if "picker_performance" in summary:
             Console().print(picker_performance_table(summary["picker_performance"]))
-        typer.echo(f"report: {out_dir.resolve()}")
+        typer.echo(f"Report: {(out_dir / 'report.html').resolve()}")
 
 
 async def choose_symbols(container: Container, universes: list[Membership], first: date, n: int) -> list[str]:
@@ -202,9 +172,10 @@ async def _run(settings: Settings, container: Container, run_id: str, scope: str
     embedder = container.embedder()
     err.print(f"embedding model: {embedder.model_name}")
     uow_factory = container.uow_factory()
-    description = ("replay of " + ", ".join(str(d) for d in data) if data
+    description = ("replay of " + ", ".join(shown(d) for d in data) if data
                    else f"synthetic market (seed {container.run.seed()}, {n} symbols)")
     try:
+        await check_embeddings(embedder, container.embedding_store())
         universes = read_universes(data)
         chosen = await choose_symbols(container, universes, first, n)
         if not chosen:
@@ -212,7 +183,7 @@ async def _run(settings: Settings, container: Container, run_id: str, scope: str
                             + (" that were index members at the start" if any(u.point_in_time for u in universes)
                                else ""))
         container.run.symbols.from_value(chosen)
-        err.print(f"market: {description}; trading {len(chosen)} symbols")
+        err.print(f"market: {description}; trading {len(chosen)} symbols: {', '.join(chosen)}")
         with session_progress(err) as progress:
             result = await container.backtest_runner().run(run_id=run_id, start=first, end=last, symbols=chosen,
                                                            progress=progress)
