@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from application.agents import Agents
-from application.cycle.decision import ProposalOutcome
+from application.cycle.decision import DecisionInputs, ProposalOutcome
 from application.cycle.fills import ClosedTrade
 from application.cycle.market_snapshot import AssetCache, Snapshot
 from application.cycle.reconcile import Reconciliation
@@ -20,6 +20,8 @@ from application.market_conditions import MarketConditionService
 from application.tracing import NULL_TRACER
 from domain.breaker import BreakerState
 from domain.events import Event
+from domain.evidence import COMPACT as COMPACT_EVIDENCE
+from domain.evidence import EvidencePolicy
 from domain.models.account import Account
 from domain.models.trading import Fill, Order, Portfolio
 from domain.ports.broker import Broker
@@ -38,15 +40,22 @@ Universe = Callable[[UnitOfWork, datetime], Awaitable[list[str]]]
 @dataclass(frozen=True)
 class CycleSettings:
     """Knobs of the cycle that are not risk limits; `memory_recall` off leaves entry candidates without memory
-    evidence (the no-memory ablation of the evals): the trade memory is not queried."""
+    evidence (the no-memory ablation of the evals): the trade memory is not queried. `reuse_decisions` keeps an
+    agent decision for the session until its inputs change or the price moves `reuse_price_move_pct` percent
+    (`application.cycle.reuse`); off, every cycle asks about every candidate. `evidence` chooses which of the
+    recalled past trades (`recall_k`) and market conditions (`conditions_k`) the agents see (`domain.evidence`)."""
 
     scope: str = "live"
     lookback_days: int = 260
     recall_k: int = 5
     memory_recall: bool = True
+    conditions_k: int = 3
+    evidence: EvidencePolicy = COMPACT_EVIDENCE
     max_candidates: int = 30
     large_position_change_pct: float = 0.2
     lock_wait_seconds: float = 30.0
+    reuse_decisions: bool = True
+    reuse_price_move_pct: float = 1.0
 
 
 @dataclass
@@ -119,14 +128,17 @@ class CycleContext:
         state: Quorum's trading state, as the last stage left it.
         breaker: the circuit breaker as the last stage left it (gate, book-keeping).
         shadow: the breaker was tripped when the cycle began: entries go to the shadow book (gate).
-        book: the shadow book in shadow mode, else None (gate, snapshot, execute).
+        book: the shadow book in shadow mode, else None (gate, snapshot, send_exits, execute).
         reconciliation: what reconciling with the broker found (snapshot).
         universe: the watchlist symbols considered (snapshot; none while paused).
         snapshot: the broker and the market at `as_of`, positions with Quorum's stops (snapshot).
         stop_now: positions already through their stop (snapshot).
         start: the equity the day is measured from, moved by the money moved since (snapshot).
         transfers: the deposits and withdrawals booked (snapshot).
-        outcomes: one per symbol considered, exits first (decide; execute may reject or hold some).
+        inputs: what the decide stage decides on, read before the rule exits were sent (send_exits).
+        outcomes: one per symbol considered, exits first (send_exits, decide; execution may reject or hold some).
+        executed: how many of the first outcomes were carried out already (the rule exits, sent before any agent
+            was asked; the execute stage sends the rest).
         submitted, rejected, shadow_fills, shadow_returns: what execution sent, what the broker refused, the
             shadow book's fills and the returns of the shadow trades they closed (execute).
         events: the event log entries written at book-keeping, in order.
@@ -151,7 +163,9 @@ class CycleContext:
     stop_now: tuple[str, ...] = ()
     start: DayStart | None = None
     transfers: TransferBooking | None = None
+    inputs: DecisionInputs | None = None
     outcomes: tuple[ProposalOutcome, ...] = ()
+    executed: int = 0
     submitted: tuple[Order, ...] = ()
     rejected: tuple[str, ...] = ()
     shadow_fills: tuple[Fill, ...] = ()
@@ -184,6 +198,11 @@ class CycleContext:
     def day(self) -> DayStart:
         """The equity the day is measured from (known from the snapshot stage on)."""
         return _known(self.start, "day's start")
+
+    @property
+    def decision_inputs(self) -> DecisionInputs:
+        """What the decide stage decides on (known from the send_exits stage on)."""
+        return _known(self.inputs, "decision inputs")
 
     @property
     def reconciled(self) -> Reconciliation:

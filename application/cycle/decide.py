@@ -1,11 +1,14 @@
-"""Stage 3, decide: one outcome per symbol considered, exits first, each with its verdict and the reason.
+"""Stage 4, decide: one outcome per symbol considered, exits first, each with its verdict and the reason.
 
 1. Rule exits: Quorum-kept stops and take-profits that were reached, positions already through their stop,
-   shadow-book stops. They need no agent; while trading is paused nothing else is decided.
+   shadow-book stops. They need no agent and were sent before any agent is asked (`send_exits`, the context's
+   first outcomes); while trading is paused nothing else is decided.
 2. Cheap filter: held symbols plus liquid, priced, trending watchlist symbols (LLM spend is a trading cost).
 3. Recall: the most similar past market conditions, and the similar past trades of each entry candidate.
 4. Signal agent: a SELL of a held position is an exit, a BUY of a symbol not held an entry candidate, anything
    else a HOLD (or, for a shadow-book position, a shadow exit).
+   Before it is asked, the money of every agent stage is held for the symbols asked; the daily LLM cap's
+   leftovers are not asked at all ("skipped: daily LLM cap", `application.cycle.stage_budget`).
 5. Risk agent (sizing), rule validator and validator agent on the entry candidates, best first.
 6. Hard limits on every outcome not decided yet, in order (`hard_limits.apply_limits`).
 """
@@ -13,24 +16,33 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from application.cycle.context import CycleContext
 from application.cycle.decision import DecisionInputs, ProposalOutcome
-from application.cycle.exits import rule_exits, shadow_stop_exits
 from application.cycle.hard_limits import apply_limits
 from application.cycle.ids import client_order_id_for
 from application.cycle.market_snapshot import Snapshot
-from domain import breaker as brk
-from domain.agents.schemas import MarketConditions, MemoryEvidence, RiskCandidate, SymbolFeatures, ValidatorCandidate
+from application.cycle.reuse import ReusePlan, finish_reuse, plan_reuse
+from application.cycle.stage_budget import ask_signals
+from domain.agents.schemas import (
+    MarketConditions,
+    MemoryEvidence,
+    RiskAssessment,
+    RiskCandidate,
+    SymbolFeatures,
+    ValidatorCandidate,
+    ValidatorVerdict,
+)
+from domain.decision_reuse import sizing_key
 from domain.event_factories import cycle_paused
+from domain.evidence import LEGACY, EvidencePolicy
 from domain.features import setup_text
 from domain.memory import MemoryFilters
 from domain.ports.embedder import Embedder
 from domain.ports.uow import UnitOfWork
 from domain.risk.config import RiskSettings
-from domain.risk.pdt import count_day_trades
 from domain.stage_events import llm_call, recalled, risk_sized, validated
 from domain.validator import ValidationResult, validate_proposal
 from domain.verdict import Verdict
@@ -39,60 +51,57 @@ __all__ = ["decide", "prefilter", "recall_trades", "trending"]
 
 
 async def decide(ctx: CycleContext) -> CycleContext:
-    """Rule exits, then (unless paused) the agents' proposals, then the hard limits over all of them."""
-    inputs = await _inputs(ctx)
-    outcomes = rule_exits(ctx.snap, inputs) + shadow_stop_exits(ctx.snap, ctx.book)
+    """After the rule exits sent (`send_exits`), (unless paused) the agents' proposals about the other symbols and
+    the hard limits over them, appended to the exits."""
+    inputs, exits = ctx.decision_inputs, ctx.outcomes
+    outcomes: list[ProposalOutcome] = []
     if ctx.paused:
         ctx = ctx.logged(cycle_paused(at=ctx.as_of, scope=ctx.scope, cycle_id=ctx.cycle_id, by=ctx.state.control.by,
                                       reason=ctx.state.control.reason, symbol=ctx.symbol))
     else:
-        ctx, proposals = await _proposals(ctx, inputs, decided={o.symbol for o in outcomes})
+        try:
+            ctx, proposals = await _proposals(ctx, inputs, decided={o.symbol for o in exits})
+        finally:
+            ctx.deps.gateway.release_hold(ctx.cycle_id)
         outcomes += proposals
         ctx = ctx.logged(*(llm_call(record=r) for r in ctx.deps.gateway.calls(ctx.cycle_id)))
     cycle_id = ctx.cycle_id
     limited = apply_limits(outcomes, ctx.snap, inputs, ctx.deps.risk,
                            client_order_id=lambda symbol, action: client_order_id_for(cycle_id, symbol, action))
-    return replace(ctx, outcomes=tuple(limited))
-
-
-async def _inputs(ctx: CycleContext) -> DecisionInputs:
-    """Day trades used in the last 5 sessions, whether entries are allowed (not paused; a tripped breaker's
-    entries go to the shadow book), the market's hours."""
-    d, as_of, breaker = ctx.deps, ctx.as_of, ctx.breaker_state
-    sessions = d.calendar.sessions(as_of.date() - timedelta(days=10), as_of.date())[-5:]
-    recent = await ctx.uow.fills.list(ctx.scope, since=as_of - timedelta(days=10))
-    day_trades = count_day_trades([r.fill for r in recent], sessions=sessions, tz=d.calendar.tz)
-    paused, book = ctx.paused, ctx.book
-    allowed = False if paused else (True if book is not None else brk.allows_entries(breaker))
-    reason = f"trading paused by {ctx.state.control.by}" if paused else (breaker.trip_reason or "")
-    return DecisionInputs(as_of, ctx.cycle_id, ctx.scope, d.calendar.is_open(as_of), ctx.day.equity, day_trades,
-                          entries_allowed=allowed, tz=d.calendar.tz, entry_block_reason=reason,
-                          shadow_positions=dict(book.positions) if book else {}, state=ctx.state,
-                          stop_now=ctx.stop_now, agents_enabled=not paused, shadow_book=book)
+    return replace(ctx, outcomes=exits + tuple(limited))
 
 
 async def _proposals(ctx: CycleContext, d: DecisionInputs, *,
                      decided: set[str]) -> tuple[CycleContext, list[ProposalOutcome]]:
     """Recall, the signal agent, then risk and validation of the entry candidates: non-entries first (in symbol
-    order), then the entries, best first. Symbols in `decided` already have a rule exit."""
+    order), then the entries, best first. Symbols in `decided` already have a rule exit. Only what changed is
+    asked: an earlier decision of the session whose inputs are unchanged is reused (`application.cycle.reuse`)."""
     deps, snap = ctx.deps, ctx.snap
     market, similar = snap.market, None
     if market is not None:
-        similar = await deps.conditions.recall(ctx.uow, market, as_of=ctx.as_of, k=3)
+        similar = await deps.conditions.recall(ctx.uow, market, as_of=ctx.as_of, k=deps.settings.conditions_k,
+                                               policy=deps.settings.evidence)
         market = market.model_copy(update={"similar_conditions": similar})
     candidates = [f for f in prefilter(snap, list(ctx.universe), deps.risk, deps.settings.max_candidates)
                   if f.symbol not in decided]
     to_enter = [f for f in candidates if f.symbol not in snap.positions]
     memory = (await recall_trades(ctx.uow, deps.embedder, to_enter, scope=ctx.scope, as_of=ctx.as_of,
-                                  k=deps.settings.recall_k) if deps.settings.memory_recall else {})
+                                  k=deps.settings.recall_k, policy=deps.settings.evidence)
+              if deps.settings.memory_recall else {})
     if market is not None or to_enter:
         ctx = ctx.logged(recalled(at=ctx.as_of, scope=ctx.scope, cycle_id=ctx.cycle_id,
                                   conditions=None if similar is None else len(similar),
                                   trades={s: len(m) for s, m in memory.items()}))
     candidates = [f.model_copy(update={"similar_trades": memory.get(f.symbol, ())}) for f in candidates]
+    considered = (set(ctx.universe) | set(snap.positions)) - decided
+    plan = await plan_reuse(ctx, d, candidates, market, skipped=considered - {f.symbol for f in candidates})
     if market is None or not candidates:
-        return ctx, []
-    signals = await deps.agents.signals(candidates, market, as_of=ctx.as_of, cycle_id=ctx.cycle_id)
+        return await finish_reuse(ctx, plan, []), []
+    ask = plan.to_ask(candidates)
+    signals = plan.reused_signals()
+    if ask:
+        ctx, asked = await ask_signals(ctx, ask, market, plan.asked)
+        signals.update(asked)
     by_symbol = {f.symbol: f for f in candidates}
     others, entries = [], []
     for sym in sorted(signals):
@@ -109,35 +118,48 @@ async def _proposals(ctx: CycleContext, d: DecisionInputs, *,
             others.append(o.decided(Verdict.HOLD, "signal HOLD" if sig.action == "HOLD"
                                     else f"{sig.action} not applicable"))
     if entries:
-        ctx, entries = await _judge_entries(ctx, entries, by_symbol, market)
+        ctx, entries = await _judge_entries(ctx, entries, by_symbol, market, plan)
     entries.sort(key=lambda o: (-(o.validation.confidence if o.validation else 0.0), o.symbol))
-    return ctx, others + entries
+    return await finish_reuse(ctx, plan, others + entries), others + entries
 
 
 async def _judge_entries(ctx: CycleContext, entries: list[ProposalOutcome], features: dict[str, SymbolFeatures],
-                         market: MarketConditions) -> tuple[CycleContext, list[ProposalOutcome]]:
-    """The risk agent's sizing, the rule validator's and the validator agent's judgement of each entry."""
+                         market: MarketConditions, plan: ReusePlan) -> tuple[CycleContext, list[ProposalOutcome]]:
+    """The risk agent's sizing, the rule validator's and the validator agent's judgement of each entry (the
+    agents' reused when the entry's signal is reused and the account they saw is unchanged)."""
     deps, snap, risk = ctx.deps, ctx.snap, ctx.deps.risk
-    equity = float(snap.account.equity)
+    equity, cash = float(snap.account.equity), float(snap.account.cash)
     gross = float(snap.gross_exposure) / equity if equity > 0 else 0.0
-    sizes = await deps.agents.risk(
-        [RiskCandidate(symbol=o.symbol, action=o.signal.action, confidence=o.signal.confidence,
-                       price=features[o.symbol].price, volatility_20d=features[o.symbol].volatility_20d,
-                       atr_pct=features[o.symbol].atr_pct, held_qty=0.0) for o in entries],
-        equity=equity, cash=float(snap.account.cash), gross_pct=gross, max_position_pct=risk.max_position_pct,
-        default_stop_pct=risk.default_stop_pct, as_of=ctx.as_of, cycle_id=ctx.cycle_id)
+    kept: dict[str, tuple[RiskAssessment, ValidatorVerdict]] = {}
+    for o in entries:
+        found = plan.kept_sizing(o.symbol, sizing_key(
+            plan.keys[o.symbol], equity=equity, cash=cash, gross_pct=gross,
+            max_position_pct=risk.max_position_pct, default_stop_pct=risk.default_stop_pct))
+        if found is not None:
+            kept[o.symbol] = found
+    fresh = [o for o in entries if o.symbol not in kept]
+    sizes = {s: a for s, (a, _) in kept.items()}
+    if fresh:
+        sizes.update(await deps.agents.risk(
+            [RiskCandidate(symbol=o.symbol, action=o.signal.action, confidence=o.signal.confidence,
+                           price=features[o.symbol].price, volatility_20d=features[o.symbol].volatility_20d,
+                           atr_pct=features[o.symbol].atr_pct, held_qty=0.0) for o in fresh],
+            equity=equity, cash=cash, gross_pct=gross, max_position_pct=risk.max_position_pct,
+            default_stop_pct=risk.default_stop_pct, as_of=ctx.as_of, cycle_id=ctx.cycle_id))
     sized: list[tuple[ProposalOutcome, ValidationResult]] = []
     asked: list[ValidatorCandidate] = []
     for o in entries:
         validation = validate_proposal(o.signal, features[o.symbol], o.evidence, risk.validator)
         o = replace(o, assessment=sizes.get(o.symbol), validation=validation)
         sized.append((o, validation))
-        if o.assessment is not None:
+        if o.assessment is not None and o.symbol not in kept:
             asked.append(ValidatorCandidate(
                 symbol=o.symbol, action=o.signal.action, confidence=validation.confidence,
                 position_pct=o.assessment.position_pct, stop_loss_pct=o.assessment.stop_loss_pct,
                 reasoning=o.signal.reasoning, similar_trades=o.evidence, rule_warnings=validation.warnings))
-    verdicts = await deps.agents.validate(asked, market, as_of=ctx.as_of, cycle_id=ctx.cycle_id) if asked else {}
+    verdicts = {s: v for s, (_, v) in kept.items()}
+    if asked:
+        verdicts.update(await deps.agents.validate(asked, market, as_of=ctx.as_of, cycle_id=ctx.cycle_id))
     judged = []
     for o, validation in sized:
         o = replace(o, verdict=verdicts.get(o.symbol))
@@ -167,13 +189,13 @@ def prefilter(snap: Snapshot, universe: list[str], risk: RiskSettings, max_candi
 
 
 async def recall_trades(uow: UnitOfWork, embedder: Embedder, features: list[SymbolFeatures], *, scope: str,
-                        as_of: datetime, k: int) -> dict[str, tuple[MemoryEvidence, ...]]:
-    """Similar past trades per symbol: one batched embedding, one query for all the symbols."""
+                        as_of: datetime, k: int,
+                        policy: EvidencePolicy = LEGACY) -> dict[str, tuple[MemoryEvidence, ...]]:
+    """Similar past trades per symbol, at most `k` chosen by `policy` (by default the nearest `k`, as recalled):
+    one batched embedding, one query for all the symbols."""
     if not features:
         return {}
     vectors = embedder.embed([setup_text(f) for f in features])
-    found = await uow.trade_memory.similar_many([[float(x) for x in vec] for vec in vectors], k=k, as_of=as_of,
-                                                filters=MemoryFilters(action="BUY", scope=scope))
-    return {f.symbol: tuple(MemoryEvidence(text=i.record.text, distance=round(i.distance, 4),
-                                           outcome=i.record.outcome, return_pct=i.record.return_pct) for i in items)
-            for f, items in zip(features, found, strict=True)}
+    found = await uow.trade_memory.similar_many([[float(x) for x in vec] for vec in vectors], k=policy.fetch(k),
+                                                as_of=as_of, filters=MemoryFilters(action="BUY", scope=scope))
+    return {f.symbol: policy.evidence(items, k) for f, items in zip(features, found, strict=True)}

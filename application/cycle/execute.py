@@ -1,4 +1,5 @@
-"""Stage 4, execute: the approved orders, in the order of the outcomes (exits first).
+"""Stage 5, execute: the approved orders, in the order of the outcomes; the rule exits were carried out by the same
+code before the agents were asked (`send_exits`), so only the outcomes decide added are sent here.
 
 An exit cancels the position's protective orders before the sell, so the broker does not refuse it for shares
 held by a stop leg; an entry is recorded as pending with the stop it asked for. While the breaker is tripped,
@@ -36,19 +37,21 @@ ALREADY_CLOSED = "the position was already closed at the broker (its stop or tak
 
 
 async def execute(ctx: CycleContext) -> CycleContext:
-    """Send every approved order (or fill it on the shadow book); outcomes the broker refused become REJECTED,
-    exits whose position was already closed HOLD."""
+    """Send every approved order not carried out yet (or fill it on the shadow book); outcomes the broker refused
+    become REJECTED, exits whose position was already closed HOLD."""
     executor = Executor(ctx.uow, ctx.deps.broker, as_of=ctx.as_of, cycle_id=ctx.cycle_id, scope=ctx.scope,
                         fees=ctx.deps.risk.fees, snap=ctx.snap, state=ctx.state,
                         book=ctx.book or Portfolio(Decimal(0)))
-    outcomes = []
-    for o in ctx.outcomes:
+    outcomes = list(ctx.outcomes[: ctx.executed])
+    for o in ctx.outcomes[ctx.executed :]:
         outcomes.append(await executor.send(o, shadow=ctx.shadow))
     await ctx.uow.events.add(executor.events)
-    return replace(ctx, outcomes=tuple(outcomes), state=executor.state,
-                   book=executor.book if ctx.book is not None else None, submitted=tuple(executor.submitted),
-                   rejected=tuple(executor.rejected), shadow_fills=tuple(executor.shadow_fills),
-                   shadow_returns=tuple(executor.shadow_returns))
+    return replace(ctx, outcomes=tuple(outcomes), executed=len(outcomes), state=executor.state,
+                   book=executor.book if ctx.book is not None else None,
+                   submitted=ctx.submitted + tuple(executor.submitted),
+                   rejected=ctx.rejected + tuple(executor.rejected),
+                   shadow_fills=ctx.shadow_fills + tuple(executor.shadow_fills),
+                   shadow_returns=ctx.shadow_returns + tuple(executor.shadow_returns))
 
 
 class Executor:
@@ -91,6 +94,8 @@ class Executor:
 
     async def _exit(self, req: OrderRequest) -> tuple[Verdict, str] | None:
         for leg in sell_orders(await self._open_orders(), req.symbol):
+            if leg.client_order_id == req.client_order_id:
+                continue  # this exit is in flight already (a retried cycle): submitting it again returns it
             try:
                 await self.broker.cancel(leg.broker_order_id)
             except (OrderRejectedError, NotFoundError) as exc:

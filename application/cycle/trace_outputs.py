@@ -20,6 +20,11 @@ def _snapshot(ctx: CycleContext) -> dict[str, object]:
             "open_orders": len(snap.open_orders) if snap else 0, "stop_now": list(ctx.stop_now)}
 
 
+def _send_exits(ctx: CycleContext) -> dict[str, object]:
+    return {"exits": ctx.executed, "verdicts": verdict_counts(ctx.outcomes), "submitted": len(ctx.submitted),
+            "rejected": list(ctx.rejected)}
+
+
 def _decide(ctx: CycleContext) -> dict[str, object]:
     return {"outcomes": len(ctx.outcomes), "verdicts": verdict_counts(ctx.outcomes)}
 
@@ -33,7 +38,8 @@ def _book_keeping(ctx: CycleContext) -> dict[str, object]:
 
 
 _STAGES: dict[str, Callable[[CycleContext], dict[str, object]]] = {
-    "gate": _gate, "snapshot": _snapshot, "decide": _decide, "execute": _execute, "book_keeping": _book_keeping}
+    "gate": _gate, "snapshot": _snapshot, "send_exits": _send_exits, "decide": _decide, "execute": _execute,
+    "book_keeping": _book_keeping}
 
 
 def verdict_counts(outcomes: Iterable[ProposalOutcome]) -> dict[str, int]:

@@ -1,10 +1,10 @@
-"""TradingCycle: one cycle is one transaction, under the scope's trading lock, run as five stages, each a
+"""TradingCycle: one cycle is one transaction, under the scope's trading lock, run as six stages, each a
 function of the cycle's typed context returning a new one:
 
-    gate -> snapshot -> decide -> execute -> book_keeping
+    gate -> snapshot -> send_exits -> decide -> execute -> book_keeping
 
-(see each stage's module). Any exception rolls the whole cycle back; the failure is recorded in a transaction
-of its own and counted by the circuit breaker.
+(see each stage's module; the rule exits are sent before any agent is asked). Any exception rolls the whole
+cycle back; the failure is recorded in a transaction of its own and counted by the circuit breaker.
 
 With a tracer, a cycle is one trace: a "cycle <kind>" span, one child span per stage run, and under the decide
 stage the agents' and LLMs' spans (opened by the gateway and the traced LLMs).
@@ -36,6 +36,7 @@ from application.cycle.ids import client_order_id_for, cycle_id_for
 from application.cycle.market_snapshot import AssetCache
 from application.cycle.protection import protect
 from application.cycle.reconcile import reconcile, store_positions
+from application.cycle.send_exits import send_exits
 from application.cycle.snapshot import snapshot
 from application.cycle.trace_outputs import cycle_outputs, stage_outputs
 from application.cycle.transfers import book_transfers, day_start_with_transfers
@@ -58,7 +59,7 @@ __all__ = ["BREAKER_DOC", "SHADOW_DOC", "CycleResult", "CycleSettings", "Trading
 
 log = structlog.get_logger(__name__)
 Stage = Callable[[CycleContext], Awaitable[CycleContext]]
-STAGES: tuple[Stage, ...] = (gate, snapshot, decide, execute, book_keeping)
+STAGES: tuple[Stage, ...] = (gate, snapshot, send_exits, decide, execute, book_keeping)
 
 
 async def run_stages(ctx: CycleContext) -> CycleResult:

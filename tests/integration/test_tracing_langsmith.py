@@ -1,7 +1,7 @@
 """LangSmith tracing against a local LangSmith endpoint the test starts (tests/integration/langsmith_stub_server.py).
 
 A real trading cycle runs through the "test" container with LANGSMITH_TRACING on and LANGSMITH_ENDPOINT pointed at
-the stub: it arrives as ONE trace, the five stages its children, every agent call under the decide stage and every
+the stub: it arrives as ONE trace, the six stages its children, every agent call under the decide stage and every
 LLM call under its agent call, with the cycle id, agent, provider, model, tokens, cost and latency the gateway
 books. The API key goes to the server and never into a log, even when the server echoes it back. With tracing off
 no request is made, langsmith is not even imported, and the cycles are the same.
@@ -37,7 +37,7 @@ API_KEY = "lsv2_pt_TRACE-KEY-never-logged-4e1d"
 CALENDAR = NyseCalendar()
 DAY = date(2024, 3, 4)
 """Seed 5's first session: two signal chunks (concurrent), then risk and validator, three orders."""
-STAGES = ["gate", "snapshot", "decide", "execute", "book_keeping"]
+STAGES = ["gate", "snapshot", "send_exits", "decide", "execute", "book_keeping"]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -109,7 +109,7 @@ async def test_a_cycle_is_one_trace_with_its_stages_agent_calls_and_llm_calls(lo
 
     children = ordered([r for r in runs if r.get("parent_run_id") == root["id"]])
     assert [r["name"] for r in children] == STAGES
-    decide = children[2]
+    decide = children[STAGES.index("decide")]
     assert all(metadata(r)["cycle_id"] == result.cycle_id and r.get("end_time") for r in children)
 
     agents = [r for r in runs if r["name"].startswith("agent ")]

@@ -166,7 +166,7 @@ def only(spans: list[RecordedSpan]) -> RecordedSpan:
     return span
 
 
-async def test_a_cycle_is_one_root_span_with_its_five_stages_and_the_agents_under_decide() -> None:
+async def test_a_cycle_is_one_root_span_with_its_six_stages_and_the_agents_under_decide() -> None:
     tracer = RecordingTracer()
     container = traced_container(tracer)
     try:
@@ -179,9 +179,9 @@ async def test_a_cycle_is_one_root_span_with_its_five_stages_and_the_agents_unde
                              "as_of": "2024-03-04T14:30:00+00:00", "symbol": None}
     assert root.outputs["status"] == "completed" and root.outputs["orders"] == result.orders > 0
     stages = tracer.children(root)
-    assert [s.name for s in stages] == ["gate", "snapshot", "decide", "execute", "book_keeping"]
+    assert [s.name for s in stages] == ["gate", "snapshot", "send_exits", "decide", "execute", "book_keeping"]
     assert all(s.metadata["cycle_id"] == result.cycle_id and s.closed and s.error is None for s in stages)
-    decide = stages[2]
+    decide = stages[3]
     agents = tracer.named("agent ")
     assert {s.name for s in agents} == {"agent signal", "agent risk", "agent validator"}
     assert all(s.parent == decide.id for s in agents)
