@@ -4,7 +4,7 @@ and every LLM call. DEBUG is never alerted (`domain.alerts`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from domain.agents.schemas import MarketConditions, RiskAssessment, ValidatorVerdict
@@ -73,3 +73,18 @@ def llm_call(*, record: LLMCallRecord) -> Event:
                  payload={"agent": r.agent, "provider": r.provider, "model": r.model, "prompt_tokens": r.prompt_tokens,
                           "completion_tokens": r.completion_tokens, "cost_usd": r.cost_usd,
                           "latency_ms": round(r.latency_ms, 3), "ok": r.ok}, scope=r.scope)
+
+
+def llm_decisions(*, at: datetime, scope: str, cycle_id: str, reuse: bool, asked: Mapping[str, str],
+                  reused: Mapping[str, str], skipped: Sequence[str]) -> Event:
+    """What a cycle asked the agents about: the symbols asked (with why), those whose earlier decision was reused
+    (with when it was made) and those the cheap filters kept from the agents."""
+    counts = {"asked": len(asked), "reused": len(reused), "skipped_by_filters": len(skipped)}
+    symbols = {**{s: {"decision": "asked", "reason": r} for s, r in asked.items()},
+               **{s: {"decision": "reused", "reason": r} for s, r in reused.items()}}
+    return Event(type=EventType.LLM_DECISIONS, at=at,
+                 message=f"agents asked about {counts['asked']} symbols, {counts['reused']} earlier decisions "
+                 f"reused, {counts['skipped_by_filters']} symbols skipped by the cheap filters"
+                 f"{'' if reuse else ' (reuse off)'}", severity=Severity.DEBUG, cycle_id=cycle_id, symbol=None,
+                 payload={**counts, "reuse": reuse, "symbols": dict(sorted(symbols.items())),
+                          "skipped": sorted(skipped)}, scope=scope)

@@ -81,6 +81,7 @@ class DecisionInputs:
         agents_enabled: False while trading is paused: only stops and rule exits are decided, no agent runs.
         shadow_book: the shadow book while the breaker is tripped (entries are sized against its own cash).
         tz: the exchange's time zone (the calendar's): its dates are the trading days.
+        last_fills: symbol -> its last fill in the last 10 days (time, order, side, quantity), shadow fills too.
     """
 
     as_of: datetime
@@ -97,3 +98,4 @@ class DecisionInputs:
     stop_now: tuple[str, ...] = ()
     agents_enabled: bool = True
     shadow_book: Portfolio | None = None
+    last_fills: dict[str, str] = field(default_factory=dict)
