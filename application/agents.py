@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
 import structlog
 from pydantic import BaseModel
 
+from application import prompts
 from application.llm_gateway import LLMGateway
+from application.prompts import COMPACT_STYLE, PromptStyle
 from domain.agents.schemas import (
     MarketConditions,
     RiskAssessment,
@@ -37,6 +39,13 @@ from domain.ports.llm import LLM, AgentName, LLMRequest, Message
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T", bound=BaseModel)
+FAILED_HOLD = "signal agent failed; holding"
+NO_ANSWER = "signal agent gave no answer"
+RULE_EXIT = "rule exit (signal agent unavailable): "
+SKIPPED_BY_CAP = "skipped: daily LLM cap"
+"""Why a symbol the daily cap kept from the agents holds (the cap could not carry it through every stage)."""
+OUTPUT_TOKENS_BASE = 64
+"""Completion tokens allowed per call besides its items' (the batch's braces and keys)."""
 
 ROLES: dict[str, str] = {
     "signal": (
@@ -58,17 +67,33 @@ ROLES: dict[str, str] = {
 
 
 @functools.cache
-def system_prompt(agent: AgentName, schema: type[BaseModel]) -> str:
-    """The agent's role and its output schema (computed once per agent and schema)."""
-    return (
-        f"{ROLES[agent]}\nAnswer with one JSON object and nothing else, matching this JSON schema:\n"
-        f"{json.dumps(schema.model_json_schema(), sort_keys=True)}"
-    )
+def system_prompt(agent: AgentName, schema: type[BaseModel], style: PromptStyle = COMPACT_STYLE) -> str:
+    """The agent's role and how to answer (with the output schema only in the legacy style; computed once)."""
+    return prompts.system_prompt(ROLES[agent], schema, style)
 
 
-def render(agent: AgentName, context: BaseModel, schema: type[BaseModel]) -> tuple[Message, ...]:
-    """System prompt with the output schema, user message with the typed context as JSON."""
-    return Message("system", system_prompt(agent, schema)), Message("user", context.model_dump_json())
+def render(agent: AgentName, context: BaseModel, schema: type[BaseModel],
+           style: PromptStyle = COMPACT_STYLE) -> tuple[Message, ...]:
+    """System prompt first (the same for every call of the agent), then the typed context as JSON."""
+    return (Message("system", system_prompt(agent, schema, style)),
+            Message("user", prompts.user_content(context, style, agent=agent)))
+
+
+def answered_by_agent(proposal: SignalProposal) -> bool:
+    """Whether `proposal` is the signal agent's answer, not a stand-in for a failed or missing one."""
+    return proposal.reasoning not in (FAILED_HOLD, NO_ANSWER, SKIPPED_BY_CAP) and \
+        not proposal.reasoning.startswith(RULE_EXIT)
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """What the risk agent sizes against: the account and the limits."""
+
+    equity: float
+    cash: float
+    gross_pct: float
+    max_position_pct: float
+    default_stop_pct: float
 
 
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
@@ -86,11 +111,17 @@ class Agents:
         exit_rules: a free, deterministic policy (the offline one) asked only for the held symbols of a
             signal prompt that failed (outage, garbage, spend cap): its SELLs are kept, everything else is a
             HOLD, so exits never wait for an LLM and no entry is made without one.
+        style: how prompts are written (compact by default; `prompts.LEGACY_STYLE` for the old prompts).
+        output_tokens_per_item: the completion limit of a call is `OUTPUT_TOKENS_BASE` plus this many tokens per
+            symbol asked about (the model's own limit still applies); None: the model's limit only.
     """
 
     def __init__(self, gateway: LLMGateway, *, chunk_size: int = 10, concurrency: int = 4,
-                 exit_rules: LLM | None = None) -> None:
+                 exit_rules: LLM | None = None, style: PromptStyle = COMPACT_STYLE,
+                 output_tokens_per_item: int | None = None) -> None:
         self._gateway = gateway
+        self.style = style
+        self.output_tokens_per_item = output_tokens_per_item
         self._chunk = max(1, chunk_size)
         self._sem = asyncio.Semaphore(max(1, concurrency))
         self._exit_rules = exit_rules
@@ -100,7 +131,8 @@ class Agents:
         if self._exit_rules is None or not held:
             return {}
         context = SignalContext(as_of=as_of.isoformat(), market=market, symbols=tuple(held))
-        request = LLMRequest(agent="signal", messages=render("signal", context, SignalBatch), output_schema=SignalBatch,
+        request = LLMRequest(agent="signal", messages=render("signal", context, SignalBatch, self.style),
+                             output_schema=SignalBatch,
                              context=context, as_of=as_of, cycle_id=cycle_id)
         try:
             decision = await self._exit_rules.complete(request)
@@ -111,24 +143,61 @@ class Agents:
         for p in decision.output.proposals:
             if p.action == "SELL" and p.symbol.upper() in {f.symbol for f in held}:
                 out[p.symbol.upper()] = p.model_copy(update={
-                    "reasoning": f"rule exit (signal agent unavailable): {p.reasoning}"})
+                    "reasoning": f"{RULE_EXIT}{p.reasoning}"})
         return out
 
-    async def _ask(self, agent: AgentName, context: BaseModel, schema: type[T], as_of: datetime,
-                   cycle_id: str) -> T | None:
-        request = LLMRequest(agent=agent, messages=render(agent, context, schema), output_schema=schema,
-                             context=context, as_of=as_of, cycle_id=cycle_id)
+    @property
+    def chunk_size(self) -> int:
+        """Symbols per prompt."""
+        return self._chunk
+
+    def request(self, agent: AgentName, context: BaseModel, schema: type[T], items: int, as_of: datetime,
+                cycle_id: str) -> LLMRequest[T]:
+        """The request of one call about `items` symbols (its completion limit sized to them)."""
+        per_item = self.output_tokens_per_item
+        limit = None if per_item is None else OUTPUT_TOKENS_BASE + per_item * items
+        return LLMRequest(agent=agent, messages=render(agent, context, schema, self.style), output_schema=schema,
+                          context=context, as_of=as_of, cycle_id=cycle_id, max_output_tokens=limit)
+
+    def signal_request(self, part: Sequence[SymbolFeatures], market: MarketConditions, as_of: datetime,
+                       cycle_id: str) -> LLMRequest[SignalBatch]:
+        """The signal agent's request about one chunk of symbols."""
+        context = SignalContext(as_of=as_of.isoformat(), market=market, symbols=tuple(part))
+        return self.request("signal", context, SignalBatch, len(part), as_of, cycle_id)
+
+    def risk_request(self, part: Sequence[RiskCandidate], sizing: Sizing, as_of: datetime,
+                     cycle_id: str) -> LLMRequest[RiskBatch]:
+        """The risk agent's request about one chunk of candidates."""
+        context = RiskContext(as_of=as_of.isoformat(), equity=sizing.equity, cash=sizing.cash,
+                              gross_exposure_pct=sizing.gross_pct, max_position_pct=sizing.max_position_pct,
+                              default_stop_pct=sizing.default_stop_pct, candidates=tuple(part))
+        return self.request("risk", context, RiskBatch, len(part), as_of, cycle_id)
+
+    def validator_request(self, part: Sequence[ValidatorCandidate], market: MarketConditions, as_of: datetime,
+                          cycle_id: str) -> LLMRequest[ValidatorBatch]:
+        """The validator agent's request about one chunk of candidates."""
+        context = ValidatorContext(as_of=as_of.isoformat(), market=market, candidates=tuple(part))
+        return self.request("validator", context, ValidatorBatch, len(part), as_of, cycle_id)
+
+    async def _ask(self, request: LLMRequest[T]) -> T | None:
         async with self._sem:
             decision = await self._gateway.ask(request)
         return None if decision is None else decision.output
+
+    async def skipped_by_cap(self, features: Sequence[SymbolFeatures], market: MarketConditions, *,
+                             as_of: datetime, cycle_id: str) -> dict[str, SignalProposal]:
+        """Proposals for symbols the daily cap kept from the agents: the free exit rules' SELLs for held ones
+        (exits never wait for the LLM budget), HOLD ("skipped: daily LLM cap") for the rest."""
+        exits = await self._rule_exits([f for f in features if f.held_qty > 0], market, as_of, cycle_id)
+        return {f.symbol: exits.get(f.symbol) or SignalProposal(symbol=f.symbol, action="HOLD", confidence=0.0,
+                                                                reasoning=SKIPPED_BY_CAP) for f in features}
 
     async def signals(self, features: Sequence[SymbolFeatures], market: MarketConditions, *, as_of: datetime,
                       cycle_id: str) -> dict[str, SignalProposal]:
         """One proposal per symbol (HOLD when the agent failed or left the symbol out)."""
         parts = chunks(list(features), self._chunk)
-        answers = await asyncio.gather(*[
-            self._ask("signal", SignalContext(as_of=as_of.isoformat(), market=market, symbols=tuple(part)),
-                      SignalBatch, as_of, cycle_id) for part in parts])
+        answers = await asyncio.gather(*[self._ask(self.signal_request(part, market, as_of, cycle_id))
+                                         for part in parts])
         out: dict[str, SignalProposal] = {}
         for part, answer in zip(parts, answers, strict=True):
             asked = {f.symbol for f in part}
@@ -136,14 +205,14 @@ class Agents:
                 got = await self._rule_exits([f for f in part if f.held_qty > 0], market, as_of, cycle_id)
                 for sym in sorted(asked):
                     out[sym] = got.get(sym) or SignalProposal(symbol=sym, action="HOLD", confidence=0.0,
-                                                              reasoning="signal agent failed; holding")
+                                                              reasoning=FAILED_HOLD)
                 continue
             got = {p.symbol.upper(): p for p in answer.proposals}
             for extra in sorted(set(got) - asked):
                 log.warning("agent_unknown_symbol", agent="signal", symbol=extra)
             for sym in sorted(asked):
                 out[sym] = got.get(sym) or SignalProposal(
-                    symbol=sym, action="HOLD", confidence=0.0, reasoning="signal agent gave no answer")
+                    symbol=sym, action="HOLD", confidence=0.0, reasoning=NO_ANSWER)
         return out
 
     async def risk(self, candidates: Sequence[RiskCandidate], *, equity: float, cash: float, gross_pct: float,
@@ -151,11 +220,9 @@ class Agents:
                    cycle_id: str) -> dict[str, RiskAssessment]:
         """Sizing per candidate; a candidate without an assessment gets none (it will not be entered)."""
         parts = chunks(list(candidates), self._chunk)
-        answers = await asyncio.gather(*[
-            self._ask("risk", RiskContext(as_of=as_of.isoformat(), equity=equity, cash=cash,
-                                          gross_exposure_pct=gross_pct, max_position_pct=max_position_pct,
-                                          default_stop_pct=default_stop_pct, candidates=tuple(part)),
-                      RiskBatch, as_of, cycle_id) for part in parts])
+        sizing = Sizing(equity, cash, gross_pct, max_position_pct, default_stop_pct)
+        answers = await asyncio.gather(*[self._ask(self.risk_request(part, sizing, as_of, cycle_id))
+                                         for part in parts])
         out: dict[str, RiskAssessment] = {}
         for part, answer in zip(parts, answers, strict=True):
             asked = {c.symbol for c in part}
@@ -168,9 +235,8 @@ class Agents:
                        as_of: datetime, cycle_id: str) -> dict[str, ValidatorVerdict]:
         """Verdict per candidate; a missing verdict means the validator agent could not judge it."""
         parts = chunks(list(candidates), self._chunk)
-        answers = await asyncio.gather(*[
-            self._ask("validator", ValidatorContext(as_of=as_of.isoformat(), market=market, candidates=tuple(part)),
-                      ValidatorBatch, as_of, cycle_id) for part in parts])
+        answers = await asyncio.gather(*[self._ask(self.validator_request(part, market, as_of, cycle_id))
+                                         for part in parts])
         out: dict[str, ValidatorVerdict] = {}
         for part, answer in zip(parts, answers, strict=True):
             asked = {c.symbol for c in part}

@@ -8,6 +8,7 @@ from datetime import datetime
 import structlog
 
 from domain.agents.schemas import MarketConditions, MemoryEvidence
+from domain.evidence import LEGACY, EvidencePolicy
 from domain.market_conditions import (
     BENCHMARK,
     FORWARD_DAYS,
@@ -46,12 +47,13 @@ class MarketConditionService:
         return compute_conditions(spy, bars.get(VIX), sectors)
 
     async def recall(self, uow: UnitOfWork, conditions: MarketConditions, *, as_of: datetime,
-                     k: int = 3) -> tuple[MemoryEvidence, ...]:
-        """The most similar past conditions known at `as_of`, with what SPY did after them when known."""
-        items = await uow.condition_memory.similar(conditions.text, k=k, as_of=as_of,
+                     k: int = 3, policy: EvidencePolicy = LEGACY) -> tuple[MemoryEvidence, ...]:
+        """The most similar past conditions known at `as_of`, with what SPY did after them when known; at most
+        `k`, chosen by `policy` (by default the nearest `k`, as recalled, the current session's own record
+        included)."""
+        items = await uow.condition_memory.similar(conditions.text, k=policy.fetch(k), as_of=as_of,
                                                    filters=MemoryFilters(scope=self._scope))
-        return tuple(MemoryEvidence(text=i.record.text, distance=round(i.distance, 4), outcome=i.record.outcome,
-                                    return_pct=i.record.return_pct) for i in items)
+        return policy.evidence(items, k)
 
     async def record(self, uow: UnitOfWork, *, as_of: datetime) -> MemoryRecord | None:
         """Store the conditions of the session that closed at or before `as_of`, and fill in the

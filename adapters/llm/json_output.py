@@ -4,7 +4,8 @@ Models wrap JSON in markdown fences, add a sentence before or after it, or stop
 mid-object when they run out of tokens. `parse_output` copes with the first two
 and says precisely what was wrong otherwise (`InvalidOutputError.kind`), so the
 caller can re-ask with the reason. `schema_instructions` and `response_format`
-tell the model which schema to answer in.
+tell the model which schema to answer in; `schema_messages` sends the schema once (in the
+response format when it carries it, else in the system prompt).
 """
 
 from __future__ import annotations
@@ -180,6 +181,25 @@ def with_schema_instructions(messages: Sequence[Message], schema: type[BaseModel
     else:
         out.insert(0, {"role": "system", "content": instructions})
     return out
+
+
+def carries_schema(content: str, schema: type[BaseModel]) -> bool:
+    """Whether `content` already holds the JSON schema of `schema` (spaced or compact, keys sorted)."""
+    rendered = json_schema_of(schema)
+    return any(json.dumps(rendered, sort_keys=True, separators=sep) in content for sep in ((", ", ": "), (",", ":")))
+
+
+def schema_messages(messages: Sequence[Message], schema: type[BaseModel], *,
+                    in_response_format: bool) -> list[dict[str, str]]:
+    """Chat messages as dicts that carry the schema exactly once.
+
+    Nothing is added when the response format carries the schema or a system message already holds it;
+    otherwise the schema instructions are appended to the system message (one is added first when there is none).
+    """
+    out = [{"role": m.role, "content": m.content} for m in messages]
+    if in_response_format or any(carries_schema(m["content"], schema) for m in out if m["role"] == "system"):
+        return out
+    return with_schema_instructions(messages, schema)
 
 
 def response_format(schema: type[BaseModel], mode: ResponseFormatMode) -> dict[str, Any] | None:

@@ -10,13 +10,14 @@ LLM_FAILED event for the failures it sees and the picker adds one for anything e
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
 
+from application import prompts
 from application.llm_gateway import LLMGateway
+from application.prompts import COMPACT_STYLE, PromptStyle
 from domain.discovery.events import picker_failed
 from domain.discovery.llm_schema import LLMPickerContext, LLMPickerOutput
 from domain.discovery.picker import PickerResult
@@ -53,11 +54,10 @@ class LLMPickerRun:
     events: tuple[Event, ...] = field(default=())
 
 
-def render(context: LLMPickerContext) -> tuple[Message, ...]:
-    """System prompt with the output schema, user message with the typed context as JSON."""
-    schema = json.dumps(LLMPickerOutput.model_json_schema(), sort_keys=True)
-    system = f"{PICKER_ROLE}\nAnswer with one JSON object and nothing else, matching this JSON schema:\n{schema}"
-    return Message("system", system), Message("user", context.model_dump_json())
+def render(context: LLMPickerContext, style: PromptStyle = COMPACT_STYLE) -> tuple[Message, ...]:
+    """System prompt first (the role and how to answer), then the typed context as JSON (see `application.prompts`)."""
+    return (Message("system", prompts.system_prompt(PICKER_ROLE, LLMPickerOutput, style)),
+            Message("user", prompts.user_content(context, style, agent="picker")))
 
 
 class LLMPicker:
@@ -65,15 +65,17 @@ class LLMPicker:
 
     name = "llm"
 
-    def __init__(self, gateway: LLMGateway, *, scope: str) -> None:
+    def __init__(self, gateway: LLMGateway, *, scope: str, style: PromptStyle = COMPACT_STYLE) -> None:
         """Create the picker.
 
         Args:
             gateway: routes the "picker" agent to its LLM and holds the daily spending cap.
             scope: the scope events are written under.
+            style: how the prompt is written (see `application.prompts`).
         """
         self._gateway = gateway
         self._scope = scope
+        self._style = style
 
     async def pick(self, context: LLMPickerContext, *, as_of: datetime) -> LLMPickerRun:
         """Rate the candidates of `context` in one call.
@@ -88,7 +90,7 @@ class LLMPicker:
         asked = tuple(c.symbol for c in context.candidates)
         if not asked:
             return LLMPickerRun([], asked)
-        request = LLMRequest(agent="picker", messages=render(context), output_schema=LLMPickerOutput,
+        request = LLMRequest(agent="picker", messages=render(context, self._style), output_schema=LLMPickerOutput,
                              context=context, as_of=as_of)
         try:
             decision = await self._gateway.ask(request)

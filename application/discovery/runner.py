@@ -27,6 +27,7 @@ from application.discovery.picking import llm_context, llm_shortlist, recall_can
 from application.discovery.watchlist import WatchlistManager
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
+from application.prompts import COMPACT_STYLE, PromptStyle
 from domain.discovery.config import DiscoverySettings
 from domain.discovery.ensemble import EnsembleCombiner, EnsembleScores
 from domain.discovery.fuzzy_picker import FuzzyEvaluation, FuzzyPicker
@@ -63,7 +64,8 @@ class DiscoveryRunner:
                  embedder: Embedder, gateway: LLMGateway, conditions: MarketConditionService,
                  calendar: MarketCalendar, settings: DiscoverySettings, scope: str, *, watchlist: WatchlistManager,
                  record_assets: bool = True, recall_k: int = 5, recall_limit: int = 100,
-                 per_picker: int | None = None, exclude: Collection[str] = ()) -> None:
+                 per_picker: int | None = None, exclude: Collection[str] = (),
+                 prompt_style: PromptStyle = COMPACT_STYLE) -> None:
         """Create the runner (see `DiscoveryService` for the arguments)."""
         self._uow_factory, self._market, self._fundamentals = uow_factory, market, fundamentals
         self._embedder, self._gateway, self._conditions = embedder, gateway, conditions
@@ -72,7 +74,7 @@ class DiscoveryRunner:
         self._per_picker = per_picker or settings.top_n
         self._exclude = frozenset(exclude)
         self.watchlist = watchlist
-        self._llm = LLMPicker(gateway, scope=scope)
+        self._llm = LLMPicker(gateway, scope=scope, style=prompt_style)
         self.lock = asyncio.Lock()
         self._lookback = max(settings.filters.beta_window_days + 1, MIN_BARS) + 5
 

@@ -20,6 +20,7 @@ from application.discovery.runner import DiscoveryRunner
 from application.discovery.watchlist import WatchlistManager, watchlist_universe
 from application.llm_gateway import LLMGateway
 from application.market_conditions import MarketConditionService
+from application.prompts import COMPACT_STYLE, PromptStyle
 from application.schedule import ScheduleConfig, next_slot
 from domain.discovery.config import DiscoverySettings
 from domain.ports.clock import Clock, MarketCalendar
@@ -45,7 +46,8 @@ class DiscoveryService(DiscoveryApi):
                  embedder: Embedder, gateway: LLMGateway, conditions: MarketConditionService,
                  calendar: MarketCalendar, settings: DiscoverySettings, scope: str, *, clock: Clock | None = None,
                  schedule: ScheduleConfig | None = None, record_assets: bool = True, recall_k: int = 5,
-                 recall_limit: int = 100, per_picker: int | None = None, exclude: Collection[str] = ()) -> None:
+                 recall_limit: int = 100, per_picker: int | None = None, exclude: Collection[str] = (),
+                 prompt_style: PromptStyle = COMPACT_STYLE) -> None:
         """Create the service.
 
         Args:
@@ -65,6 +67,7 @@ class DiscoveryService(DiscoveryApi):
             recall_limit: the most symbols trades are recalled for per run.
             per_picker: suggestions stored per picker and for the ensemble (default `settings.top_n`).
             exclude: symbols never discovered (e.g. ETFs); the benchmark, VIX and sector ETFs never are.
+            prompt_style: how the LLM picker writes its prompt (`application.prompts`).
         """
         self.settings, self.scope, self._clock, self._uow_factory = settings, scope, clock, uow_factory
         self._calendar = calendar
@@ -73,7 +76,7 @@ class DiscoveryService(DiscoveryApi):
         self.runner = DiscoveryRunner(uow_factory, market, fundamentals, embedder, gateway, conditions, calendar,
                                       settings, scope, watchlist=self.watchlist, record_assets=record_assets,
                                       recall_k=recall_k, recall_limit=recall_limit, per_picker=per_picker,
-                                      exclude=exclude)
+                                      exclude=exclude, prompt_style=prompt_style)
         self.forward_returns = ForwardReturnUpdater(uow_factory, market, calendar, scope=scope)
         self.ab = ABTracker(uow_factory, market, calendar, scope=scope)
 

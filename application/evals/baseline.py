@@ -2,8 +2,8 @@
 
 Two runs with the same key should score alike, so a run is only held to a stored baseline of the same key:
 
-- the agents' prompt templates: each agent's system prompt (its role and output schema, as `application.agents`
-  renders it) and the JSON schema of the context it is sent;
+- the agents' prompt templates: each agent's system prompt (as `application.agents` renders it), its output
+  schema and the JSON schema of the context it is sent;
 - the model of each agent ("offline" for the deterministic policy);
 - the litellm price-table entry of each model ("offline" for the policy), since cost is part of the result;
 - the version (content hash) of each dataset, from `evals/datasets/manifest.json` or the run document.
@@ -45,7 +45,9 @@ def prompt_templates() -> dict[str, str]:
     out: dict[str, str] = {}
     for agent, (context, output) in AGENT_SCHEMAS.items():
         schema = json.dumps(context.model_json_schema(), sort_keys=True)
-        out[agent] = f"{system_prompt(agent, output)}\n--- user message: JSON of this schema ---\n{schema}"
+        answer = json.dumps(output.model_json_schema(), sort_keys=True)
+        out[agent] = (f"{system_prompt(agent, output)}\n--- output schema ---\n{answer}"
+                      f"\n--- user message: JSON of this schema ---\n{schema}")
     return out
 
 

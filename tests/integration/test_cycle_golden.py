@@ -4,13 +4,17 @@ Three fixed synthetic worlds are run session by session (open, cycle, fills one 
 reconciliation at the close, as the backtest does): fractional entries with trading paused for a week, whole
 shares with broker-side stop legs, and a circuit breaker tripped by a dead quote feed (shadow book). For each, a
 SHA-256 of every decision (`ProposalOutcome.to_json`), every order and fill at the broker, and the event log
-(without the DEBUG step events the pipeline added: market_conditions, recall, risk, validation, llm_call) is
-pinned.
+(without the DEBUG step events the pipeline added: market_conditions, recall, risk, validation, llm_call, and
+llm_decisions of issue 15) is pinned.
 
 Where the numbers come from: `digest` below was run on commit 4d6d658 (the cycle before the refactor) with
 `PYTHONPATH=<checkout of 4d6d658>:<dir of this file> python -c "import asyncio, test_cycle_golden as t;
 print(asyncio.run(t.fingerprints()))"`, and the refactored cycle gives the same. A change of behaviour (or of
 floating-point results after a numpy upgrade) changes them: find out which, and only then recompute.
+
+Recomputed once for compact memory evidence (issue 15, `domain.evidence`): with `EvidencePolicy(compact=False)`
+the digests of 4d6d658 come back unchanged (be6d93fe..., a2bc64f9..., 51d2a0d0...); with it on, every decision,
+order, fill and event is the same but for the memory evidence they carry (open trades are no longer shown).
 """
 
 from __future__ import annotations
@@ -27,13 +31,13 @@ from domain.trading_state import ControlState
 from domain.verdict import Verdict
 from tests.support.world import CALENDAR, World, feed_close, feed_fills, feed_open, make_world
 
-STEP_EVENTS = {"market_conditions", "recall", "risk", "validation", "llm_call"}
+STEP_EVENTS = {"market_conditions", "recall", "risk", "validation", "llm_call", "llm_decisions"}
 
 PINNED: dict[str, tuple[str, dict[str, int]]] = {
-    "fractional_paused": ("be6d93fef312530c13382c195c3d67f9fbdac52894a252b3018c2cb8ac2b2a3e", {
+    "fractional_paused": ("8d60175a30f276648e3fea763fe728f5b5359d9117c7758b8ddee4fdb2bf37ff", {
         "cycles": 124, "orders": 12, "fills": 12, "events": 533,
         "final BUY": 6, "final HOLD": 317, "final REJECTED": 41, "final SELL": 6}),
-    "whole_shares": ("a2bc64f9b481b4e543360be95b21f157db7991c6392867924864d29a77f6356c", {
+    "whole_shares": ("2cc6b3a2a987d45def58bf1a2eadaa17b683facc188282d53cda4de1d4a434f4", {
         "cycles": 83, "orders": 23, "fills": 14, "events": 552,
         "final BUY": 7, "final HOLD": 386, "final REJECTED": 44, "final SELL": 2}),
     "breaker_shadow": ("51d2a0d0908dafa62dd57f8efffc25d731d4cdd44d04f53702cb52d0826f96dc", {

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from application.agents import system_prompt
+from application.agents import render, system_prompt
 from application.evals.results import parse_document
 from domain.agents.schemas import SignalBatch
 from domain.evals.rows import SignalRow
@@ -128,7 +128,7 @@ def test_a_litellm_model_gets_the_production_prompt_and_is_scored_on_its_answers
     assert doc["llm"] == MODEL and len(server.requests) == ROWS
     assert {r.model for r in server.requests} == {"gpt-4o-mini"}
     sent = {r.messages[1]["content"] for r in server.requests}
-    assert sent == {r.context.model_dump_json() for r in rows}
+    assert sent == {render("signal", r.context, SignalBatch)[1].content for r in rows}
     assert all(r.messages[0]["content"].startswith(system_prompt("signal", SignalBatch)) for r in server.requests)
     expected = {r.id: float((actions[r.context.symbols[0].symbol] == "BUY") == r.outcome.win) for r in rows[:-1]}
     assert suite["scores"] == {**expected, rows[-1].id: 0.0}

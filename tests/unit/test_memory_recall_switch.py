@@ -15,6 +15,8 @@ from tests.support.world import CALENDAR, World, make_world, run_day
 
 START = date(2024, 3, 1)
 SESSIONS = CALENDAR.sessions(START, date(2024, 4, 30))
+SETUP = ("uptrend, price 10.00 vs 50-day average 9.00; 20-day return +5.0%, 5-day +1.0%; volatility 20% annualised, "
+         "ATR 2.0%; volume 1.0x average")
 
 
 async def _world(*, recall: bool) -> tuple[World, list[int], list[Any]]:
@@ -38,9 +40,10 @@ async def _world(*, recall: bool) -> tuple[World, list[int], list[Any]]:
     memory.similar_many, memory.similar = similar_many, similar  # type: ignore[method-assign,assignment]
     before = CALENDAR.session_open(START) - timedelta(days=30)
     async with world.uow_factory() as uow:
-        await uow.trade_memory.store([MemoryRecord(MemoryKind.TRADE, f"a losing setup {i}", before, symbol="X",
-                                                   action="BUY", outcome="LOSS", return_pct=-0.05, outcome_at=before,
-                                                   scope=cycle.scope) for i in range(5)])
+        await uow.trade_memory.store([MemoryRecord(
+            MemoryKind.TRADE, f"BUY X at 10: {SETUP}. Reasoning: a losing setup {i}", before - timedelta(days=i),
+            symbol="X", action="BUY", outcome="LOSS", return_pct=-0.05, outcome_at=before, scope=cycle.scope)
+            for i in range(5)])  # closed trades of five days, alike to any uptrend setup
         await uow.commit()
     asked: list[Any] = []
     agents = world.container.agents()
