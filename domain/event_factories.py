@@ -4,7 +4,7 @@ conditions, recall, risk, validation, LLM calls) are in `domain.stage_events`.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -196,6 +196,19 @@ def llm_budget_exhausted(*, at: datetime, scope: str, cycle_id: str | None, cap_
                  message=f"daily LLM cap ${cap_usd:.2f} reached (spent ${spent_usd:.4f}); agents HOLD",
                  severity=Severity.WARNING, cycle_id=cycle_id, symbol=None,
                  payload={"cap_usd": cap_usd, "spent_usd": spent_usd}, scope=scope)
+
+
+def llm_cap_skipped(*, at: datetime, scope: str, cycle_id: str, symbols: Sequence[str], asked: Sequence[str],
+                    needed_usd: float, held_usd: float, cap_usd: float, spent_usd: float) -> Event:
+    """The daily LLM cap could not carry `symbols` through every agent stage, so the agents were not asked about
+    them (their exits are the free rules'; no entry). INFO: the day's one alert is `llm_budget_exhausted`."""
+    return Event(type=EventType.LLM_CAP_SKIPPED, at=at,
+                 message=f"skipped: daily LLM cap - {len(symbols)} symbols not asked ({', '.join(symbols)}): their "
+                 f"signal, risk and validator calls need up to ${needed_usd:.4f}, ${held_usd:.4f} held for "
+                 f"{len(asked)} symbols; spent ${spent_usd:.4f} of ${cap_usd:.4f}",
+                 severity=Severity.INFO, cycle_id=cycle_id, symbol=None,
+                 payload={"skipped": list(symbols), "asked": list(asked), "needed_usd": needed_usd,
+                          "held_usd": held_usd, "cap_usd": cap_usd, "spent_usd": spent_usd}, scope=scope)
 
 
 def llm_failed(*, at: datetime, scope: str, cycle_id: str | None, agent: str, error: str) -> Event:

@@ -45,6 +45,8 @@ class EventType(StrEnum):
     LLM_CALL = "llm_call"
     LLM_FAILED = "llm_failed"
     LLM_BUDGET_EXHAUSTED = "llm_budget_exhausted"
+    LLM_CAP_SKIPPED = "llm_cap_skipped"
+    LLM_DECISIONS = "llm_decisions"
     WATCHLIST_CHANGED = "watchlist_changed"
     DISCOVERY_RUN = "discovery_run"
     DISCOVERY_DIVERGENCE = "discovery_divergence"

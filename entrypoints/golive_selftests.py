@@ -30,7 +30,7 @@ from domain.ports.repositories import EventQuery
 from entrypoints.container import build_container, close_container
 from entrypoints.rehearsal import Rehearsal, RehearsalOptions
 from entrypoints.settings import Settings
-from entrypoints.wiring.system import no_wait
+from entrypoints.wiring.system import daily_cap_usd, no_wait
 from entrypoints.wiring.venue import NOT_STOCKS
 
 SIM_START, SIM_END = date(2024, 3, 1), date(2024, 4, 30)
@@ -128,11 +128,12 @@ class _FlakyLiteLLM(LiteLLM):
                          prices={SELFTEST_MODEL: (1.0, 1.0)})
         self.timeouts, self.calls = timeouts, 0
 
-    async def _call(self, model: str, messages: list[dict[str, str]], schema: type[BaseModel]) -> Any:
+    async def _call(self, model: str, messages: list[dict[str, Any]], fmt: dict[str, Any] | None,
+                    max_tokens: int | None = None) -> Any:
         self.calls += 1
         if self.calls <= self.timeouts:
             raise TimeoutError("provider timed out (golive self-test)")
-        return await super()._call(model, messages, schema)
+        return await super()._call(model, messages, fmt, max_tokens)
 
 
 class _PricedModel:
@@ -169,7 +170,7 @@ async def llm_selftest(settings: Settings, *, as_of: datetime, tz: tzinfo) -> Ch
                       LLM_HINT)
     if decision.usage.attempts != 2 or not decision.output.ok:
         return failed(f"expected an answer at the 2nd attempt, got attempt {decision.usage.attempts}", LLM_HINT)
-    cap = s.daily_cap_usd
+    cap = daily_cap_usd(settings)
     if cap <= 0:
         return passed(f"a timeout is retried (up to {s.max_retries} times); the daily cap is 0: no paid call")
     model = _PricedModel(cap * 0.4)

@@ -35,12 +35,14 @@ from application.backtest import BacktestResult, EquityRow
 from application.benchmarks import benchmarks
 from application.breaker_history import ResumePolicy, breaker_history
 from application.control import approve_breaker_resume, breaker_state
+from application.cycle.reuse import llm_decision_totals
 from application.cycle.trading_cycle import CycleResult
 from application.cycle_requests import CycleRequestService, RequestingTrigger
 from application.dividends import DividendPolicy, dividend_policy, dividends_in
 from application.event_monitor import EventMonitor
 from application.invariants import InvariantChecker
 from application.jobs import begin_schedule
+from application.llm_cost_report import llm_cost_summary
 from application.membership import SYNTHETIC, survivorship
 from application.monitor_symbols import watchlist_and_positions
 from application.paper.campaign import campaign_status, find_campaign, start_campaign, status_to_json
@@ -236,7 +238,7 @@ class Rehearsal:
         bench = await benchmarks(market, calendar, symbols, [prev, *sessions], opts.cash,
                                  fees=self.settings.risk.fees,
                                  dividends={s: emu.dividends_of(s) for s in {*symbols, BENCHMARK}} if counted else None)
-        spy = bench.pop("_spy_returns")
+        spy, curves = bench.pop("_spy_returns"), bench.pop("_curves", {})
         perf = performance([(prev, opts.cash)] + [(r.day, r.equity) for r in rows],
                            trade_returns=round_trip_returns(fills), benchmark_returns=spy or None,
                            exposure=[float(r.exposure / r.equity) if r.equity else 0.0 for r in rows])
@@ -244,6 +246,7 @@ class Rehearsal:
         async with uow_factory() as uow:
             calls = await uow.llm_calls.list(self.scope, limit=1_000_000)
             history = await breaker_history(uow, self.scope, sessions, policy=opts.resume_policy)
+            llm_decisions = await llm_decision_totals(uow, self.scope)
         decisions = [{"day": r.as_of.date().isoformat(), "cycle_id": r.cycle_id, **o.to_json()}
                      for r in recorder.results for o in r.outcomes]
         payments = emu.dividend_payments()
@@ -251,9 +254,10 @@ class Rehearsal:
                                 fills, decisions, perf, bench, sum(c.cost_usd for c in calls),
                                 sum(r.status == "failed" for r in recorder.results),
                                 dividends=DividendPolicy(counted, self.dividends.reason, dividends_in(payments)),
-                                dividend_payments=payments)
+                                dividend_payments=payments, benchmark_curves=curves)
         result.extra.update({
             "kind": "rehearsal", "breaker": history, "invariants": recorder.checker.summary(),
+            "llm_decisions": llm_decisions, **llm_cost_summary(calls, llm_decisions, len(fills)),
             "cycles": len(recorder.results), "alerts": len(sink.read()) if sink is not None else 0,
             "data": ", ".join(str(d) for d in opts.data_dirs) or f"synthetic market (seed {opts.seed})",
             "survivorship": survivorship(read_universes(opts.data_dirs)) if opts.data_dirs else SYNTHETIC})

@@ -45,6 +45,10 @@ class FailureCassette(LLM):
         """The wrapped LLM's provider ("replay" when replaying: replays cost nothing)."""
         return self.replay.provider
 
+    def estimate_cost_usd(self, request: LLMRequest[Any]) -> float | None:
+        """The wrapped LLM's estimate of one attempt of `request` (see `ReplayLLM.estimate_cost_usd`)."""
+        return self.replay.estimate_cost_usd(request)
+
     def failure_path(self, request: LLMRequest[Any]) -> Path:
         """Where the failure of `request` is recorded."""
         answer = self.replay.path_for(request)

@@ -6,10 +6,21 @@ or schema-violating JSON, re-asked with the error) are retried with exponential 
 401, 400 and a missing key fail at once. Then `LLMCallFailedError` (an `LLMError`) names
 the model, the attempts and the last error; the application turns it into a HOLD.
 
+The output schema is sent once (`schema_once`): as the `response_format` when the model takes a
+JSON schema there, else in the system prompt. For Anthropic models the system prompt is marked
+for prompt caching (`prompt_caching`); OpenAI caches long prompts by itself.
+
+What a call may cost is estimated before it is made (`estimate_cost_usd`): its prompt's tokens counted with
+litellm's `token_counter` (the schema of a `response_format` included; with `TOKENIZER_MARGIN` for providers whose
+tokenizer litellm only approximates) at the input price, and its completion limit (the request's
+`max_output_tokens`, at most `max_tokens`) at the output price. Each retry first asks the request's `budget`
+whether the cap covers it (the attempts so far plus the next one's estimate); when it does not, the call stops.
+
 Usage sums every attempt that got an answer: provider is the model string's prefix, cost
-comes from the configured price of the model (`prices`, per million tokens) or litellm's cost
-map (0.0 and a `llm.cost_unknown` warning for a model neither prices; start-up refuses such a
-paid model), latency is time spent waiting on the provider (back-off sleeps excluded).
+comes from the configured price of the model (`prices`, per million tokens; cached prompt tokens
+at `cache_prices`) or litellm's cost map (cached tokens at its cached rates; 0.0 and a
+`llm.cost_unknown` warning for a model neither prices; start-up refuses such a paid model),
+latency is time spent waiting on the provider (back-off sleeps excluded).
 litellm is imported on the first call (it takes seconds) with its packaged cost map. API
 keys are passed per call, never logged and masked in error messages.
 """
@@ -18,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,7 +38,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
-from pydantic import BaseModel
 
 from adapters.llm.json_output import (
     InvalidOutputError,
@@ -33,6 +45,7 @@ from adapters.llm.json_output import (
     parse_output,
     repair_message,
     response_format,
+    schema_messages,
     with_schema_instructions,
 )
 from adapters.llm.price_table import token_prices
@@ -54,6 +67,14 @@ CHARS_PER_TOKEN_WORST = 3
 PROMPT_OVERHEAD_TOKENS = 64
 WORST_CASE_OUTPUT_TOKENS = 4096
 """The completion reserved for a call without `max_tokens`."""
+TOKENIZER_MARGIN = 1.25
+"""litellm counts the tokens of models whose tokenizer it does not ship (Anthropic's, Gemini's) with OpenAI's; a
+prompt may have up to this many times more of them."""
+EXACT_TOKENIZERS = frozenset({"openai", "azure"})
+NO_BUDGET = "the daily LLM cap cannot cover another attempt"
+CACHE_WRITE_MARKUP = 1.25
+"""A prompt-cache write costs this times the input price (Anthropic's 5-minute cache) unless priced."""
+CACHE_CONTROL = {"type": "ephemeral"}
 
 
 def _litellm() -> Any:
@@ -98,15 +119,19 @@ class _Tally:
     latency_ms: float = 0.0
     last_error: str = ""
     price: tuple[float, float] | None = None  # configured USD per input and output token
+    cache_price: tuple[float, float] | None = None  # configured USD per cache-read and cache-write token
+    cached_tokens: int = 0
 
     def add(self, response: Any) -> None:
         usage = getattr(response, "usage", None)
         prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        read, written = cache_tokens(usage)
         self.prompt_tokens += prompt
         self.completion_tokens += completion
-        cost = (prompt * self.price[0] + completion * self.price[1] if self.price is not None
-                else cost_usd(self.model, prompt, completion, usage))
+        self.cached_tokens += read
+        cost = (configured_cost(self.price, self.cache_price, prompt, completion, read, written)
+                if self.price is not None else cost_usd(self.model, prompt, completion, usage))
         self.cost_known = self.cost_known and cost is not None
         self.cost_usd += cost or 0.0
 
@@ -118,6 +143,7 @@ class _Tally:
             "provider": provider_of(self.model), "model": self.model, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "cost_usd": self.cost_usd,
             "latency_ms": round(self.latency_ms, 3), "attempts": attempts, "cost_known": self.cost_known,
+            "cached_prompt_tokens": self.cached_tokens,
         }
         # `cost_known` is passed once LLMUsage has such a field.
         return LLMUsage(**{k: v for k, v in values.items() if k in _USAGE_FIELDS})
@@ -144,6 +170,11 @@ class LiteLLM(LLM):
         completion_kwargs: extra arguments for `litellm.acompletion` (e.g. `mock_response`).
         prices: model string -> (USD per million input tokens, per million output tokens), winning over
             litellm's cost map.
+        cache_prices: model string -> (USD per million cached prompt tokens read, per million written), each
+            None for the default: a read at the input price, a write at 1.25 times it; used with `prices`.
+        schema_once: send the output schema once (False: in the system prompt and as the response format,
+            the old behaviour).
+        prompt_caching: mark the system prompt of Anthropic models for prompt caching.
     """
 
     def __init__(
@@ -162,6 +193,9 @@ class LiteLLM(LLM):
         response_format: ResponseFormatChoice = "auto",
         completion_kwargs: Mapping[str, Any] | None = None,
         prices: Mapping[str, tuple[float, float]] | None = None,
+        cache_prices: Mapping[str, tuple[float | None, float | None]] | None = None,
+        schema_once: bool = True,
+        prompt_caching: bool = True,
     ) -> None:
         bad = {agent: m for agent, m in models.items() if "/" not in m}
         if not models or bad:
@@ -182,6 +216,9 @@ class LiteLLM(LLM):
         self._completion_kwargs = dict(completion_kwargs or {})
         self._format_modes: dict[str, ResponseFormatMode] = {}
         self._prices = dict(prices or {})
+        self._cache_prices = dict(cache_prices or {})
+        self.schema_once = schema_once
+        self.prompt_caching = prompt_caching
         self._token_prices: dict[str, tuple[float, float] | None] = {}
 
     @property
@@ -209,12 +246,55 @@ class LiteLLM(LLM):
         per_million = self._prices.get(model)
         return None if per_million is None else (per_million[0] / 1e6, per_million[1] / 1e6)
 
+    def configured_cache_price(self, model: str) -> tuple[float, float] | None:
+        """The USD per cached prompt token read and written of a model with a configured price."""
+        price = self.configured_price(model)
+        if price is None:
+            return None
+        read, write = self._cache_prices.get(model, (None, None))
+        return (price[0] if read is None else read / 1e6,
+                price[0] * CACHE_WRITE_MARKUP if write is None else write / 1e6)
+
     def worst_case_cost_usd(self, agent: str, prompt_chars: int) -> float | None:
         """The most one attempt of `agent` may cost: a prompt of `prompt_chars` characters (at 3 characters a token,
         an overestimate for English and JSON) and `max_tokens` (else `WORST_CASE_OUTPUT_TOKENS`) of completion, at
         the model's price; None when the model has no price."""
         return worst_case_cost(self.model_for(agent), prompt_chars, self.max_tokens, self._prices,
                                self._token_prices)
+
+    def output_limit(self, request: LLMRequest[Any]) -> int:
+        """The completion token limit of `request`: its own, at most `max_tokens` (`WORST_CASE_OUTPUT_TOKENS`
+        when neither is set)."""
+        limits = [n for n in (self.max_tokens, request.max_output_tokens) if n]
+        return min(limits) if limits else WORST_CASE_OUTPUT_TOKENS
+
+    def estimate_cost_usd(self, request: LLMRequest[Any]) -> float | None:
+        """The most one attempt of `request` may cost: the tokens of the messages sent (counted by litellm) at the
+        model's input price and `output_limit` at its output price; None when the model has no price."""
+        model = self.model_for(request.agent)
+        mode = self._format_mode(_litellm(), model, provider_of(model))
+        return self._attempt_cost(model, self.messages_for(model, request, mode), request, mode)
+
+    def _attempt_cost(self, model: str, messages: list[dict[str, Any]], request: LLMRequest[Any],
+                      mode: ResponseFormatMode) -> float | None:
+        if model not in self._token_prices:
+            self._token_prices[model] = token_prices(model, self._prices)
+        per_token = self._token_prices[model]
+        if per_token is None:
+            return None
+        input_price = per_token[0]
+        if self.prompt_caching and caches_with_control(model):  # a prompt-cache write costs more than the input
+            cache = self.configured_cache_price(model)
+            input_price = max(input_price, cache[1] if cache else input_price * CACHE_WRITE_MARKUP)
+        schema = request.output_schema if mode == "json_schema" else None
+        return prompt_tokens(model, messages, schema) * input_price + self.output_limit(request) * per_token[1]
+
+    async def _may_retry(self, request: LLMRequest[Any], model: str, messages: list[dict[str, Any]],
+                         mode: ResponseFormatMode, tally: _Tally) -> bool:
+        if request.budget is None:
+            return True
+        return await request.budget.another_attempt(tally.cost_usd,
+                                                    self._attempt_cost(model, messages, request, mode) or 0.0)
 
     def redact(self, text: str) -> str:
         """`text` with every API key this adapter holds masked."""
@@ -230,14 +310,16 @@ class LiteLLM(LLM):
             ConfigurationError: no model for the agent.
         """
         model = self.model_for(request.agent)
-        base_messages = messages = with_schema_instructions(request.messages, request.output_schema)
-        tally = _Tally(model, price=self.configured_price(model))
+        mode = self._format_mode(_litellm(), model, provider_of(model))
+        base_messages = messages = self.messages_for(model, request, mode)
+        tally = _Tally(model, price=self.configured_price(model), cache_price=self.configured_cache_price(model))
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()
             retry_after: float | None = None
             try:
-                response = await self._call(model, messages, request.output_schema)
+                response = await self._call(model, messages, response_format(request.output_schema, mode),
+                                            self.output_limit(request))
             except Exception as exc:  # noqa: BLE001 - litellm raises many unrelated types; classified below
                 retryable = is_retryable(exc)
                 self._attempt_failed(request.agent, tally, started, attempt, exc, retryable)
@@ -262,14 +344,32 @@ class LiteLLM(LLM):
                              latency_ms=round(latency_ms, 1), cost_usd=tally.cost_usd)
                     return Decision(output, tally.usage(attempt), raw=text)
             if attempt < attempts:
+                if not await self._may_retry(request, model, messages, mode, tally):
+                    raise self._failure(request.agent, tally, attempt, retryable=False,
+                                        why=f"stopped ({NO_BUDGET}) after")
                 await self._sleep(self.backoff_delay(attempt, retry_after))
         raise self._failure(request.agent, tally, attempts, retryable=True)
 
-    async def _call(self, model: str, messages: list[dict[str, str]], schema: type[BaseModel]) -> Any:
+    def messages_for(self, model: str, request: LLMRequest[OutputT], mode: ResponseFormatMode) -> list[dict[str, Any]]:
+        """The chat messages sent for `request`: the schema once (or, without `schema_once`, as before: in the
+        system prompt whatever the response format carries), the system prompt marked for caching on Anthropic."""
+        messages: list[dict[str, Any]]
+        if self.schema_once:
+            messages = list(schema_messages(request.messages, request.output_schema,
+                                            in_response_format=mode == "json_schema"))
+        else:
+            messages = list(with_schema_instructions(request.messages, request.output_schema))
+        if self.prompt_caching and caches_with_control(model):
+            messages = [{**m, "content": [{"type": "text", "text": m["content"], "cache_control": CACHE_CONTROL}]}
+                        if m["role"] == "system" and isinstance(m["content"], str) else m for m in messages]
+        return messages
+
+    async def _call(self, model: str, messages: list[dict[str, Any]], fmt: dict[str, Any] | None,
+                    max_tokens: int | None = None) -> Any:
         litellm = _litellm()
         provider = provider_of(model)
-        optional = {"api_base": self.api_base, "api_key": self._api_keys.get(provider), "max_tokens": self.max_tokens,
-                    "response_format": response_format(schema, self._format_mode(litellm, model, provider))}
+        optional = {"api_base": self.api_base, "api_key": self._api_keys.get(provider),
+                    "max_tokens": max_tokens or self.max_tokens, "response_format": fmt}
         kwargs: dict[str, Any] = {
             "model": model, "messages": messages, "temperature": self.temperature, "timeout": self.timeout_s,
             "max_retries": 0, "num_retries": 0, "drop_params": True,  # retries are ours
@@ -303,8 +403,9 @@ class LiteLLM(LLM):
                     latency_ms=round(latency_ms, 1), error_type=type(error).__name__, error_kind=kind,
                     retryable=retryable)
 
-    def _failure(self, agent: str, tally: _Tally, attempts: int, *, retryable: bool) -> LLMCallFailedError:
-        why = "gave up after" if retryable else "failed without retry (not retryable) at attempt"
+    def _failure(self, agent: str, tally: _Tally, attempts: int, *, retryable: bool,
+                 why: str | None = None) -> LLMCallFailedError:
+        why = why or ("gave up after" if retryable else "failed without retry (not retryable) at attempt")
         message = f"{agent} agent: {tally.model} {why} {attempts} attempt(s); last error: {tally.last_error}"
         log.error("llm.failed", agent=agent, model=tally.model, attempts=attempts, retryable=retryable)
         return LLMCallFailedError(self.redact(message), agent=agent, model=tally.model, attempts=attempts,
@@ -323,6 +424,55 @@ def worst_case_cost(model: str, prompt_chars: int, max_tokens: int | None,
         return None
     prompt_tokens = prompt_chars // CHARS_PER_TOKEN_WORST + PROMPT_OVERHEAD_TOKENS
     return prompt_tokens * per_token[0] + (max_tokens or WORST_CASE_OUTPUT_TOKENS) * per_token[1]
+
+
+def prompt_tokens(model: str, messages: list[dict[str, Any]], schema: type[Any] | None = None) -> int:
+    """The prompt tokens of `messages` (and of `schema`, sent as the response format) by litellm's
+    `token_counter`, times `TOKENIZER_MARGIN` for a provider litellm counts with another tokenizer."""
+    litellm = _litellm()
+    plain = [{"role": m["role"], "content": _text(m["content"])} for m in messages]
+    count = int(litellm.token_counter(model=model, messages=plain))
+    if schema is not None:
+        count += int(litellm.token_counter(model=model, text=json.dumps(schema.model_json_schema())))
+    return count if provider_of(model) in EXACT_TOKENIZERS else math.ceil(count * TOKENIZER_MARGIN)
+
+
+def _text(content: Any) -> str:
+    """A message's text (the parts of one marked for prompt caching joined)."""
+    if isinstance(content, str):
+        return content
+    return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+
+
+def caches_with_control(model: str) -> bool:
+    """Whether `model` caches a prompt prefix only where it is marked with `cache_control` (Anthropic's Claude,
+    also through Bedrock and Vertex); OpenAI and Gemini cache long prefixes by themselves."""
+    return provider_of(model) == "anthropic" or "claude" in model.lower()
+
+
+def cache_tokens(usage: Any) -> tuple[int, int]:
+    """Prompt tokens read from and written to the provider's prompt cache, as litellm reports them (OpenAI:
+    `prompt_tokens_details.cached_tokens`; Anthropic: `cache_read_input_tokens`, `cache_creation_input_tokens`)."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    read = getattr(details, "cached_tokens", None) or getattr(usage, "cache_read_input_tokens", None) or 0
+    written = (getattr(usage, "cache_creation_input_tokens", None) or getattr(details, "cache_creation_tokens", None)
+               or 0)
+    return _count(read), _count(written)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def configured_cost(price: tuple[float, float], cache_price: tuple[float, float] | None, prompt: int,
+                    completion: int, cache_read: int, cache_written: int) -> float:
+    """The cost of one answer at configured per-token prices; the prompt's cached tokens (counted in `prompt`)
+    at the cache prices."""
+    if cache_price is None:
+        return prompt * price[0] + completion * price[1]
+    read, written = min(cache_read, prompt), min(cache_written, max(0, prompt - cache_read))
+    fresh = prompt - read - written
+    return fresh * price[0] + read * cache_price[0] + written * cache_price[1] + completion * price[1]
 
 
 def provider_of(model: str) -> str:

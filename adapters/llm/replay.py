@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from domain.errors import ConfigurationError, LLMError
-from domain.ports.llm import LLM, AgentName, Decision, LLMRequest, LLMUsage, OutputT
+from domain.ports.llm import LLM, AgentName, CallEstimating, Decision, LLMRequest, LLMUsage, OutputT
 
 ReplayMode = Literal["record", "replay"]
 CASSETTE_VERSION = 1
@@ -73,6 +73,13 @@ class ReplayLLM(LLM):
         if self.mode == "record" and self.inner is not None:
             return str(getattr(self.inner, "provider", "replay"))
         return "replay"
+
+    def estimate_cost_usd(self, request: LLMRequest[Any]) -> float | None:
+        """When recording, what the real LLM estimates one attempt of `request` costs (the daily cap reserves it);
+        a replay costs nothing."""
+        if self.mode == "record" and isinstance(self.inner, CallEstimating):
+            return self.inner.estimate_cost_usd(request)
+        return 0.0
 
     def model_for(self, agent: AgentName | str) -> str:
         """The model string of `agent`.

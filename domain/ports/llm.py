@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -38,6 +38,10 @@ class LLMRequest(Generic[OutputT]):
             policy decides from it directly).
         as_of: simulated or real time of the request (for budgets and logs).
         cycle_id: the cycle this call belongs to, if any.
+        max_output_tokens: the completion limit of this call (None: the model's configured limit); with the
+            prompt, what the call may cost at most.
+        budget: who approves the spend of each attempt after the first (the gateway's reservation); None: no
+            limit beyond the adapter's retries.
     """
 
     agent: AgentName
@@ -46,6 +50,8 @@ class LLMRequest(Generic[OutputT]):
     context: BaseModel
     as_of: datetime
     cycle_id: str | None = None
+    max_output_tokens: int | None = None
+    budget: AttemptBudget | None = field(default=None, compare=False, repr=False)
 
     def fingerprint(self, model: str) -> str:
         """Stable hash of model, agent, schema and messages (the replay key)."""
@@ -60,7 +66,8 @@ class LLMRequest(Generic[OutputT]):
 
 @dataclass(frozen=True, slots=True)
 class LLMUsage:
-    """Cost and speed of one call."""
+    """Cost and speed of one call; `cached_prompt_tokens` of the `prompt_tokens` were read from the provider's
+    prompt cache (and priced at its cached rate)."""
 
     provider: str
     model: str
@@ -71,6 +78,7 @@ class LLMUsage:
     attempts: int = 1
     replayed: bool = False
     cost_known: bool = True
+    cached_prompt_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +101,25 @@ class LLM(Protocol):
             LLMError: the call failed after retries or the output never validated.
             LLMBudgetExceededError: the daily spending cap is reached.
         """
+        ...
+
+
+class AttemptBudget(Protocol):
+    """Approves the spend of a call's next attempt (a retry or a re-ask) before it is made."""
+
+    async def another_attempt(self, spent_usd: float, next_attempt_usd: float) -> bool:
+        """Whether an attempt costing at most `next_attempt_usd` may be made after attempts that cost `spent_usd`;
+        False: the call must stop (the daily cap cannot cover it)."""
+        ...
+
+
+@runtime_checkable
+class CallEstimating(Protocol):
+    """An LLM that can say what one attempt of a request may cost at most: its prompt tokens (counted) at the input
+    price and its completion limit at the output price."""
+
+    def estimate_cost_usd(self, request: LLMRequest[Any]) -> float | None:
+        """The most one attempt of `request` may cost; None when the model has no price."""
         ...
 
 

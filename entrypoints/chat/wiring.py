@@ -81,6 +81,7 @@ async def build_chat(container: Container) -> ChatRuntime:
     from application.cycle_requests import CycleRequestService
     from domain.ports.queue import EvalRequests
     from entrypoints.wiring.chat_sql import build_sql_reader
+    from entrypoints.wiring.system import daily_cap_usd
 
     settings = container.settings()
     if settings.chat.backtest_run:
@@ -99,7 +100,7 @@ async def build_chat(container: Container) -> ChatRuntime:
     tools = ChatTools(read_models, build_sql_reader(settings), container.event_search(), controls,
                       currency=container.currency_display())
     llm = None if settings.chat.model == "offline" else chat_model(settings)
-    assistant = ChatAssistant(tools, uow_factory=uow_factory, scope=scope, daily_cap_usd=settings.llm.daily_cap_usd,
+    assistant = ChatAssistant(tools, uow_factory=uow_factory, scope=scope, daily_cap_usd=daily_cap_usd(settings),
                               tz=calendar.tz, llm=llm, max_rounds=settings.chat.max_tool_rounds,
                               ledger=container.spend_ledger(), call_estimate_usd=settings.llm.call_estimate_usd)
 
@@ -129,6 +130,7 @@ async def build_recorded_chat(container: Container, which: str) -> ChatRuntime:
     from application.chat.recorded_run import RecordedRunControls, RecordedRunTools
     from application.chat.tools import ChatTools
     from entrypoints.wiring.chat_sql import build_sql_reader
+    from entrypoints.wiring.system import daily_cap_usd
 
     settings = container.settings()
     uow_factory, calendar, broker = container.uow_factory(), container.calendar(), container.broker()
@@ -145,7 +147,7 @@ async def build_recorded_chat(container: Container, which: str) -> ChatRuntime:
     tools = RecordedRunTools(inner, run, uow_factory)
     llm = None if settings.chat.model == "offline" else chat_model(settings)
     assistant = ChatAssistant(tools, uow_factory=uow_factory, scope=container.scope(),
-                              daily_cap_usd=settings.llm.daily_cap_usd, tz=calendar.tz, llm=llm,
+                              daily_cap_usd=daily_cap_usd(settings), tz=calendar.tz, llm=llm,
                               max_rounds=settings.chat.max_tool_rounds, ledger=container.spend_ledger(),
                               call_estimate_usd=settings.llm.call_estimate_usd)
 

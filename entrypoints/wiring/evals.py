@@ -17,6 +17,7 @@ from adapters.llm.price_table import price_entries
 from application.evals.baseline import BaselineKey, agent_models, baseline_key, prompt_templates
 from application.evals.nightly import EvalJob
 from application.evals.results import DocumentError, EvalDocument, parse_document
+from application.llm_spend import SpendLedger
 from domain.events import Event
 from domain.ports.clock import Clock
 from domain.ports.uow import UnitOfWorkFactory
@@ -77,34 +78,36 @@ def git_sha(settings: Settings) -> str | None:
     return found.stdout.strip() or None
 
 
-async def _suites(settings: Settings, datasets: Path, llm: str) -> dict[str, Any]:
+async def _suites(settings: Settings, datasets: Path, llm: str, ledger: SpendLedger | None = None) -> dict[str, Any]:
     from application.evals.runner import EvalRunner, RunConfig
     from application.evals.suites import SUITES
     from application.llm_gateway import LLMGateway
     from entrypoints.commands.evals_inputs import eval_settings, llm_label, read_datasets
-    from entrypoints.wiring.system import llms
+    from entrypoints.wiring.system import daily_cap_usd, llms
 
     chosen = eval_settings(settings, llm, None, False)
-    gateway = LLMGateway(llms(chosen), chosen.llm.daily_cap_usd, "evals", UTC)
+    gateway = LLMGateway(llms(chosen), daily_cap_usd(chosen), "evals", UTC, ledger=ledger)
     result = await EvalRunner(gateway, RunConfig()).run(read_datasets(datasets), list(SUITES))
     return result.to_dict(llm_label(chosen) if llm != "offline" else "offline")
 
 
-def suite_runner(settings: Settings, datasets: Path) -> Callable[[str], Awaitable[Mapping[str, Any]]]:
+def suite_runner(settings: Settings, datasets: Path,
+                 ledger: SpendLedger | None = None) -> Callable[[str], Awaitable[Mapping[str, Any]]]:
     """`await run(llm)`: every dataset suite on `datasets`, in a thread of its own (the offline policy is CPU work
-    that would otherwise hold up the API and the scheduler of `quorum serve`)."""
+    that would otherwise hold up the API and the scheduler of `quorum serve`); paid calls reserve on `ledger`, the
+    process's (None: a ledger of their own)."""
 
     async def run(llm: str) -> Mapping[str, Any]:
-        return await asyncio.to_thread(asyncio.run, _suites(settings, datasets, llm))
+        return await asyncio.to_thread(asyncio.run, _suites(settings, datasets, llm, ledger))
 
     return run
 
 
 def eval_job(settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock, scope: str,
-             notify: Callable[[Event], Awaitable[object]] | None) -> EvalJob:
-    """The nightly eval job of the settings (QUORUM_EVALS__*)."""
+             notify: Callable[[Event], Awaitable[object]] | None, ledger: SpendLedger | None = None) -> EvalJob:
+    """The nightly eval job of the settings (QUORUM_EVALS__*); its paid calls count on the process's `ledger`."""
     e = settings.evals
-    return EvalJob(run_suites=suite_runner(settings, e.datasets_dir or DATASETS), key_of=key_of,
+    return EvalJob(run_suites=suite_runner(settings, e.datasets_dir or DATASETS, ledger), key_of=key_of,
                    uow_factory=uow_factory, clock=clock, scope=scope, llm=e.nightly_llm,
                    committed_baseline=committed_baseline(e.baseline_file or BASELINE), notify=notify,
                    git_sha=git_sha(settings))

@@ -21,13 +21,14 @@ from domain.ports.clock import MarketCalendar
 from domain.ports.market_data import MarketData
 from domain.ports.uow import UnitOfWorkFactory
 from entrypoints.settings import Settings
+from entrypoints.wiring.system import daily_cap_usd
 
 
 def settings_snapshot(settings: Settings) -> dict[str, Any]:
     """What a campaign records of the settings: broker, models, LLM cap, schedule, risk limits (no secret)."""
     return {"broker": settings.broker.provider, "paper": settings.broker.paper,
             "models": {a: getattr(settings.llm, f"{a}_model") for a in ("signal", "risk", "validator", "picker")},
-            "daily_cap_usd": settings.llm.daily_cap_usd, "chat_model": settings.chat.model,
+            "daily_cap_usd": daily_cap_usd(settings), "chat_model": settings.chat.model,
             "cycle_minutes": settings.schedule.cycle_minutes, "risk": settings.risk.model_dump(mode="json")}
 
 
@@ -63,7 +64,7 @@ def probe_assistant(settings: Settings, uow_factory: UnitOfWorkFactory, scope: s
         from entrypoints.chat.wiring import chat_model
 
         llm = chat_model(settings)
-    return ChatAssistant(tools, uow_factory=uow_factory, scope=scope, daily_cap_usd=settings.llm.daily_cap_usd,
+    return ChatAssistant(tools, uow_factory=uow_factory, scope=scope, daily_cap_usd=daily_cap_usd(settings),
                          tz=calendar.tz, llm=llm, max_rounds=settings.chat.max_tool_rounds, ledger=ledger,
                          call_estimate_usd=settings.llm.call_estimate_usd)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ from application.llm_gateway import LLMGateway
 from application.llm_spend import SpendLedger
 from application.market_conditions import MarketConditionService
 from application.monitor_symbols import watchlist_and_positions
+from application.prompts import PromptStyle
 from application.schedule import ScheduleConfig
 from application.tracing import NULL_TRACER
 from domain.errors import ConfigurationError, DataError
 from domain.events import Event
+from domain.evidence import EvidencePolicy
 from domain.ports.broker import Broker
 from domain.ports.clock import Clock, MarketCalendar
 from domain.ports.embedder import Embedder
@@ -56,6 +59,26 @@ def model_prices(settings: Settings) -> dict[str, tuple[float, float]]:
     return {m: (p.input_per_million, p.output_per_million) for m, p in settings.llm.prices.items()}
 
 
+def model_cache_prices(settings: Settings) -> dict[str, tuple[float | None, float | None]]:
+    """QUORUM_LLM__PRICES as model -> (USD per million cached prompt tokens read, written), None for the default."""
+    return {m: (p.cached_input_per_million, p.cache_write_per_million) for m, p in settings.llm.prices.items()}
+
+
+def prompt_style(settings: Settings) -> PromptStyle:
+    """How the agents and the discovery picker write their prompts (QUORUM_LLM__COMPACT_PROMPTS, ...)."""
+    s = settings.llm
+    return PromptStyle(compact=s.compact_prompts, compact_evidence=s.compact_evidence,
+                       reasoning_chars=s.evidence_reasoning_chars)
+
+
+def evidence_policy(settings: Settings) -> EvidencePolicy:
+    """Which recalled memories the cycle's agents see (QUORUM_LLM__COMPACT_EVIDENCE, ...)."""
+    s = settings.llm
+    distance = settings.risk.validator.max_distance if s.evidence_max_distance is None else s.evidence_max_distance
+    return EvidencePolicy(compact=s.compact_evidence, max_distance=distance, reasoning_chars=s.evidence_reasoning_chars,
+                          fetch_factor=s.evidence_fetch_factor)
+
+
 def llms(settings: Settings) -> dict[str, LLM]:
     """agent -> LLM from settings: the offline policy unless a model string is configured.
 
@@ -78,7 +101,9 @@ def llms(settings: Settings) -> dict[str, LLM]:
                                                            ("openai", s.openai_api_key),
                                                            ("gemini", s.gemini_api_key)) if k is not None}
         lite = LiteLLM(models=real, api_keys=keys, api_base=s.api_base, timeout_s=s.timeout_seconds,
-                       max_retries=s.max_retries, max_tokens=s.max_output_tokens, prices=model_prices(settings))
+                       max_retries=s.max_retries, max_tokens=s.max_output_tokens, prices=model_prices(settings),
+                       cache_prices=model_cache_prices(settings), schema_once=s.compact_prompts,
+                       prompt_caching=s.prompt_caching)
         llm: LLM = lite
         if s.replay_dir is not None:
             from adapters.llm.failure_cassette import FailureCassette
@@ -103,16 +128,28 @@ def llm_probe(settings: Settings, agent: str, model: str, timeout_s: float) -> L
                    timeout_s=min(s.timeout_seconds, timeout_s), max_retries=0)
 
 
+def daily_cap_usd(settings: Settings, equity: Decimal | None = None) -> float:
+    """QUORUM_LLM__DAILY_CAP_USD, else the cap derived from `equity` (default: risk.starting_capital):
+    QUORUM_LLM__DAILY_CAP_SHARE_OF_EQUITY times it (0.05 USD a day for 650 USD)."""
+    s = settings.llm
+    if s.daily_cap_usd is not None:
+        return s.daily_cap_usd
+    return s.daily_cap_share_of_equity * float(equity if equity is not None else settings.risk.starting_capital)
+
+
 def spend_ledger(settings: Settings, scope: str, calendar: MarketCalendar) -> SpendLedger:
-    """The process's one spend ledger on QUORUM_LLM__DAILY_CAP_USD: the agents, the discovery picker and the chat
-    reserve against it; the calls recorded under the scope and the evals' count."""
-    return SpendLedger(settings.llm.daily_cap_usd, tuple(dict.fromkeys((scope, EVALS_SCOPE))), calendar.tz)
+    """The process's one spend ledger: the agents, the discovery picker, the chat and the nightly evals reserve
+    against it; the calls recorded under the scope and the evals' count. Its cap is QUORUM_LLM__DAILY_CAP_USD, or
+    unset, derived from the account's equity at the day's start (the starting capital until one is known)."""
+    share = settings.llm.daily_cap_share_of_equity if settings.llm.daily_cap_usd is None else None
+    return SpendLedger(daily_cap_usd(settings), tuple(dict.fromkeys((scope, EVALS_SCOPE))), calendar.tz,
+                       share_of_equity=share)
 
 
 def gateway(settings: Settings, models: dict[str, LLM], scope: str, calendar: MarketCalendar,
             tracer: Tracer = NULL_TRACER, ledger: SpendLedger | None = None) -> LLMGateway:
     """The process's one LLM gateway (every agent and the discovery picker) on the process's spend ledger."""
-    return LLMGateway(models, settings.llm.daily_cap_usd, scope, calendar.tz, tracer=tracer, ledger=ledger,
+    return LLMGateway(models, daily_cap_usd(settings), scope, calendar.tz, tracer=tracer, ledger=ledger,
                       call_estimate_usd=settings.llm.call_estimate_usd)
 
 
@@ -188,7 +225,7 @@ def discovery(settings: Settings, uow_factory: UnitOfWorkFactory, market: Market
     config = settings.discovery.model_copy(update={"enabled": True}) if backtest else settings.discovery
     return DiscoveryService(uow_factory, market, funds, embedder, llm_gateway, conditions, calendar, config, scope,
                             clock=clock, schedule=schedule(settings), record_assets=not backtest,
-                            exclude=NOT_STOCKS)
+                            exclude=NOT_STOCKS, prompt_style=prompt_style(settings))
 
 
 def live_universe(scope: str, market: MarketData) -> Universe:

@@ -126,9 +126,9 @@ async def test_happy_path_validates_and_records_tokens_cost_latency_and_provider
     assert sent.model == "gpt-4o-mini"
     assert sent.body["temperature"] == 0
     assert sent.body["response_format"]["type"] == "json_schema"
+    assert sent.body["response_format"]["json_schema"]["schema"] == SignalBatch.model_json_schema()
     assert sent.messages[0]["role"] == "system"
-    assert sent.messages[0]["content"].startswith("You are the signal agent")
-    assert "JSON schema of SignalBatch" in sent.messages[0]["content"]
+    assert sent.messages[0]["content"] == request().messages[0].content  # the schema goes once: as the format
     assert sent.messages[1]["content"] == request().messages[1].content
     assert sent.headers["authorization"] == f"Bearer {API_KEY}"
     assert API_KEY not in json.dumps(sent.body)
