@@ -19,9 +19,9 @@ from sqlalchemy import create_engine, pool, text
 
 from tests.ci_strict import require_or_skip
 from tests.e2e.chat_server import API_KEY, REPO, ChatServer, own_database, running_chat
+from tests.support.browser import chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO / "docs" / "images" / "chat.png"
 TIMEOUT_MS = 30_000
 
@@ -40,17 +40,6 @@ def paused_by(database_url: str) -> list[str]:
                         .scalars())
     finally:
         engine.dispose()
-
-
-def chromium() -> Path | None:
-    """QUORUM_CHROMIUM, Debian's /usr/bin/chromium, or a chromium on PATH (Ubuntu's chromium-browser)."""
-    named = os.environ.get("QUORUM_CHROMIUM")
-    if named:
-        return Path(named)
-    if DEBIAN_CHROMIUM.exists():
-        return DEBIAN_CHROMIUM
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    return Path(found) if found else None
 
 
 async def test_log_in_ask_for_the_portfolio_and_pause_trading_in_chromium(chat: ChatServer, tmp_path: Path) -> None:
