@@ -21,7 +21,8 @@ def portfolio_to_dict(p: Portfolio) -> dict[str, Any]:
             s: {"qty": str(pos.qty), "avg_entry_price": str(pos.avg_entry_price),
                 "stop_price": None if pos.stop_price is None else str(pos.stop_price),
                 "opened_at": None if pos.opened_at is None else pos.opened_at.isoformat(),
-                "fractional": pos.fractional}
+                "fractional": pos.fractional,
+                "take_profit_price": None if pos.take_profit_price is None else str(pos.take_profit_price)}
             for s, pos in sorted(p.positions.items())
         },
     }
@@ -33,7 +34,8 @@ def portfolio_from_dict(d: dict[str, Any]) -> Portfolio:
         s: Position(s, Decimal(v["qty"]), Decimal(v["avg_entry_price"]),
                     None if v["stop_price"] is None else Decimal(v["stop_price"]),
                     None if v["opened_at"] is None else datetime.fromisoformat(v["opened_at"]),
-                    bool(v["fractional"]))
+                    bool(v["fractional"]),
+                    take_profit_price=None if v.get("take_profit_price") is None else Decimal(v["take_profit_price"]))
         for s, v in d["positions"].items()
     }
     return Portfolio(Decimal(d["cash"]), positions, Decimal(d["net_deposits"]))
@@ -42,15 +44,18 @@ def portfolio_from_dict(d: dict[str, Any]) -> Portfolio:
 def simulate_fill(
     book: Portfolio, *, symbol: str, side: Side, qty: Decimal, reference: Decimal, fees: FeeSettings,
     at: datetime, client_order_id: str, reason: str, stop_price: Decimal | None = None, fractional: bool = False,
+    take_profit_price: Decimal | None = None,
 ) -> tuple[Portfolio, Fill]:
-    """Fill an order on the shadow book at `reference` with the same slippage and fees as a real fill.
+    """Fill an order on the shadow book at `reference` with the same slippage and fees as a real fill; an entry
+    keeps its stop and take-profit on the position, as a real entry's bracket legs would.
 
     Returns:
         The book after the fill and the simulated fill.
     """
     px = fill_price(side, reference, fees)
     fill = Fill(client_order_id, symbol, side, qty, px, order_fee(side, qty, px, fees), at, reason)
-    return book.apply(fill, stop_price=stop_price, fractional=fractional), fill
+    return book.apply(fill, stop_price=stop_price, fractional=fractional,
+                      take_profit_price=take_profit_price), fill
 
 
 def closed_return(entry_price: Decimal, fill: Fill) -> float:

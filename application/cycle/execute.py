@@ -148,7 +148,7 @@ class Executor:
         self.book, fill = simulate_fill(self.book, symbol=req.symbol, side=req.side, qty=req.qty, reference=ref,
                                         fees=self.fees, at=self.as_of, client_order_id=req.client_order_id,
                                         reason="shadow: " + req.reason, stop_price=req.stop_price,
-                                        fractional=req.fractional)
+                                        fractional=req.fractional, take_profit_price=req.take_profit_price)
         await self._record_shadow(fill)
 
     async def _shadow_exit(self, o: ProposalOutcome) -> None:

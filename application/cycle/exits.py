@@ -1,5 +1,5 @@
 """Exits no agent has to agree to: Quorum-kept stops and take-profits that were reached, positions already through
-their stop, and shadow-book stops. They never wait for an LLM and still run while trading is paused."""
+their stop, and shadow-book stops and take-profits. They never wait for an LLM and still run while trading is paused."""
 
 from __future__ import annotations
 
@@ -40,17 +40,19 @@ def rule_exits(snap: Snapshot, d: DecisionInputs) -> list[ProposalOutcome]:
 
 
 def shadow_stop_exits(snap: Snapshot, book: Portfolio | None) -> list[ProposalOutcome]:
-    """Shadow-book positions whose stop was touched (the latest price, or the low of a session completed since the
-    entry), closed on the shadow book like the broker's stop would close a real one (decided: SHADOW_EXIT)."""
+    """Shadow-book positions whose stop or take-profit was touched (the latest price, or the low or high of a
+    session completed since the entry), closed on the shadow book like the broker's bracket leg would close a real
+    one (decided: SHADOW_EXIT); a session through both counts as the stop."""
     out: list[ProposalOutcome] = []
     for sym, pos in sorted((book.positions if book else {}).items()):
-        stop, px, bars = pos.stop_price, snap.prices.get(sym), snap.bars.get(sym)
-        if stop is None:
-            continue
-        low = None
+        stop, take, px, bars = pos.stop_price, pos.take_profit_price, snap.prices.get(sym), snap.bars.get(sym)
+        low = high = None
         if bars is not None and len(bars) and pos.opened_at is not None and bars.days[-1] > pos.opened_at.date():
-            low = Decimal(str(bars.low[-1]))
-        if (px is not None and px <= stop) or (low is not None and low <= stop):
+            low, high = Decimal(str(bars.low[-1])), Decimal(str(bars.high[-1]))
+        if stop is not None and ((px is not None and px <= stop) or (low is not None and low <= stop)):
             out.append(_exit_outcome(sym, f"shadow stop hit: stop {stop}", stop=True).decided(
                 Verdict.SHADOW_EXIT, "shadow-book stop (no order sent)"))
+        elif take is not None and ((px is not None and px >= take) or (high is not None and high >= take)):
+            out.append(_exit_outcome(sym, f"shadow take profit hit: take profit {take}", stop=False).decided(
+                Verdict.SHADOW_EXIT, "shadow-book take-profit (no order sent)"))
     return out

@@ -146,7 +146,8 @@ class Position:
 
     Brokers report `qty`, `avg_entry_price` and `qty_available` (shares not held by open sell orders,
     None when unknown) but not when the position was opened: `opened_at` and `stop_price` are
-    Quorum's own knowledge, merged in from its trade records.
+    Quorum's own knowledge, merged in from its trade records. `take_profit_price` is kept on the
+    shadow book's positions only.
     """
 
     symbol: str
@@ -156,6 +157,7 @@ class Position:
     opened_at: datetime | None = None
     fractional: bool = False
     qty_available: Decimal | None = None
+    take_profit_price: Decimal | None = None
 
     def market_value(self, last_price: Decimal) -> Decimal:
         """qty * last price rounded to the cent."""
@@ -191,13 +193,15 @@ class Portfolio:
         """Add (or, negative, withdraw) cash that is not profit."""
         return replace(self, cash=self.cash + amount, net_deposits=self.net_deposits + amount)
 
-    def apply(self, fill: Fill, *, stop_price: Decimal | None = None, fractional: bool = False) -> Portfolio:
+    def apply(self, fill: Fill, *, stop_price: Decimal | None = None, fractional: bool = False,
+              take_profit_price: Decimal | None = None) -> Portfolio:
         """Return the portfolio after `fill`.
 
         Args:
             fill: the execution.
             stop_price: protective stop to keep on the position (entries).
             fractional: whether the position is held in fractional shares.
+            take_profit_price: take-profit to keep on the position (entries).
         """
         signed = fill.qty if fill.side is Side.BUY else -fill.qty
         positions = dict(self.positions)
@@ -207,7 +211,7 @@ class Portfolio:
             positions.pop(fill.symbol, None)
         elif old is None or (old.qty > 0) != (new_qty > 0):
             positions[fill.symbol] = Position(
-                fill.symbol, new_qty, fill.price, stop_price, fill.at, fractional
+                fill.symbol, new_qty, fill.price, stop_price, fill.at, fractional, take_profit_price=take_profit_price
             )
         elif abs(new_qty) > abs(old.qty):
             avg = (old.avg_entry_price * abs(old.qty) + fill.price * fill.qty) / abs(new_qty)
@@ -217,6 +221,7 @@ class Portfolio:
                 avg_entry_price=avg,
                 stop_price=stop_price if stop_price is not None else old.stop_price,
                 fractional=old.fractional or fractional,
+                take_profit_price=take_profit_price if take_profit_price is not None else old.take_profit_price,
             )
         else:
             positions[fill.symbol] = replace(old, qty=new_qty)
