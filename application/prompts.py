@@ -12,6 +12,10 @@ provider's prompt cache can serve it) and a user message (the typed context as J
 - compact_evidence: past items without a known outcome are left out, a trade's reasoning is cut to
   `reasoning_chars` characters, and the validator, which sees candidates whose evidence the signal agent
   already read in full, gets counts of their outcomes instead of the items (and no similar market conditions).
+  The discovery picker, whose twenty-odd candidates often recall the same few past trades, gets each informative
+  past trade once (outcome known, within `evidence_max_distance`, one copy of a trade stored or recalled twice) in
+  a top-level `similar_trades` list, and each candidate the ids and distances of its own; its similar market
+  conditions follow the same rules.
 
 The typed context is never changed: the offline policy and the evals read it, not the text.
 """
@@ -26,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from domain.agents.schemas import MemoryEvidence
-from domain.evidence import summary, trim_reasoning
+from domain.evidence import CLOSE_DISTANCE, event_key, informative, summary, trim_reasoning
 
 ANSWER_LINE = "Answer with one JSON object and nothing else."
 LEGACY_SCHEMA_LINE = "Answer with one JSON object and nothing else, matching this JSON schema:"
@@ -46,11 +50,13 @@ class PromptStyle:
         compact: schema sent once by the adapter, rounded numbers, no empty fields, stable text first.
         compact_evidence: only past items with a known outcome, reasoning trimmed, a summary for the validator.
         reasoning_chars: the most characters of a past trade's reasoning shown.
+        evidence_max_distance: past items farther than this are not shown to the picker (compact evidence).
     """
 
     compact: bool = True
     compact_evidence: bool = True
     reasoning_chars: int = 200
+    evidence_max_distance: float = CLOSE_DISTANCE
 
 
 COMPACT_STYLE = PromptStyle()
@@ -73,6 +79,8 @@ def user_content(context: BaseModel, style: PromptStyle, *, agent: str) -> str:
     data: dict[str, Any] = context.model_dump(mode="json")
     if style.compact_evidence:
         data = _with_evidence(data, style.reasoning_chars, summarise=agent == "validator")
+        if agent == "picker":
+            data = _shared_evidence(data, style.evidence_max_distance)
     if style.compact:
         data = _compact(data)
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -94,6 +102,27 @@ def _with_evidence(value: Any, reasoning_chars: int, *, summarise: bool) -> Any:
             continue
         out[key] = _with_evidence(item, reasoning_chars, summarise=summarise)
     return out
+
+
+def _shared_evidence(data: dict[str, Any], max_distance: float) -> dict[str, Any]:
+    trades: list[dict[str, Any]] = []
+    ids: dict[tuple[str, Any, Any], int] = {}
+    candidates = []
+    for candidate in data.get("candidates") or []:
+        features = candidate.get("features") or {}
+        refs = []
+        for item in informative(features.get("similar_trades") or [], max_distance):
+            key = event_key(item)
+            if key not in ids:
+                ids[key] = len(trades)
+                trades.append({"id": ids[key], **{k: v for k, v in item.items() if k != "distance"}})
+            refs.append({"id": ids[key], "distance": item["distance"]})
+        candidates.append({**candidate, "features": {**features, "similar_trades": refs}})
+    out = {k: v for k, v in data.items() if k != "candidates"}
+    market = out.get("market")
+    if isinstance(market, dict) and market.get("similar_conditions"):
+        out["market"] = {**market, "similar_conditions": informative(market["similar_conditions"], max_distance)}
+    return {**out, "similar_trades": trades, "candidates": candidates}
 
 
 def _compact(data: dict[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,9 @@ factor shows up to `k` closed trades where fewer were among the nearest `k`, and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from domain.agents.schemas import MemoryEvidence
 from domain.memory import SimilarItem
@@ -117,3 +118,24 @@ def summary(evidence: Sequence[MemoryEvidence]) -> dict[str, float | int]:
         out["nearest_distance"] = min(e.distance for e in known)
     return out
 
+
+
+def informative(items: Sequence[Mapping[str, Any]], max_distance: float) -> list[dict[str, Any]]:
+    """Of evidence items as JSON (`MemoryEvidence` dumped), those that inform, nearest first: outcome known,
+    within `max_distance`, and the first of those recording one event (same setup before the reasoning, same
+    outcome and return: one trade stored by several cycles, or recalled twice)."""
+    seen: set[tuple[str, Any, Any]] = set()
+    kept: list[dict[str, Any]] = []
+    for item in sorted(items, key=lambda e: float(e.get("distance", 0.0))):
+        if item.get("outcome") is None or float(item.get("distance", 0.0)) > max_distance:
+            continue
+        key = event_key(item)
+        if key not in seen:
+            seen.add(key)
+            kept.append(dict(item))
+    return kept
+
+
+def event_key(item: Mapping[str, Any]) -> tuple[str, Any, Any]:
+    """What identifies the event an evidence item records: its text before the reasoning, outcome and return."""
+    return str(item.get("text", "")).partition(REASONING_MARK)[0], item.get("outcome"), item.get("return_pct")

@@ -67,8 +67,9 @@ def model_cache_prices(settings: Settings) -> dict[str, tuple[float | None, floa
 def prompt_style(settings: Settings) -> PromptStyle:
     """How the agents and the discovery picker write their prompts (QUORUM_LLM__COMPACT_PROMPTS, ...)."""
     s = settings.llm
+    distance = settings.risk.validator.max_distance if s.evidence_max_distance is None else s.evidence_max_distance
     return PromptStyle(compact=s.compact_prompts, compact_evidence=s.compact_evidence,
-                       reasoning_chars=s.evidence_reasoning_chars)
+                       reasoning_chars=s.evidence_reasoning_chars, evidence_max_distance=distance)
 
 
 def evidence_policy(settings: Settings) -> EvidencePolicy:

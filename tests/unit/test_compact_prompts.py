@@ -287,7 +287,7 @@ def test_each_saving_is_switched_by_its_setting() -> None:
     assert isinstance(old_llm, LiteLLM) and isinstance(new_llm, LiteLLM)
     assert (old_llm.schema_once, old_llm.prompt_caching, new_llm.schema_once, new_llm.prompt_caching) == (
         False, False, True, True)
-    assert prompt_style(old) == LEGACY_STYLE and prompt_style(new) == PromptStyle()
+    assert prompt_style(old) == LEGACY_STYLE and prompt_style(new) == PromptStyle(evidence_max_distance=0.3)
     assert not _cycle_settings(old, "live", {}).evidence.compact
     assert _cycle_settings(old, "live", {}).evidence.max_distance == old.risk.validator.max_distance
     cycle = _cycle_settings(new, "live", {})
