@@ -5,6 +5,8 @@
 (the tokenizer of `TOKENIZER_MODEL`), so the application's own records agree with the benchmark's. Every request
 is kept as a `CallRecord`: the profile, the agent, the exchange day of the context's `as_of`, the tokens and where
 the prompt's tokens went (system text, the agent's context, memory evidence inside it, the `response_format`).
+The chat's tool-calling requests (agent "chat") are answered by `bench._chat_answers` with tool calls, then a
+final answer; their prompt counts the messages (tool results included) and the `tools` schema, recorded apart.
 Runs a stdlib `ThreadingHTTPServer` in a daemon thread.
 """
 
@@ -19,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench._chat_answers import chat_as_of, chat_reply, is_chat
 from bench._llm_answers import agent_of, answer, context_of
 
 TOKENIZER_MODEL = "gpt-4o-mini"
@@ -40,6 +43,8 @@ class CallRecord:
     response_format_tokens: int
     memory_tokens: int
     symbols: int
+    tools_tokens: int = 0
+    tool_results_tokens: int = 0
 
 
 def _litellm() -> Any:
@@ -137,6 +142,33 @@ class LLMStubServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def reply(self, profile: str, body: dict[str, Any]) -> tuple[dict[str, Any], str, int, int]:
+        """Answer one request, the chat's or an agent's: the assistant message, the finish reason, its prompt and
+        completion tokens."""
+        if is_chat(body):
+            return self.handle_chat(profile, body)
+        content, prompt, completion = self.handle(profile, body)
+        return {"role": "assistant", "content": content}, "stop", prompt, completion
+
+    def handle_chat(self, profile: str, body: dict[str, Any]) -> tuple[dict[str, Any], str, int, int]:
+        """Answer one chat round (tool calls, or the final text once the tools answered) and record it."""
+        content, calls = chat_reply(body)
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if calls:
+            message["tool_calls"] = calls
+        messages = list(body.get("messages") or [])
+        tools_tokens = text_tokens(json.dumps(body["tools"])) if body.get("tools") else 0
+        prompt = message_tokens(messages) + tools_tokens
+        completion = message_tokens([message]) if calls else text_tokens(content or "")
+        system = sum(message_tokens([m]) for m in messages if m.get("role") == "system")
+        results = sum(message_tokens([m]) for m in messages if m.get("role") == "tool")
+        as_of = chat_as_of(body)
+        record = CallRecord(profile, "chat", exchange_day(as_of), as_of, prompt, completion, system, 0, 0, 0,
+                            tools_tokens, results)
+        with self._lock:
+            self.records.append(record)
+        return message, "tool_calls" if calls else "stop", prompt, completion
+
     def handle(self, profile: str, body: dict[str, Any]) -> tuple[str, int, int]:
         """Answer one chat completion request: the content, its prompt and completion tokens."""
         agent = agent_of(body)
@@ -175,14 +207,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
-            content, prompt, completion = self.stub.handle(parts[0], body)
+            message, finish, prompt, completion = self.stub.reply(parts[0], body)
         except ValueError as exc:
             self._send(400, {"error": {"message": str(exc), "type": "invalid_request_error"}})
             return
         self._send(200, {
             "id": "chatcmpl-bench", "object": "chat.completion", "created": 1_700_000_000,
             "model": str(body.get("model", "unknown")),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
         })
 

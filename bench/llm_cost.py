@@ -13,7 +13,11 @@ USD per day at the list prices of `PRICES`. Profiles, measured in the same run, 
 Warm-up sessions before the measured ones fill the memory (similar trades and market conditions) as a running
 system has it; their calls are not counted. A call belongs to the session of its context's `as_of` (an
 overnight call to the next session). The daily cap is lifted so that it never hides what the schedule asks.
-The chat is user-driven (no turns in the schedule) and is not measured.
+The chat is user-driven, so it is measured on an assumption: after each session's close the operator asks the
+five questions of `bench._chat_answers.DAILY_SCRIPT` in one conversation, through the real chat (`ChatAssistant`
+on `LiteLLMChat` and the real tools, `bench._chat_turns`); the server answers each with tool calls, then a short
+answer. Its row is reported beside the agents, outside `usd_per_day` (the target) and inside
+`usd_per_day_with_chat`.
 
 Usage: `python -m bench.llm_cost [--sessions N] [--warmup N] [--symbols N] [--data shipped|fixtures|intraday]`
 (environment: BENCH_LLM_COST_SESSIONS, BENCH_LLM_COST_WARMUP, BENCH_LLM_COST_SYMBOLS, BENCH_LLM_COST_DATA).
@@ -35,7 +39,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench._llm_cost_report import ProfileRun, aggregate, print_table, usd
+from bench._llm_cost_report import ProfileRun, aggregate, chat_details, print_table, usd
 from bench._llm_stub import TOKENIZER_MODEL, LLMStubServer
 from bench.common import Target, write_result
 
@@ -103,7 +107,8 @@ def child_settings(profile: str, api_base: str, data_dir: Path) -> Any:
 
     llm = {**{m: STUB_MODEL for m in AGENT_MODELS}, "api_base": api_base, "openai_api_key": "sk-bench-local",
            "daily_cap_usd": 1000.0, "max_retries": 1}
-    overrides = _merge({"env": "test", "data_dir": data_dir, "llm": llm}, PROFILES[profile]())
+    overrides = _merge({"env": "test", "data_dir": data_dir, "llm": llm, "chat": {"model": STUB_MODEL}},
+                       PROFILES[profile]())
     return load_settings(**overrides)
 
 
@@ -123,19 +128,20 @@ class _KindCounter:
 
 
 async def _rehearse(profile: str, api_base: str, first: date, last: date, data: str, symbols: int,
-                    tmp: Path) -> tuple[dict[str, Any], _KindCounter, float]:
+                    tmp: Path) -> tuple[dict[str, Any], _KindCounter, float, dict[str, Any]]:
     from dependency_injector import providers
 
-    from entrypoints.rehearsal import Rehearsal, RehearsalOptions
+    from bench._chat_turns import ChatRehearsal
+    from entrypoints.rehearsal import RehearsalOptions
 
     settings = child_settings(profile, api_base, tmp / "quorum")
     opts = RehearsalOptions(first, last, tmp / "report", DATA[data].dirs, symbols=symbols)
-    rehearsal = Rehearsal(settings, opts, run_id=f"llmcost-{profile}", storage="memory")
+    rehearsal = ChatRehearsal(settings, opts, run_id=f"llmcost-{profile}", storage="memory")
     counter = _KindCounter(rehearsal.container.runner())
     rehearsal.container.runner.override(providers.Object(counter))
     began = time.perf_counter()
     summary = await rehearsal.run()
-    return summary, counter, time.perf_counter() - began
+    return summary, counter, time.perf_counter() - began, rehearsal.chat_log
 
 
 def _decisions_by_day(report: Path) -> dict[str, dict[str, int]]:
@@ -160,7 +166,7 @@ def _child_main(args: argparse.Namespace) -> None:
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     with tempfile.TemporaryDirectory(prefix=f"quorum-bench-llm-{args.child}-") as tmp:
-        summary, counter, seconds = asyncio.run(_rehearse(
+        summary, counter, seconds, chat_log = asyncio.run(_rehearse(
             args.child, args.api_base, date.fromisoformat(args.first), date.fromisoformat(args.last), args.data,
             args.symbols, Path(tmp)))
         decisions = _decisions_by_day(Path(tmp) / "report")
@@ -168,7 +174,7 @@ def _child_main(args: argparse.Namespace) -> None:
             "total_return"} | {k for k in summary if "llm" in k or "reuse" in k or "asked" in k}
     Path(args.out).write_text(json.dumps({
         "profile": args.child, "seconds": round(seconds, 1), "cycles_by_day": counter.kinds,
-        "decisions_by_day": decisions, "overrides": PROFILES[args.child](),
+        "decisions_by_day": decisions, "overrides": PROFILES[args.child](), "chat_log": chat_log,
         "summary": {k: summary[k] for k in sorted(keep) if k in summary}}, default=str))
 
 
@@ -247,7 +253,7 @@ def measure(sessions: int, warmup: int, symbols: int, data: str) -> dict[str, An
                                       usd(r.prompt_tokens, r.completion_tokens, PRICES["gpt-4o-mini"])
                                       for r in runs[p].records), 5)}
                               for p in runs},
-                 "chat": "not measured: the chat is user-driven, the schedule has no chat turns",
+                 "chat": chat_details(runs, measured),
                  "unrecognised_requests": unknown[:5]},
         started=started,
     )

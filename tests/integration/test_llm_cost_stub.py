@@ -1,5 +1,6 @@
 """The LLM-cost benchmark's local server: every agent's real prompt, sent by the real litellm adapter, gets a valid
-answer about the symbols it asked, and the tokens it reports are litellm's count of what was sent."""
+answer about the symbols it asked, and the tokens it reports are litellm's count of what was sent; the real chat
+(assistant, litellm tool calling, the six tools) gets the tool calls its questions need, then an answer."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ from typing import Any
 import pytest
 
 from adapters.llm.litellm_adapter import LiteLLM
+from adapters.llm.litellm_chat import LiteLLMChat
 from application.agents import render
+from application.chat.agent import ChatAssistant
+from application.chat.contracts import NullStepSink
 from application.discovery import llm_picker
+from bench._chat_answers import DAILY_SCRIPT
 from bench._llm_answers import answer
-from bench._llm_cost_report import session_of, usd
+from bench._llm_cost_report import ProfileRun, profile_figures, session_of, usd
 from bench._llm_stub import LLMStubServer, message_tokens
 from domain.agents.schemas import (
     MarketConditions,
@@ -30,8 +35,10 @@ from domain.agents.schemas import (
     ValidatorCandidate,
     ValidatorContext,
 )
+from domain.chat import ChatTurn
 from domain.discovery.llm_schema import LLMPickerContext, LLMPickerOutput, PickerCandidate, PortfolioSummary
 from domain.ports.llm import LLMRequest
+from tests.support.chat_fakes import make_chat_world
 
 pytestmark = pytest.mark.integration
 
@@ -133,3 +140,39 @@ def test_a_call_belongs_to_its_session_or_the_next_one_and_costs_list_price() ->
     assert session_of("2016-03-13", sessions) == date(2016, 3, 14), "Sunday's discovery prepares Monday"
     assert session_of("2016-03-15", sessions) is None
     assert usd(1_000_000, 100_000, (0.80, 4.00)) == pytest.approx(1.20)
+
+
+async def test_the_chats_daily_script_runs_through_the_real_chat_with_tool_calls_then_answers(
+        server: LLMStubServer) -> None:
+    world = make_chat_world()
+    as_of = world.clock.now()
+    llm = LiteLLMChat("openai/gpt-4o-mini", api_key="sk-local", api_base=server.api_base("chat"), max_retries=0)
+    assistant = ChatAssistant(world.tools, uow_factory=world.read_models.uow_factory, scope="live",
+                              daily_cap_usd=1000.0, tz=world.read_models.calendar.tz, llm=llm)
+    history: list[ChatTurn] = []
+    tools: list[list[str]] = []
+    for question in DAILY_SCRIPT:
+        reply = await assistant.answer(history, question.format(symbol="NVDA"), who="op", as_of=as_of,
+                                       steps=NullStepSink())
+        history.extend(reply.turns)
+        assert reply.model == "openai/gpt-4o-mini", reply.text  # the model answered, not the router
+        assert all(r.ok for r in reply.results) and reply.text.startswith("Here is what the tools show")
+        tools.append([r.name for r in reply.results])
+    assert tools == [["performance"], ["portfolio"], ["search_events"], ["patterns"], ["performance", "search_events"]]
+    sent = [r for r in server.records if r.profile == "chat"]
+    assert len(sent) == 2 * len(DAILY_SCRIPT) and {r.agent for r in sent} == {"chat"}
+    assert {r.day for r in sent} == {as_of.date().isoformat()}
+    assert all(r.tools_tokens > 500 for r in sent), "the six tools' schemas go with every round"
+    assert [r.tool_results_tokens > 0 for r in sent[:2]] == [False, True]
+    assert sent[-1].prompt_tokens > sent[0].prompt_tokens, "the conversation is resent with each message"
+    async with world.read_models.uow_factory() as uow:
+        recorded = await uow.llm_calls.list("live", limit=100)
+    assert sorted(c.prompt_tokens for c in recorded) == sorted(r.prompt_tokens for r in sent)
+
+    run = ProfileRun("chat", {"cycles_by_day": {}}, sent)
+    day = [date.fromisoformat(as_of.date().isoformat())]
+    figures = profile_figures(run, day, day, {"p": (1.0, 1.0)})
+    chat = figures["tokens_per_day"]["chat"]
+    assert figures["usd_per_day"]["p"] == 0.0, "the chat is not in the schedule's figure"
+    assert figures["usd_per_day_with_chat"]["p"] == pytest.approx((chat["prompt"] + chat["completion"]) / 1e6, abs=1e-5)
+    assert figures["tokens_per_day"]["total"]["calls"] == 0 and figures["tokens_per_day"]["total_with_chat"] == chat
