@@ -139,7 +139,7 @@ def test_the_chat_refuses_an_unmigrated_database(pg_url: str, tmp_path: Path) ->
     """(Without QUORUM_API_KEY the chat is not refused: it generates an admin password, test_chat_backtest.py.)"""
     with own_database(pg_url, migrated=False) as db:
         out = quorum(["chat", "--port", "9"], chat_env(db, tmp_path), tmp_path, timeout=120)
-    assert out.returncode == 1 and "quorum db upgrade" in out.stderr, out.stderr
+    assert out.returncode == 2 and "quorum db upgrade" in out.stderr, out.stderr
 
 
 async def test_a_confirmed_cycle_is_queued_and_followed_as_a_step_until_it_ends(
