@@ -8,7 +8,7 @@ by the session and event ids are global there, so tests use the ids the log gave
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -83,23 +83,33 @@ class Backend:
 
 
 @pytest.fixture(params=["inmemory", pytest.param("postgres", marks=pytest.mark.integration)])
-def backend(request: pytest.FixtureRequest) -> Backend:
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "inmemory":
         db = InMemoryDatabase(HashingEmbedder())
 
         def open_inmemory() -> UnitOfWork:
             return InMemoryUnitOfWork(db)
 
-        return Backend("inmemory", open_inmemory, lambda embedder: InMemoryEventMemory(embedder, events=db.events))
+        yield Backend("inmemory", open_inmemory, lambda embedder: InMemoryEventMemory(embedder, events=db.events))
+        return
+    from sqlalchemy import create_engine, pool, text
+
     from adapters.postgres.event_memory import PgEventMemory
     from adapters.postgres.uow import PgUnitOfWork
 
     sessionmaker = request.getfixturevalue("pg_sessionmaker")
+    scope = request.getfixturevalue("scope")
 
     def open_postgres() -> UnitOfWork:
         return PgUnitOfWork(sessionmaker, HashingEmbedder())
 
-    return Backend("postgres", open_postgres, lambda embedder: PgEventMemory(sessionmaker, embedder))
+    yield Backend("postgres", open_postgres, lambda embedder: PgEventMemory(sessionmaker, embedder))
+    engine = create_engine(request.getfixturevalue("pg_url").replace("+asyncpg", "+psycopg"), poolclass=pool.NullPool)
+    try:  # the fake models' vectors must not reach the commands sharing the database (their model check)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM event_embeddings WHERE scope LIKE :s"), {"s": f"{scope}%"})
+    finally:
+        engine.dispose()
 
 
 def event(scope: str, message: str, *, at: datetime = T0, symbol: str | None = None,
