@@ -48,7 +48,7 @@ chromium:
 	} || echo "chromium could not be installed: the chat's browser test will skip (and fail under CI=true)"
 
 test: venv redis chromium
-	$(BIN)/pytest -q -p no:cacheprovider --timeout=600
+	$(BIN)/pytest -q -p no:cacheprovider --timeout=600 --durations=15
 
 lint:
 	$(BIN)/ruff check .
